@@ -1,0 +1,21 @@
+"""diffprog: a source-transforming differentiable-programming compiler for Python, compiled with numba."""
+__version__ = "0.1.0"
+
+from .errors import CompilationError, DifferentiabilityError, DifferentiabilityWarning  # noqa: E402
+from .rules.structural import no_derivative  # noqa: E402
+from .api import differentiable, grad, source, value_and_grad, vjp  # noqa: E402
+
+stop_gradient = no_derivative
+
+__all__ = [
+    "CompilationError",
+    "DifferentiabilityError",
+    "DifferentiabilityWarning",
+    "differentiable",
+    "grad",
+    "no_derivative",
+    "source",
+    "stop_gradient",
+    "value_and_grad",
+    "vjp",
+]

@@ -1,0 +1,39 @@
+"""Compiling generated functions with numba in nopython mode; failures become diagnostics, never a silent
+fallback to interpreted Python."""
+from __future__ import annotations
+
+import re
+
+from ..errors import CompilationError, Diagnostic
+
+
+def compile_nopython(py_function, arg_values, origins: dict, path: str):
+    """A numba dispatcher compiled (or loaded from the disk cache) for the types of `arg_values`."""
+    import numba
+    from numba.core.errors import NumbaError
+
+    dispatcher = numba.njit(cache=True)(py_function)
+    signature = tuple(numba.typeof(value) for value in arg_values)
+    try:
+        dispatcher.compile(signature)
+    except NumbaError as error:
+        raise CompilationError([_diagnostic(error, origins, path)]) from None
+    return dispatcher
+
+
+def _diagnostic(error, origins, path) -> Diagnostic:
+    text = str(error)
+    lines = [int(n) for n in re.findall(rf'File "{re.escape(path)}", line (\d+)', text)]
+    origin = None
+    if lines and origins:
+        known = [n for n in origins if n <= lines[-1]]
+        origin = origins[max(known)] if known else None
+    summary = next((line.strip() for line in text.splitlines() if line.strip()), "numba failed")
+    return Diagnostic(
+        "DP301",
+        f"numba cannot compile this in nopython mode: {summary}",
+        origin,
+        hint="use only numbers, numpy arrays and tuples of them on this line; the full numba message is in "
+        "the chained error",
+        notes=(f"generated code: {path}",),
+    )

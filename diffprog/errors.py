@@ -1,0 +1,103 @@
+"""Diagnostics: every problem the compiler finds is reported against the user's own source line.
+
+A `Diagnostic` is plain data (code, place, message, fix) so that the same finding can be raised as a
+`DifferentiabilityError`, printed by the command line checker, or serialized, without re-deriving text.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a piece of core code came from in the user's source (1-based line, 0-based column)."""
+
+    file: str
+    line: int
+    col: int
+    text: str = ""  # the full source line, for excerpts and generated-code comments
+    function: str = ""
+    end_line: int | None = None
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col + 1}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    origin: Origin | None
+    hint: str = ""
+    severity: str = "error"
+    notes: tuple[str, ...] = field(default=())  # e.g. the call chain that led here
+
+    @property
+    def file(self) -> str | None:
+        return self.origin.file if self.origin else None
+
+    @property
+    def line(self) -> int | None:
+        return self.origin.line if self.origin else None
+
+    @property
+    def col(self) -> int | None:
+        return self.origin.col if self.origin else None
+
+    def render(self) -> str:
+        where = str(self.origin) if self.origin else "<unknown>"
+        lines = [f"{where}: {self.severity} {self.code}: {self.message}"]
+        if self.origin and self.origin.text:
+            excerpt = self.origin.text.rstrip("\n")
+            lines.append(f"    {excerpt}")
+            lines.append("    " + " " * self.origin.col + "^")
+        lines.extend(f"    note: {note}" for note in self.notes)
+        if self.hint:
+            lines.append(f"    fix: {self.hint}")
+        return "\n".join(lines)
+
+
+class DifferentiabilityError(Exception):
+    """The compiler cannot differentiate (or compile) the code; lists every problem found."""
+
+    def __init__(self, diagnostics):
+        self.diagnostics = tuple(diagnostics)
+        count = len(self.diagnostics)
+        header = f"cannot differentiate: {count} problem{'s' if count != 1 else ''} found"
+        super().__init__(header + "\n" + "\n".join(d.render() for d in self.diagnostics))
+
+
+class CompilationError(DifferentiabilityError):
+    """numba rejected generated code; raised instead of silently running interpreted Python."""
+
+
+class DifferentiabilityWarning(UserWarning):
+    """The derivative will be silently zero or cut; the code still compiles."""
+
+
+class Reporter:
+    """Collects diagnostics during a pass so that one error lists every problem, not just the first."""
+
+    def __init__(self):
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, origin: Origin | None, hint: str = "", notes=()):
+        self.diagnostics.append(Diagnostic(code, message, origin, hint, "error", tuple(notes)))
+
+    def warning(self, code: str, message: str, origin: Origin | None, hint: str = "", notes=()):
+        self.diagnostics.append(Diagnostic(code, message, origin, hint, "warning", tuple(notes)))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    def raise_if_errors(self, error_class=DifferentiabilityError) -> None:
+        if self.errors:
+            raise error_class(self.errors)
+
+    def emit_warnings(self) -> None:
+        for diagnostic in self.diagnostics:
+            if diagnostic.severity == "warning":
+                warnings.warn(diagnostic.render(), DifferentiabilityWarning, stacklevel=4)

@@ -1,0 +1,74 @@
+"""Python constructs outside the differentiable subset, and the decoration-time check that finds them.
+
+The table is the single source of these diagnostics: the decoration-time check and the normalizer (which meets
+the same constructs in called functions) both report from it.
+"""
+from __future__ import annotations
+
+import gast
+
+from ..errors import Reporter
+
+_REWRITE = "rewrite it with plain assignments, if/else and for/while loops"
+
+UNSUPPORTED = {
+    gast.Try: ("DP101", "try/except", "move the error handling outside the differentiated function"),
+    gast.With: ("DP101", "a 'with' block", "move the context manager outside the differentiated function"),
+    gast.Yield: ("DP101", "'yield' (a generator)", "return the values (e.g. as a tuple) instead of yielding"),
+    gast.YieldFrom: ("DP101", "'yield from' (a generator)", "return the values instead of yielding"),
+    gast.Await: ("DP101", "'await'", "differentiate a synchronous function"),
+    gast.AsyncFunctionDef: ("DP101", "an async function", "differentiate a synchronous function"),
+    gast.AsyncFor: ("DP101", "'async for'", "use a plain for loop"),
+    gast.AsyncWith: ("DP101", "'async with'", "move it outside the differentiated function"),
+    gast.ClassDef: ("DP101", "a class definition inside a differentiated function",
+                    "define the class at module level and register it with @diffprog.differentiable_type"),
+    gast.Delete: ("DP101", "'del'", "let the variable go out of scope instead of deleting it"),
+    gast.Import: ("DP101", "an import inside a differentiated function", "import at module level"),
+    gast.ImportFrom: ("DP101", "an import inside a differentiated function", "import at module level"),
+    gast.ListComp: ("DP101", "a list comprehension", "write the loop out with for"),
+    gast.SetComp: ("DP101", "a set comprehension", "write the loop out with for"),
+    gast.DictComp: ("DP101", "a dict comprehension", "write the loop out with for"),
+    gast.GeneratorExp: ("DP101", "a generator expression", "write the loop out with for"),
+    gast.JoinedStr: ("DP101", "an f-string", "format strings outside the differentiated function"),
+    gast.Starred: ("DP101", "star-arguments (*args)", "pass the arguments one by one"),
+    gast.Lambda: ("DP101", "a lambda inside a differentiated function", "define a nested function with def"),
+    gast.Raise: ("DP101", "'raise'", "check inputs before calling the differentiated function"),
+    gast.Assert: ("DP101", "'assert'", "check inputs before calling the differentiated function"),
+    gast.Match: ("DP101", "a 'match' statement", "use if/elif/else"),
+    gast.List: ("DP101", "a list", "use a tuple for a fixed number of values, or a numpy array"),
+    gast.Dict: ("DP101", "a dict", "use separate variables or a registered differentiable type"),
+    gast.Set: ("DP101", "a set", "use separate variables"),
+    gast.NamedExpr: ("DP101", "the walrus operator ':='", "assign on a line of its own"),
+    gast.Global: ("DP104", "a write to a global variable ('global')",
+                  "return the value instead of writing a global"),
+    gast.Nonlocal: ("DP104", "a write to a variable of an enclosing function ('nonlocal')",
+                    "return the value instead of writing the captured variable"),
+}
+
+
+def report_unsupported(node, parsed, reporter: Reporter) -> bool:
+    """Reports `node` if it is outside the subset; True when it was."""
+    entry = UNSUPPORTED.get(type(node))
+    if entry is None:
+        return False
+    code, what, fix = entry
+    reporter.error(code, f"{what} cannot be differentiated", parsed.origin(node), fix)
+    return True
+
+
+def check_function_syntax(parsed, reporter: Reporter) -> None:
+    """Decoration-time check: every unsupported construct in the function body, each reported once."""
+    node = parsed.node
+    args = node.args
+    if args.vararg or args.kwarg or args.kwonlyargs:
+        reporter.error("DP101", "*args, **kwargs and keyword-only parameters are not supported",
+                       parsed.origin(node), "use plain positional parameters")
+    for statement in node.body:
+        _visit(statement, parsed, reporter)
+
+
+def _visit(node, parsed, reporter):
+    if report_unsupported(node, parsed, reporter):
+        return
+    for child in gast.iter_child_nodes(node):
+        _visit(child, parsed, reporter)

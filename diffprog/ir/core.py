@@ -1,0 +1,169 @@
+"""The core language every stage after `normalize` works on.
+
+It is a small, explicit subset of Python: each operation is its own assignment of one primitive call to one
+name (A-normal form); control flow is `if`, counted `for` over a range and `while` on a condition variable,
+with no `break`, `continue` or early `return` (normalize turns those into flags). Transforms consume and produce
+this language, so derivatives of derivatives need nothing special, and `backend.codegen` prints it as Python.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from ..errors import Origin
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+
+    def __str__(self):
+        return self.name
+
+
+@dataclass(frozen=True)
+class Const:
+    value: object  # int, float, bool, str (print only), None
+
+    def __str__(self):
+        return repr(self.value)
+
+
+Atom = Union[Var, Const]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One primitive applied to atoms; the primitive says how to print, type and differentiate it."""
+
+    prim: object  # rules.registry.Primitive
+    args: tuple
+
+    def vars(self):
+        return [a for a in self.args if isinstance(a, Var)]
+
+
+Expr = Union[Var, Const, Call]
+
+
+@dataclass
+class Assign:
+    target: str
+    value: Expr
+    origin: Origin | None = None
+
+
+@dataclass
+class Store:
+    """`base[index] = value`: writes into a local array (tapes, and user buffers)."""
+
+    base: str
+    index: tuple
+    value: Atom
+    origin: Origin | None = None
+
+
+@dataclass
+class Effect:
+    """A call kept only for its side effect, such as `print`."""
+
+    call: Call
+    origin: Origin | None = None
+
+
+@dataclass
+class If:
+    cond: Atom
+    body: list
+    orelse: list
+    origin: Origin | None = None
+
+
+@dataclass
+class ForRange:
+    var: str
+    start: Atom
+    stop: Atom
+    step: Atom
+    body: list
+    origin: Origin | None = None
+
+
+@dataclass
+class While:
+    """`while cond:`; the body recomputes `cond` at its end."""
+
+    cond: str
+    body: list
+    origin: Origin | None = None
+
+
+@dataclass
+class Function:
+    name: str
+    params: list  # names
+    body: list
+    results: tuple  # atoms returned; a single result when `returns_tuple` is False
+    returns_tuple: bool = False
+    origin: Origin | None = None
+    param_origins: dict = field(default_factory=dict)
+
+
+Stmt = Union[Assign, Store, Effect, If, ForRange, While]
+
+
+def atom_vars(atoms) -> list:
+    return [a.name for a in atoms if isinstance(a, Var)]
+
+
+def reads(stmt) -> list:
+    """Names a statement reads directly (not inside nested blocks)."""
+    if isinstance(stmt, Assign):
+        value = stmt.value
+        if isinstance(value, Var):
+            return [value.name]
+        if isinstance(value, Call):
+            return atom_vars(value.args)
+        return []
+    if isinstance(stmt, Store):
+        return [stmt.base] + atom_vars(stmt.index) + atom_vars([stmt.value])
+    if isinstance(stmt, Effect):
+        return atom_vars(stmt.call.args)
+    if isinstance(stmt, If):
+        return atom_vars([stmt.cond])
+    if isinstance(stmt, ForRange):
+        return atom_vars([stmt.start, stmt.stop, stmt.step])
+    if isinstance(stmt, While):
+        return [stmt.cond]
+    raise TypeError(stmt)
+
+
+def children(stmt) -> list:
+    """The nested blocks of a compound statement."""
+    if isinstance(stmt, If):
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, (ForRange, While)):
+        return [stmt.body]
+    return []
+
+
+def walk(block, depth=0):
+    """Yields (statement, loop depth) for every statement of a block, nested ones included."""
+    for stmt in block:
+        yield stmt, depth
+        inner = depth + 1 if isinstance(stmt, (ForRange, While)) else depth
+        for child in children(stmt):
+            yield from walk(child, inner)
+
+
+def assigned(block) -> set:
+    """Every name a block may write (assignments, loop variables, stored-to arrays)."""
+    names = set()
+    for stmt, _ in walk(block):
+        if isinstance(stmt, Assign):
+            names.add(stmt.target)
+        elif isinstance(stmt, ForRange):
+            names.add(stmt.var)
+        elif isinstance(stmt, Store):
+            names.add(stmt.base)
+    return names

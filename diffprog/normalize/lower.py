@@ -1,0 +1,847 @@
+"""Lowering Python (gast) into the core language.
+
+One pass does four things, because each needs the others' context:
+- A-normal form: every operation becomes one assignment of a primitive call to a fresh, readable name.
+- Inlining: calls to Python functions (module-level, closures, nested defs, decorated or not) are lowered in
+  place with their variables renamed, so the caller's transforms see through them.
+- Structuring: `break`, `continue`, early `return`, `elif`, `and`/`or` and conditional expressions become flags
+  and plain `if`s; `for` loops that can exit early become `while` loops.
+- Scalarization: tuples are split into one variable per element.
+Problems are reported (not raised) so that one error lists all of them.
+"""
+from __future__ import annotations
+
+import types
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import gast
+import numpy as np
+
+from ..errors import Reporter
+from ..frontend.resolve import MISSING, import_path, lookup_free_name
+from ..frontend.source import ParsedFunction, parse_function
+from ..frontend.syntax import check_function_syntax, report_unsupported
+from ..ir import core as C
+from ..rules import REGISTRY, Primitive
+from . import control
+from .names import NameAllocator
+
+
+@dataclass(frozen=True)
+class TupleValue:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class ShapeValue:
+    array: C.Var
+
+
+@dataclass(frozen=True)
+class Denotation:
+    """A compile-time object: a module, a function, a class."""
+
+    obj: object
+
+
+@dataclass(frozen=True)
+class LocalDef:
+    node: gast.FunctionDef
+    scope: "Scope"
+
+
+@dataclass
+class Loop:
+    brk: str | None = None
+    cont: str | None = None
+
+
+@dataclass(eq=False)
+class Scope:
+    """One function being lowered (the decorated one, or an inlined instance of a callee)."""
+
+    parsed: ParsedFunction
+    node: gast.FunctionDef
+    prefix: str
+    parent: "Scope | None" = None
+    bindings: dict = field(default_factory=dict)  # user name -> core name, or tuple of bindings
+    local_defs: dict = field(default_factory=dict)
+    locals: set = field(default_factory=set)
+    result: object = None  # core name(s) the returns assign
+    returned: str | None = None
+    loops: list = field(default_factory=list)
+
+
+_parsed_cache: dict = {}
+
+
+def parsed_function(fn) -> ParsedFunction:
+    """Parses each function once per process (its source cannot change while it is loaded)."""
+    key = fn.__code__
+    if key not in _parsed_cache:
+        _parsed_cache[key] = parse_function(fn)
+    return _parsed_cache[key]
+
+
+class Lowerer:
+    def __init__(self, reporter: Reporter):
+        self.reporter = reporter
+        self.names = NameAllocator()
+        self.block: list = []
+        self.inline_stack: list = []
+        self.scope: Scope | None = None
+        self._assigned: set = set()  # core names given a number (to catch tuple/number mix-ups)
+        self._returns_tuple = False
+
+    # ---- entry point -------------------------------------------------------------------------------------------
+    def lower_function(self, parsed: ParsedFunction) -> C.Function:
+        node = parsed.node
+        scope = Scope(parsed, node, prefix="", locals=control.local_names(node))
+        self.inline_stack.append(parsed.fn.__code__)
+        params = [self._bind_name(scope, a.id) for a in node.args.args]
+        body, results = self._lower_body(scope, node, top_level=True)
+        self.inline_stack.pop()
+        results = results if isinstance(results, TupleValue) else TupleValue((results,))
+        atoms = tuple(self._flat_atoms(results, node))
+        returns_tuple = len(node.body) > 0 and self._returns_tuple
+        return C.Function(parsed.name, params, body, atoms, returns_tuple, parsed.origin(node),
+                          {p: parsed.origin(a) for p, a in zip(params, node.args.args)})
+
+    def _lower_body(self, scope: Scope, node, top_level=False):
+        """Lowers a function body; returns (core statements, the value it returns)."""
+        outer_scope, self.scope = self.scope, scope
+        self._returns_tuple = False
+        if not control.always_returns(node.body):
+            what = "does not return a value on every path" if control.has_return(node.body) else "returns nothing"
+            self.reporter.error("DP108", f"function '{node.name}' {what}", scope.parsed.origin(node),
+                                "add a return statement at the end of every path")
+        body_stmts = node.body
+        tail = None
+        if body_stmts and isinstance(body_stmts[-1], gast.Return) and not control.block_exits(body_stmts[:-1]):
+            body_stmts, tail = body_stmts[:-1], body_stmts[-1]
+        with self._emitting() as block:
+            if control.block_exits(body_stmts):
+                scope.returned = self.names.temp("returned")
+                self._emit(C.Assign(scope.returned, C.Const(False), scope.parsed.origin(node)))
+            block.extend(self._lower_block(body_stmts))
+            if tail is not None:
+                result = self._return_value(tail)
+                if scope.result is not None:  # earlier returns exist: join them in the result variables
+                    self._assign_result(scope, result, tail)
+                    result = self._result_value(scope)
+            else:
+                result = self._result_value(scope) if scope.result is not None else C.Const(0.0)
+        self.scope = outer_scope
+        return block, result
+
+    # ---- emission helpers --------------------------------------------------------------------------------------
+    @contextmanager
+    def _emitting(self):
+        outer, self.block = self.block, []
+        try:
+            yield self.block
+        finally:
+            self.block = outer
+
+    def _emit(self, stmt):
+        self.block.append(stmt)
+
+    def origin(self, node):
+        return self.scope.parsed.origin(node)
+
+    def _call(self, prim: Primitive, args, node, hint=None) -> C.Var:
+        """Emits `hint = prim(args)`; a temporary instead when `hint` is one of the operands."""
+        args = tuple(args)
+        if hint is None or any(isinstance(a, C.Var) and a.name == hint for a in args):
+            hint = self.names.temp(prim.name)
+        self._emit(C.Assign(hint, C.Call(prim, args), self.origin(node)))
+        return C.Var(hint)
+
+    def _atom(self, node, hint=None) -> C.Var | C.Const:
+        value = self.expr(node, hint)
+        if isinstance(value, (C.Var, C.Const)):
+            return value
+        return self._not_a_number(value, node)
+
+    def _not_a_number(self, value, node):
+        if isinstance(value, TupleValue):
+            what = "a tuple"
+        elif isinstance(value, ShapeValue):
+            what = "an array's shape"
+        else:
+            what = f"'{getattr(value.obj, '__name__', value.obj)}'"
+        self.reporter.error("DP101", f"{what} cannot be used as a number here", self.origin(node),
+                            "index it, or unpack it into variables first")
+        return C.Const(0.0)
+
+    def _fresh_cond(self, node) -> C.Var:
+        """A condition variable assigned exactly once before its `if`: the reverse sweep reads it back."""
+        name = self.names.temp("cond")
+        value = self._atom(node, hint=name)
+        if value != C.Var(name):
+            self._emit(C.Assign(name, value, self.origin(node)))
+        return C.Var(name)
+
+    # ---- names -------------------------------------------------------------------------------------------------
+    def _bind_name(self, scope: Scope, user_name: str) -> str:
+        if user_name not in scope.bindings:
+            wanted = f"{scope.prefix}_{user_name}" if scope.prefix else user_name
+            scope.bindings[user_name] = self.names.claim(wanted)
+        return scope.bindings[user_name]
+
+    def _read_name(self, node):
+        name = node.id
+        scope = self.scope
+        while scope is not None:
+            if name in scope.bindings or name in scope.locals:
+                if name in scope.local_defs:
+                    return Denotation(scope.local_defs[name])
+                return self._binding_value(self._bind_name(scope, name) if name not in scope.bindings
+                                           else scope.bindings[name])
+            scope = scope.parent
+        obj = lookup_free_name(self.scope.parsed, name)
+        if obj is MISSING:
+            self.reporter.error("DP103", f"name '{name}' is not defined", self.origin(node),
+                                "define it, or import it at module level")
+            return C.Const(0.0)
+        return constant_value(obj)
+
+    def _binding_value(self, binding):
+        if isinstance(binding, tuple):
+            return TupleValue(tuple(self._binding_value(b) for b in binding))
+        return C.Var(binding)
+
+    # ---- statements --------------------------------------------------------------------------------------------
+    def _lower_block(self, stmts) -> list:
+        with self._emitting() as block:
+            for k, stmt in enumerate(stmts):
+                self.statement(stmt)
+                jumps = control.exits(stmt)
+                rest = stmts[k + 1:]
+                if jumps and rest:
+                    guard = self._guard(jumps, stmt)
+                    self._emit(C.If(guard, self._lower_block(rest), [], self.origin(stmt)))
+                    break
+        return block
+
+    def _guard(self, jumps, node) -> C.Var:
+        """`not (flag or ...)` for the flags the jumps in `jumps` set."""
+        loop = self.scope.loops[-1] if self.scope.loops else None
+        flags = []
+        if "break" in jumps:
+            flags.append(loop.brk)
+        if "continue" in jumps:
+            flags.append(loop.cont)
+        if "return" in jumps:
+            flags.append(self.scope.returned)
+        flag = C.Var(flags[0])
+        for other in flags[1:]:
+            flag = self._call(REGISTRY.named("or"), (flag, C.Var(other)), node)
+        return self._call(REGISTRY.named("not"), (flag,), node, hint=self.names.temp("go_on"))
+
+    def statement(self, node):
+        if report_unsupported(node, self.scope.parsed, self.reporter):
+            return
+        method = getattr(self, "stmt_" + type(node).__name__, None)
+        if method is None:
+            self.reporter.error("DP101", f"'{type(node).__name__}' statements cannot be differentiated",
+                                self.origin(node), "rewrite it with assignments, if/else and loops")
+            return
+        method(node)
+
+    def stmt_Pass(self, node):
+        pass
+
+    def stmt_Expr(self, node):
+        if isinstance(node.value, gast.Constant):  # docstrings
+            return
+        self.expr(node.value)
+
+    def stmt_Assign(self, node):
+        if len(node.targets) == 1:
+            self.assign(node.targets[0], node.value, node)
+            return
+        value = self.expr(node.value)
+        for target in node.targets:
+            self._assign_value(target, value, node)
+
+    def stmt_AnnAssign(self, node):
+        if node.value is not None:
+            self.assign(node.target, node.value, node)
+
+    def stmt_AugAssign(self, node):
+        target = node.target
+        if not isinstance(target, gast.Name):
+            self._assign_value(target, C.Const(0.0), node)  # reports the unsupported target
+            return
+        load = gast.Name(id=target.id, ctx=gast.Load(), annotation=None, type_comment=None)
+        binop = gast.BinOp(left=gast.copy_location(load, target), op=node.op, right=node.value)
+        self.assign(target, gast.copy_location(binop, node), node)
+
+    def assign(self, target, value_node, node):
+        if isinstance(target, gast.Name) and target.id not in self.scope.local_defs:
+            core = self._bind_name(self.scope, target.id)
+            if not isinstance(self.scope.bindings[target.id], tuple):
+                value = self.expr(value_node, hint=core)
+                self._assign_value(target, value, node)
+                return
+        self._assign_value(target, self.expr(value_node), node)
+
+    def _assign_value(self, target, value, node):
+        if isinstance(target, gast.Name):
+            self._assign_name(self.scope, target.id, value, node)
+        elif isinstance(target, (gast.Tuple, gast.List)):
+            self._unpack(target, value, node)
+        elif isinstance(target, gast.Subscript):
+            base = target.value.id if isinstance(target.value, gast.Name) else "an expression"
+            if isinstance(target.value, gast.Name) and base in {a.id for a in self.scope.node.args.args}:
+                self.reporter.error("DP107", f"in-place write to the argument array '{base}'", self.origin(target),
+                                    f"write into a local copy instead: {base} = {base}.copy()")
+            else:
+                self.reporter.error("DP101", f"writing into elements of '{base}' is not supported yet",
+                                    self.origin(target), "build the values in scalar variables")
+        elif isinstance(target, gast.Attribute):
+            self.reporter.error("DP104", f"write to attribute '{target.attr}' of an object", self.origin(target),
+                                "return the new value instead of storing it on an object")
+        else:
+            self.reporter.error("DP101", "unsupported assignment target", self.origin(target),
+                                "assign to plain variable names")
+
+    def _assign_name(self, scope, user_name, value, node):
+        existing = scope.bindings.get(user_name)
+        if isinstance(value, TupleValue):
+            if existing is None or not isinstance(existing, tuple) or len(existing) != len(value.items):
+                if existing is not None and not isinstance(existing, tuple) and self._ever_assigned(existing):
+                    self.reporter.error("DP101", f"'{user_name}' holds a tuple here but a number elsewhere",
+                                        self.origin(node), "use a different variable name for the tuple")
+                    return
+                base = existing if isinstance(existing, str) else self.names.claim(
+                    f"{scope.prefix}_{user_name}" if scope.prefix else user_name)
+                existing = tuple(self.names.claim(f"{base}_{k}") for k in range(len(value.items)))
+                scope.bindings[user_name] = existing
+            self._assign_components(existing, value, node)
+            return
+        if isinstance(value, (ShapeValue, Denotation)):
+            self._not_a_number(value, node)
+            return
+        if isinstance(existing, tuple):
+            self.reporter.error("DP101", f"'{user_name}' holds a number here but a tuple elsewhere",
+                                self.origin(node), "use a different variable name")
+            return
+        core = self._bind_name(scope, user_name)
+        self._assigned.add(core)
+        if value != C.Var(core):
+            self._emit(C.Assign(core, value, self.origin(node)))
+
+    def _ever_assigned(self, core):
+        return core in self._assigned
+
+    def _assign_components(self, names, value, node):
+        for name, item in zip(names, value.items):
+            if isinstance(name, tuple):
+                if not isinstance(item, TupleValue) or len(item.items) != len(name):
+                    self.reporter.error("DP101", "nested tuple shapes do not match", self.origin(node),
+                                        "unpack into the same shape as the value")
+                    continue
+                self._assign_components(name, item, node)
+            elif isinstance(item, (C.Var, C.Const)):
+                self._assigned.add(name)
+                if item != C.Var(name):
+                    self._emit(C.Assign(name, item, self.origin(node)))
+            else:
+                self._not_a_number(item, node)
+
+    def _unpack(self, target, value, node):
+        if isinstance(value, ShapeValue):
+            value = TupleValue(tuple(self._call(REGISTRY.named("shape"), (value.array, C.Const(k)), node)
+                                     for k in range(len(target.elts))))
+        if not isinstance(value, TupleValue) or len(value.items) != len(target.elts):
+            self.reporter.error("DP101", f"cannot unpack this value into {len(target.elts)} variables",
+                                self.origin(node), "unpack a tuple with the same number of elements")
+            return
+        # Snapshot variables the targets overwrite, so `a, b = b, a` swaps.
+        items = tuple(self._snapshot(item, node) for item in value.items)
+        for element, item in zip(target.elts, items):
+            self._assign_value(element, item, node)
+
+    def _snapshot(self, item, node):
+        if isinstance(item, TupleValue):
+            return TupleValue(tuple(self._snapshot(i, node) for i in item.items))
+        if isinstance(item, C.Var):
+            copy = self.names.temp(item.name)
+            self._emit(C.Assign(copy, item, self.origin(node)))
+            return C.Var(copy)
+        return item
+
+    def stmt_If(self, node):
+        cond = self._fresh_cond(node.test)
+        body = self._lower_block(node.body)
+        orelse = self._lower_block(node.orelse)
+        self._emit(C.If(cond, body, orelse, self.origin(node)))
+
+    def stmt_Return(self, node):
+        scope = self.scope
+        self._assign_result(scope, self._return_value(node), node)
+        if scope.returned is not None:
+            self._emit(C.Assign(scope.returned, C.Const(True), self.origin(node)))
+
+    def _return_value(self, node):
+        if node.value is None:
+            self.reporter.error("DP108", "'return' without a value", self.origin(node),
+                                "return the function's result")
+            return C.Const(0.0)
+        value = self.expr(node.value)
+        if isinstance(value, TupleValue):
+            self._returns_tuple = True
+        return value
+
+    def _assign_result(self, scope, value, node):
+        if scope.result is None:
+            scope.result = self._result_names(value, scope)
+        shape_ok = (isinstance(scope.result, tuple) == isinstance(value, TupleValue)) and (
+            not isinstance(value, TupleValue) or len(value.items) == len(scope.result))
+        if not shape_ok:
+            self.reporter.error("DP101", "this return gives a different number of values than another return",
+                                self.origin(node), "return the same kind of value on every path")
+            return
+        if isinstance(value, TupleValue):
+            self._assign_components(scope.result, value, node)
+        elif isinstance(value, (C.Var, C.Const)):
+            self._emit(C.Assign(scope.result, value, self.origin(node)))
+        else:
+            self._not_a_number(value, node)
+
+    def _result_names(self, value, scope):
+        base = f"{scope.prefix}_result" if scope.prefix else "result"
+        if isinstance(value, TupleValue):
+            return tuple(self._result_names(item, scope) if isinstance(item, TupleValue)
+                         else self.names.claim(base) for item in value.items)
+        return self.names.claim(base)
+
+    def _result_value(self, scope):
+        return self._binding_value(scope.result)
+
+    def stmt_Break(self, node):
+        loop = self.scope.loops[-1]
+        self._emit(C.Assign(loop.brk, C.Const(True), self.origin(node)))
+
+    def stmt_Continue(self, node):
+        loop = self.scope.loops[-1]
+        self._emit(C.Assign(loop.cont, C.Const(True), self.origin(node)))
+
+    def stmt_FunctionDef(self, node):
+        self.scope.local_defs[node.name] = LocalDef(node, self.scope)
+
+    def stmt_For(self, node):
+        if node.orelse:
+            self.reporter.error("DP101", "'for ... else' cannot be differentiated", self.origin(node),
+                                "use a flag variable instead of the else clause")
+        bounds = self._range_bounds(node)
+        if bounds is None:
+            return
+        if not isinstance(node.target, gast.Name):
+            self.reporter.error("DP101", "the loop variable must be a plain name", self.origin(node.target),
+                                "write `for i in range(...)` and unpack inside the loop")
+            return
+        start, stop, step = bounds
+        jumps = control.block_exits(node.body)
+        loop = self._open_loop(jumps, node)
+        var = self._bind_name(self.scope, node.target.id)
+        if not ({"break", "return"} & jumps):
+            body = self._loop_body(node, loop, prologue=[])
+            self._emit(C.ForRange(var, start, stop, step, body, self.origin(node)))
+        else:
+            self._early_exit_for(node, loop, var, start, stop, step)
+        self.scope.loops.pop()
+
+    def _early_exit_for(self, node, loop, var, start, stop, step):
+        """`for` that may break or return: a while loop over an explicit counter."""
+        counter = self.names.temp(var + "_next")
+        origin = self.origin(node)
+        self._emit(C.Assign(counter, start, origin))
+        cond = self.names.temp("cond")
+        self._emit(C.Assign(cond, C.Call(REGISTRY.named("range_continues"), (C.Var(counter), stop, step)), origin))
+        prologue = [C.Assign(var, C.Var(counter), origin)]
+        body = self._loop_body(node, loop, prologue)
+        with self._emitting() as tail:
+            self._emit(C.Assign(counter, C.Call(REGISTRY.named("add"), (C.Var(counter), step)), origin))
+            self._recompute_cond(cond, loop, node, lambda: self._emit(C.Assign(
+                cond, C.Call(REGISTRY.named("range_continues"), (C.Var(counter), stop, step)), origin)))
+        self._emit(C.While(cond, body + tail, origin))
+
+    def stmt_While(self, node):
+        if node.orelse:
+            self.reporter.error("DP101", "'while ... else' cannot be differentiated", self.origin(node),
+                                "use a flag variable instead of the else clause")
+        jumps = control.block_exits(node.body)
+        loop = self._open_loop(jumps, node)
+        cond = self._fresh_cond(node.test)
+        body = self._loop_body(node, loop, prologue=[])
+        with self._emitting() as tail:
+            self._recompute_cond(cond.name, loop, node, lambda: self._recompute_test(node.test, cond.name))
+        self._emit(C.While(cond.name, body + tail, self.origin(node)))
+        self.scope.loops.pop()
+
+    def _recompute_test(self, test, name):
+        value = self._atom(test, hint=name)
+        if value != C.Var(name):
+            self._emit(C.Assign(name, value, self.origin(test)))
+
+    def _recompute_cond(self, cond, loop, node, recompute):
+        """At the end of an iteration: the loop goes on if nothing broke out and its test still holds."""
+        flags = [f for f in (loop.brk, self.scope.returned if self._loop_may_return(node) else None) if f]
+        if not flags:
+            recompute()
+            return
+        stop = C.Var(flags[0])
+        for other in flags[1:]:
+            stop = self._call(REGISTRY.named("or"), (stop, C.Var(other)), node)
+        self._emit(C.Assign(cond, C.Call(REGISTRY.named("not"), (stop,)), self.origin(node)))
+        again = self.names.temp("cond")
+        self._emit(C.Assign(again, C.Var(cond), self.origin(node)))
+        with self._emitting() as block:
+            recompute()
+        self._emit(C.If(C.Var(again), block, [], self.origin(node)))
+
+    def _loop_may_return(self, node):
+        return "return" in control.block_exits(node.body)
+
+    def _open_loop(self, jumps, node) -> Loop:
+        loop = Loop()
+        if "break" in jumps:
+            loop.brk = self.names.temp("brk")
+            self._emit(C.Assign(loop.brk, C.Const(False), self.origin(node)))
+        if "continue" in jumps:
+            loop.cont = self.names.temp("cont")
+        self.scope.loops.append(loop)
+        return loop
+
+    def _loop_body(self, node, loop, prologue):
+        with self._emitting() as block:
+            block.extend(prologue)
+            if loop.cont:
+                self._emit(C.Assign(loop.cont, C.Const(False), self.origin(node)))
+            block.extend(self._lower_block(node.body))
+        return block
+
+    def _range_bounds(self, node):
+        iterator = node.iter
+        callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) else None
+        if not (isinstance(callee, Denotation) and callee.obj is range and not iterator.keywords
+                and 1 <= len(iterator.args) <= 3):
+            self.reporter.error("DP101", "only loops over range(...) can be differentiated",
+                                self.origin(iterator), "loop over indices: for i in range(len(values))")
+            return None
+        args = [self._stable_atom(a) for a in iterator.args]
+        if len(args) == 1:
+            return C.Const(0), args[0], C.Const(1)
+        if len(args) == 2:
+            return args[0], args[1], C.Const(1)
+        return tuple(args)
+
+    def _stable_atom(self, node):
+        """An atom the loop body cannot reassign: the reverse sweep rebuilds the loop from it."""
+        atom = self._atom(node)
+        if isinstance(atom, C.Var):
+            copy = self.names.temp("bound")
+            self._emit(C.Assign(copy, atom, self.origin(node)))
+            return C.Var(copy)
+        return atom
+
+    # ---- expressions -------------------------------------------------------------------------------------------
+    def expr(self, node, hint=None):
+        if report_unsupported(node, self.scope.parsed, self.reporter):
+            return C.Const(0.0)
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            self.reporter.error("DP101", f"'{type(node).__name__}' expressions cannot be differentiated",
+                                self.origin(node), "rewrite it with arithmetic, calls and if/else")
+            return C.Const(0.0)
+        return method(node, hint)
+
+    def expr_Constant(self, node, hint):
+        if node.value is Ellipsis or isinstance(node.value, (bytes, complex)):
+            self.reporter.error("DP101", f"constant {node.value!r} cannot be differentiated", self.origin(node),
+                                "use real numbers")
+            return C.Const(0.0)
+        return C.Const(node.value)
+
+    def expr_Name(self, node, hint):
+        return self._read_name(node)
+
+    def expr_Tuple(self, node, hint):
+        return TupleValue(tuple(self.expr(e) for e in node.elts))
+
+    def expr_BinOp(self, node, hint):
+        left = self._atom(node.left)
+        right = self._atom(node.right)
+        prim = REGISTRY.lookup(type(node.op).__name__)
+        if prim is None:
+            self.reporter.error("DP101", f"operator '{type(node.op).__name__}' is not supported on numbers",
+                                self.origin(node), "use arithmetic operators + - * / ** // %")
+            return C.Const(0.0)
+        return self._call(prim, (left, right), node, hint)
+
+    def expr_UnaryOp(self, node, hint):
+        operand = self._atom(node.operand)
+        if isinstance(node.op, gast.UAdd):
+            return operand
+        prim = REGISTRY.lookup(type(node.op).__name__)
+        if prim is None:
+            self.reporter.error("DP101", "bitwise '~' is not supported", self.origin(node), "use arithmetic")
+            return C.Const(0)
+        return self._call(prim, (operand,), node, hint)
+
+    def expr_Compare(self, node, hint):
+        operands = [node.left] + list(node.comparators)
+        for op in node.ops:
+            if REGISTRY.lookup(type(op).__name__) is None:
+                self.reporter.error("DP101", f"comparison '{type(op).__name__}' is not supported",
+                                    self.origin(node), "compare numbers with < <= > >= == !=")
+                return C.Const(False)
+        left = self._atom(operands[0])
+        result = self.names.temp("cmp") if len(node.ops) > 1 else hint
+        right = self._atom(operands[1])
+        first = self._call(REGISTRY.lookup(type(node.ops[0]).__name__), (left, right), node, result)
+        if len(node.ops) == 1:
+            return first
+        # a < b < c: later comparisons run only while the earlier ones hold, each operand evaluated once.
+        result = first.name
+        for op, operand in zip(node.ops[1:], operands[2:]):
+            with self._emitting() as block:
+                left, right = right, self._atom(operand)
+                self._call(REGISTRY.lookup(type(op).__name__), (left, right), node, result)
+            self._emit(C.If(self._copy_cond(result, node), block, [], self.origin(node)))
+        return C.Var(result)
+
+    def _copy_cond(self, name, node):
+        cond = self.names.temp("cond")
+        self._emit(C.Assign(cond, C.Var(name), self.origin(node)))
+        return C.Var(cond)
+
+    def expr_BoolOp(self, node, hint):
+        result = self.names.temp("and" if isinstance(node.op, gast.And) else "or")
+        first = self._atom(node.values[0])
+        self._emit(C.Assign(result, first, self.origin(node)))
+        for value in node.values[1:]:
+            cond = self._copy_cond(result, node)
+            if isinstance(node.op, gast.Or):
+                cond = self._call(REGISTRY.named("not"), (cond,), node, self.names.temp("cond"))
+            with self._emitting() as block:
+                atom = self._atom(value, hint=result)
+                if atom != C.Var(result):
+                    self._emit(C.Assign(result, atom, self.origin(value)))
+            self._emit(C.If(cond, block, [], self.origin(node)))
+        return C.Var(result)
+
+    def expr_IfExp(self, node, hint):
+        cond = self._fresh_cond(node.test)
+        result = hint or self.names.temp("choice")
+        branches = []
+        for branch in (node.body, node.orelse):
+            with self._emitting() as block:
+                atom = self._atom(branch, hint=result)
+                if atom != C.Var(result):
+                    self._emit(C.Assign(result, atom, self.origin(branch)))
+            branches.append(block)
+        self._emit(C.If(cond, branches[0], branches[1], self.origin(node)))
+        return C.Var(result)
+
+    def expr_Attribute(self, node, hint):
+        base = self.expr(node.value)
+        if isinstance(base, Denotation):
+            obj = getattr(base.obj, node.attr, MISSING)
+            if obj is MISSING:
+                self.reporter.error("DP103", f"'{node.attr}' is not an attribute of {base.obj!r}",
+                                    self.origin(node), "check the name")
+                return C.Const(0.0)
+            return constant_value(obj)
+        if isinstance(base, C.Var) and node.attr == "shape":
+            return ShapeValue(base)
+        self.reporter.error("DP105", f"attribute '.{node.attr}' of a value whose type has no tangent protocol",
+                            self.origin(node),
+                            "register the class with @diffprog.differentiable_type, or pass numbers instead")
+        return C.Const(0.0)
+
+    def expr_Subscript(self, node, hint):
+        base = self.expr(node.value)
+        index_node = node.slice
+        if isinstance(base, TupleValue):
+            if isinstance(index_node, gast.Constant) and isinstance(index_node.value, int) \
+                    and -len(base.items) <= index_node.value < len(base.items):
+                return base.items[index_node.value]
+            self.reporter.error("DP101", "tuples can only be indexed by a constant integer in range",
+                                self.origin(node), "unpack the tuple into variables")
+            return C.Const(0.0)
+        if isinstance(base, ShapeValue):
+            return self._call(REGISTRY.named("shape"), (base.array, self._atom(index_node)), node, hint)
+        if not isinstance(base, C.Var):
+            self.reporter.error("DP101", "only arrays and tuples can be indexed", self.origin(node),
+                                "index an array argument")
+            return C.Const(0.0)
+        elements = index_node.elts if isinstance(index_node, gast.Tuple) else [index_node]
+        if any(isinstance(e, gast.Slice) for e in elements):
+            self.reporter.error("DP101", "slices of arrays are not supported yet", self.origin(index_node),
+                                "index single elements in a loop")
+            return C.Const(0.0)
+        indices = [self._atom(e) for e in elements]
+        return self._call(REGISTRY.named("getitem"), (base, *indices), node, hint)
+
+    def expr_Call(self, node, hint):
+        callee = self.expr(node.func)
+        if not isinstance(callee, Denotation):
+            what = node.func.id if isinstance(node.func, gast.Name) else gast.unparse(node.func).strip()
+            self.reporter.error("DP103", f"cannot tell statically which function '{what}' is",
+                                self.origin(node),
+                                "call a function defined at module level (or nested in this one) by its name")
+            return C.Const(0.0)
+        obj = callee.obj
+        if isinstance(obj, LocalDef):
+            return self._inline(obj.node, self.scope.parsed, node, obj.scope, obj.node.name)
+        target = getattr(obj, "__diffprog_function__", obj)
+        prim = REGISTRY.lookup(target, len(node.args))
+        if prim is not None:
+            return self._primitive_call(prim, node, hint)
+        if isinstance(target, types.FunctionType):
+            try:
+                parsed = parsed_function(target)
+            except Exception as error:  # DifferentiabilityError from the frontend
+                for d in getattr(error, "diagnostics", ()):
+                    self.reporter.diagnostics.append(d)
+                return C.Const(0.0)
+            check_function_syntax(parsed, self.reporter)
+            return self._inline(parsed.node, parsed, node, None, parsed.name)
+        if isinstance(target, type):
+            self.reporter.error("DP105", f"class '{target.__name__}' has no tangent protocol", self.origin(node),
+                                f"register it with @diffprog.differentiable_type on class {target.__name__}")
+            return C.Const(0.0)
+        return self._opaque_call(target, node, hint)
+
+    def _primitive_call(self, prim, node, hint):
+        if node.keywords:
+            self.reporter.error("DP101", f"keyword arguments to {prim.name} are not supported",
+                                self.origin(node), "pass the arguments by position")
+        args = [self._atom(a) for a in node.args]
+        if prim.effect:
+            self._emit(C.Effect(C.Call(prim, tuple(args)), self.origin(node)))
+            return C.Const(None)
+        if prim.params and len(args) != len(prim.params):
+            self.reporter.error("DP101", f"{prim.name} takes {len(prim.params)} arguments here, not {len(args)}",
+                                self.origin(node), "check the call")
+            return C.Const(0.0)
+        return self._call(prim, args, node, hint)
+
+    def _opaque_call(self, obj, node, hint):
+        """A function with no source and no rule: callable from compiled code only on inactive values."""
+        path = import_path(obj)
+        name = getattr(obj, "__qualname__", None) or repr(obj)
+        if path is None or not callable(obj):
+            self.reporter.error("DP103", f"cannot call '{name}' from differentiated code", self.origin(node),
+                                "call a plain Python function, or register a derivative with "
+                                "@diffprog.derivative(of=...)")
+            return C.Const(0.0)
+        return self._call(opaque_primitive(obj, path), [self._atom(a) for a in node.args], node, hint)
+
+    # ---- inlining ----------------------------------------------------------------------------------------------
+    def _inline(self, fdef, parsed, call, parent, name):
+        code_key = (parsed.fn.__code__, fdef.lineno)
+        if code_key in self.inline_stack:
+            self.reporter.error("DP110", f"recursive call to '{name}'", self.origin(call),
+                                "diffprog inlines calls; rewrite the recursion as a loop")
+            return C.Const(0.0)
+        args = [self.expr(a) for a in call.args]
+        params = fdef.args.args
+        defaults = self._defaults(fdef, parsed, parent)
+        keywords = {k.arg: k.value for k in call.keywords}
+        scope = Scope(parsed, fdef, prefix=self.names.claim(name), parent=parent,
+                      locals=control.local_names(fdef))
+        values = []
+        for k, param in enumerate(params):
+            if k < len(args):
+                values.append(args[k])
+            elif param.id in keywords:
+                values.append(self.expr(keywords.pop(param.id)))
+            elif param.id in defaults:
+                values.append(defaults[param.id])
+            else:
+                self.reporter.error("DP101", f"missing argument '{param.id}' in call to '{name}'",
+                                    self.origin(call), "pass every argument")
+                return C.Const(0.0)
+        if keywords or len(args) > len(params):
+            self.reporter.error("DP101", f"too many or unknown arguments in call to '{name}'", self.origin(call),
+                                "check the call's arguments")
+            return C.Const(0.0)
+        for param, value in zip(params, values):
+            self._bind_param(scope, param.id, value, call)
+        self.inline_stack.append(code_key)
+        outer_tuple = self._returns_tuple
+        body, result = self._lower_body(scope, fdef)
+        self._returns_tuple = outer_tuple
+        self.inline_stack.pop()
+        self.block.extend(body)
+        return result
+
+    def _bind_param(self, scope, user_name, value, call):
+        outer, self.scope = self.scope, scope
+        try:
+            self._assign_name(scope, user_name, value, call)
+        finally:
+            self.scope = outer
+
+    def _defaults(self, fdef, parsed, parent):
+        params = [a.id for a in fdef.args.args]
+        if parent is None and parsed.node is fdef:
+            values = parsed.fn.__defaults__ or ()
+            return {p: constant_value(v) for p, v in zip(params[len(params) - len(values):], values)}
+        nodes = fdef.args.defaults
+        return {p: self.expr(d) for p, d in zip(params[len(params) - len(nodes):], nodes)}
+
+    def _flat_atoms(self, value, node):
+        for item in value.items:
+            if isinstance(item, TupleValue):
+                self.reporter.error("DP101", "nested tuples cannot be returned yet", self.origin(node),
+                                    "return a flat tuple")
+            elif isinstance(item, (C.Var, C.Const)):
+                yield item
+            else:
+                yield self._not_a_number(item, node)
+
+
+def constant_value(obj):
+    """What a global or captured object becomes in core code: numbers are inlined, the rest is compile-time."""
+    if isinstance(obj, (bool, np.bool_)):
+        return C.Const(bool(obj))
+    if isinstance(obj, (int, np.integer)):
+        return C.Const(int(obj))
+    if isinstance(obj, (float, np.floating)):
+        return C.Const(float(obj))
+    if isinstance(obj, tuple) and all(isinstance(v, (bool, int, float, np.number)) for v in obj):
+        return TupleValue(tuple(constant_value(v) for v in obj))
+    return Denotation(obj)
+
+
+_opaque: dict = {}
+
+
+def opaque_primitive(obj, path) -> Primitive:
+    module, name = path
+    key = id(obj)
+    if key not in _opaque:
+        qualified = f"{module}.{name}"
+        _opaque[key] = Primitive(
+            qualified,
+            lambda args, q=qualified: f"{q}({', '.join(map(str, args))})",
+            (),
+            None,
+            result="float",
+            no_rule=("DP102", f"'{qualified}' has no source to differentiate and no derivative rule",
+                     f"register one with @diffprog.derivative(of={qualified}), or wrap the argument in "
+                     "diffprog.no_derivative(...) if no derivative is wanted"),
+            imports=(module,),
+        )
+    return _opaque[key]
+
+
+def lower(parsed: ParsedFunction, reporter: Reporter) -> C.Function:
+    return Lowerer(reporter).lower_function(parsed)

@@ -1,0 +1,83 @@
+"""Derivative rules for scalar primitives: Python's operators, the `math` module and numeric builtins.
+
+One line per primitive: name, how it prints, its parameter names, then the partial derivative with respect to
+each parameter (`out` is the primitive's result). `None` means the result does not depend on that argument;
+`cut=True` marks derivatives that are zero by construction (rounding), which the checker reports on active
+values.
+"""
+import builtins
+import math
+
+from ..ir import types as T
+from .registry import primitive as p
+
+# Arithmetic operators, keyed by the gast operator class name.
+p("add", "{0} + {1}", "a, b", "1.0", "1.0", keys=["Add"], result="numeric")
+p("sub", "{0} - {1}", "a, b", "1.0", "-1.0", keys=["Sub"], result="numeric")
+p("mul", "{0} * {1}", "a, b", "b", "a", keys=["Mult"], result="numeric")
+p("div", "{0} / {1}", "a, b", "1.0 / b", "-out / b", keys=["Div"])
+p("pow", "{0} ** {1}", "a, b", "b * a ** (b - 1)", "out * math.log(a) if a > 0 else 0.0",
+  keys=["Pow"], result="numeric")
+p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result="numeric")
+p("floordiv", "{0} // {1}", "a, b", None, None, keys=["FloorDiv"], result="numeric", cut=True)
+p("neg", "-{0}", "a", "-1.0", keys=["USub"], result="numeric")
+
+# Comparisons and logic: boolean results carry no derivative.
+for _op, _sym in [("Lt", "<"), ("LtE", "<="), ("Gt", ">"), ("GtE", ">="), ("Eq", "=="), ("NotEq", "!=")]:
+    p(_op.lower(), "{0} %s {1}" % _sym, "a, b", None, None, keys=[_op], result="bool", cut=True)
+p("not", "not {0}", "a", None, keys=["Not"], result="bool", cut=True)
+p("or", "{0} or {1}", "a, b", None, None, result="bool")
+
+# Builtins.
+p("abs", "abs({0})", "x", "float(x > 0) - float(x < 0)", keys=[builtins.abs], result="same")
+p("min", "min({0}, {1})", "a, b", "float(a <= b)", "float(a > b)", keys=[builtins.min], result="numeric")
+p("max", "max({0}, {1})", "a, b", "float(a >= b)", "float(a < b)", keys=[builtins.max], result="numeric")
+p("float", "float({0})", "x", "1.0", keys=[builtins.float])
+p("int", "int({0})", "x", None, keys=[builtins.int], result="int", cut=True)
+p("bool", "bool({0})", "x", None, keys=[builtins.bool], result="bool", cut=True)
+p("str", "str({0})", "x", None, keys=[builtins.str], result=lambda ts: T.Opaque("str"),
+  no_rule=("DP105", "an active value is turned into a string, which has no derivative",
+           "compute with the number itself; convert to a string outside the differentiated function"))
+p("round", "round({0})", "x", None, keys=[(builtins.round, 1)], result="int", cut=True)
+p("round_digits", "round({0}, {1})", "x, n", None, None, keys=[(builtins.round, 2)], cut=True)
+
+# The math module.
+p("math.sin", "math.sin({0})", "x", "math.cos(x)", keys=[math.sin])
+p("math.cos", "math.cos({0})", "x", "-math.sin(x)", keys=[math.cos])
+p("math.tan", "math.tan({0})", "x", "1.0 + out * out", keys=[math.tan])
+p("math.asin", "math.asin({0})", "x", "1.0 / math.sqrt(1.0 - x * x)", keys=[math.asin])
+p("math.acos", "math.acos({0})", "x", "-1.0 / math.sqrt(1.0 - x * x)", keys=[math.acos])
+p("math.atan", "math.atan({0})", "x", "1.0 / (1.0 + x * x)", keys=[math.atan])
+p("math.atan2", "math.atan2({0}, {1})", "y, x", "x / (x * x + y * y)", "-y / (x * x + y * y)",
+  keys=[math.atan2])
+p("math.sinh", "math.sinh({0})", "x", "math.cosh(x)", keys=[math.sinh])
+p("math.cosh", "math.cosh({0})", "x", "math.sinh(x)", keys=[math.cosh])
+p("math.tanh", "math.tanh({0})", "x", "1.0 - out * out", keys=[math.tanh])
+p("math.asinh", "math.asinh({0})", "x", "1.0 / math.sqrt(x * x + 1.0)", keys=[math.asinh])
+p("math.acosh", "math.acosh({0})", "x", "1.0 / math.sqrt(x * x - 1.0)", keys=[math.acosh])
+p("math.atanh", "math.atanh({0})", "x", "1.0 / (1.0 - x * x)", keys=[math.atanh])
+p("math.exp", "math.exp({0})", "x", "out", keys=[math.exp])
+p("math.expm1", "math.expm1({0})", "x", "out + 1.0", keys=[math.expm1])
+p("math.log", "math.log({0})", "x", "1.0 / x", keys=[(math.log, 1)])
+p("math.log_base", "math.log({0}, {1})", "x, base", "1.0 / (x * math.log(base))",
+  "-out / (base * math.log(base))", keys=[(math.log, 2)])
+p("math.log1p", "math.log1p({0})", "x", "1.0 / (1.0 + x)", keys=[math.log1p])
+p("math.log2", "math.log2({0})", "x", "1.0 / (x * math.log(2.0))", keys=[math.log2])
+p("math.log10", "math.log10({0})", "x", "1.0 / (x * math.log(10.0))", keys=[math.log10])
+p("math.sqrt", "math.sqrt({0})", "x", "0.5 / out", keys=[math.sqrt])
+p("math.pow", "math.pow({0}, {1})", "a, b", "b * math.pow(a, b - 1.0)", "out * math.log(a) if a > 0 else 0.0",
+  keys=[math.pow])
+p("math.hypot", "math.hypot({0}, {1})", "x, y", "x / out", "y / out", keys=[(math.hypot, 2)])
+p("math.fabs", "math.fabs({0})", "x", "float(x > 0) - float(x < 0)", keys=[math.fabs])
+p("math.erf", "math.erf({0})", "x", "1.1283791670955126 * math.exp(-x * x)", keys=[math.erf])
+p("math.erfc", "math.erfc({0})", "x", "-1.1283791670955126 * math.exp(-x * x)", keys=[math.erfc])
+p("math.copysign", "math.copysign({0}, {1})", "x, y", "float(x * y >= 0) - float(x * y < 0)", None,
+  keys=[math.copysign])
+p("math.degrees", "math.degrees({0})", "x", "57.29577951308232", keys=[math.degrees])
+p("math.radians", "math.radians({0})", "x", "0.017453292519943295", keys=[math.radians])
+p("math.floor", "math.floor({0})", "x", None, keys=[math.floor], result="int", cut=True)
+p("math.ceil", "math.ceil({0})", "x", None, keys=[math.ceil], result="int", cut=True)
+p("math.trunc", "math.trunc({0})", "x", None, keys=[math.trunc], result="int", cut=True)
+p("math.isnan", "math.isnan({0})", "x", None, keys=[math.isnan], result="bool")
+p("math.isinf", "math.isinf({0})", "x", None, keys=[math.isinf], result="bool")
+p("math.isfinite", "math.isfinite({0})", "x", None, keys=[math.isfinite], result="bool")

@@ -1,0 +1,40 @@
+"""Primitives that move values rather than compute them: indexing, sizes, and the identity with no derivative.
+
+Indexing has no scalar partial: its adjoint scatters into the indexed array, which the reverse transform
+emits from the `adjoint="index"` tag.
+"""
+import builtins
+
+from ..ir import types as T
+
+from .registry import primitive as p
+
+p("getitem", lambda args: f"{args[0]}[{', '.join(map(str, args[1:]))}]", "", adjoint="index",
+  result="element")
+p("len", "len({0})", "x", None, keys=[builtins.len], result="int")
+p("shape", "{0}.shape[{1}]", "x, k", None, None, result="int")
+p("range_len", "len(range({0}, {1}, {2}))", "start, stop, step", None, None, None, result="int")
+p("range_continues", "({0} < {1}) if {2} > 0 else ({0} > {1})", "i, stop, step", None, None, None,
+  result="bool")
+
+
+def no_derivative(x):
+    """Returns `x` unchanged, with derivative zero: states that no derivative should flow through here.
+
+    >>> diffprog.grad(lambda x: x * diffprog.no_derivative(x))(3.0)
+    3.0
+    """
+    return x
+
+
+p("no_derivative", "{0}", "x", None, keys=[no_derivative], result="same")
+p("print", lambda args: f"print({', '.join(map(str, args))})", "", effect=True, keys=[builtins.print],
+  result="none")
+
+# The machinery of the generated code itself: tapes and adjoint buffers.
+_TAPE_DTYPES = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
+for _kind, _dtype in _TAPE_DTYPES.items():
+    p(f"tape_empty_{_kind}", "np.empty({0}, %s)" % _dtype, "n", None,
+      result=lambda ts, k=_kind: T.Array(T.np.dtype(_TAPE_DTYPES[k][3:]).name, 1))
+p("tape_reserve", "tape_reserve({0}, {1}, {2})", "tape, length, count", None, None, None, result="same")
+p("zeros_like", "np.zeros_like({0})", "x", None, result="same")

@@ -1,0 +1,356 @@
+"""Reverse mode: core function -> core function computing the value and the adjoints of chosen parameters.
+
+The generated function runs a forward sweep (the primal, plus the recording the backward sweep needs) and then
+a backward sweep over the statements in reverse order. The backward sweep *restores* every variable it reads to
+the value it had at that point of the forward sweep: before a statement overwrites a value the backward sweep
+will read, the forward sweep saves the old value (on a per-variable tape inside loops, in a plain variable
+elsewhere), and the backward sweep puts it back when it passes that statement. So adjoint code can read primal
+variables by name, and only values the backward sweep reads are ever saved (activity analysis decides).
+
+Loops: a `for` over a range records its trip count and replays indices backwards; a `while` counts its
+iterations. Tapes are numba arrays, reserved once per loop entry when the trip count is known, and once per
+iteration otherwise.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..analysis.activity import Activity, differentiable_args
+from ..ir import core as C
+from ..ir import types as T
+from ..rules import REGISTRY
+from .partials import PartialEmitter
+
+_P = REGISTRY.named
+
+
+@dataclass
+class Sites:
+    """Per-loop bookkeeping of tape pushes, for reserving tape space at loop entry."""
+
+    pushes: Counter = field(default_factory=Counter)
+
+
+class ReverseTransform:
+    def __init__(self, function: C.Function, types: dict, activity: Activity, wrt: list, names):
+        self.fn = function
+        self.types = types
+        self.activity = activity
+        self.active = activity.active
+        self.wrt = wrt
+        self.names = names
+        self.adjoint_names: dict = {}
+        self.backward_of: dict = {}  # id(assign) -> adjoint statements (without restores)
+        self.tapes: dict = {}  # variable -> (tape, length)
+        self.saves: dict = {}  # id(statement) -> {variable: save variable} outside loops
+        self.needed: set = set()
+        self.pushed: set = set()
+        self.loop_stack: list = []
+        self.trips: dict = {}  # id(loop) -> trip count variable
+        self.trip_pushed: set = set()
+
+    # ---- entry -------------------------------------------------------------------------------------------------
+    def run(self) -> C.Function:
+        self._plan_backward(self.fn.body)
+        self._decide_saves()
+        forward = self._forward_block(self.fn.body, depth=0)
+        prologue = self._prologue()
+        values = [self._capture_value(k, atom) for k, atom in enumerate(self.fn.results)]
+        seeds = [self.names.claim("seed" if len(self.fn.results) == 1 else f"seed_{k}")
+                 for k in range(len(self.fn.results))]
+        backward = self._adjoint_inits() + self._seed(seeds) + self._backward_block(self.fn.body)
+        body = prologue + forward + [v for v, _ in values] + backward
+        results = tuple(C.Var(v.target) for v, _ in values) + tuple(C.Var(self.adj(p)) for p in self.wrt)
+        return C.Function(self.fn.name + "_reverse", list(self.fn.params) + seeds, body, results, True,
+                          self.fn.origin, dict(self.fn.param_origins))
+
+    def adj(self, name: str) -> str:
+        if name not in self.adjoint_names:
+            self.adjoint_names[name] = self.names.claim(name + "_adj")
+        return self.adjoint_names[name]
+
+    # ---- planning: what the backward sweep reads --------------------------------------------------------------
+    def _plan_backward(self, block):
+        for stmt in block:
+            if not self._is_active(stmt):
+                continue
+            if isinstance(stmt, C.Assign):
+                self.backward_of[id(stmt)] = self._adjoint_of_assign(stmt)
+            elif isinstance(stmt, C.If):
+                self.needed.update(C.atom_vars([stmt.cond]))
+            elif isinstance(stmt, C.ForRange):
+                self.needed.update(C.atom_vars([stmt.start, stmt.step]))
+            for child in C.children(stmt):
+                self._plan_backward(child)
+
+    def _is_active(self, stmt) -> bool:
+        if isinstance(stmt, C.Assign):
+            return stmt.target in self.active
+        return any(self._is_active(s) for child in C.children(stmt) for s in child)
+
+    def _adjoint_of_assign(self, stmt) -> list:
+        """Adjoint statements for `target = value`: push target's adjoint to the operands, then clear it."""
+        out = []
+        target_adj = C.Var(self.adj(stmt.target))
+        value = stmt.value
+        if isinstance(value, C.Var):
+            if value.name in self.active:
+                out += self._accumulate(value.name, target_adj, stmt.origin)
+        elif isinstance(value, C.Call):
+            if value.prim.adjoint == "index":
+                out += self._index_adjoint(stmt, target_adj)
+            else:
+                emitter = PartialEmitter(self.names, out.append, stmt.origin)
+                for k in differentiable_args(value):
+                    arg = value.args[k]
+                    if not self.activity.is_active(arg):
+                        continue
+                    partial = emitter.partial(value, k, C.Var(stmt.target))
+                    if partial == C.Const(-1.0):
+                        out += self._accumulate(arg.name, target_adj, stmt.origin, prim="sub")
+                    else:
+                        contribution = emitter.apply(_P("mul"), partial, target_adj)
+                        out += self._accumulate(arg.name, contribution, stmt.origin)
+        out.append(C.Assign(target_adj.name, C.Const(0.0), stmt.origin))
+        for s, _ in C.walk(out):
+            self.needed.update(n for n in C.reads(s) if n in self.types)  # primal values, not adjoints
+        return out
+
+    def _accumulate(self, name, contribution, origin, prim="add") -> list:
+        adj = self.adj(name)
+        return [C.Assign(adj, C.Call(_P(prim), (C.Var(adj), contribution)), origin)]
+
+    def _index_adjoint(self, stmt, target_adj) -> list:
+        array, *index = stmt.value.args
+        if not self.activity.is_active(array):
+            return []
+        adj = self.adj(array.name)
+        current = self.names.temp(adj + "_at")
+        updated = self.names.temp(adj + "_at")
+        return [
+            C.Assign(current, C.Call(_P("getitem"), (C.Var(adj), *index)), stmt.origin),
+            C.Assign(updated, C.Call(_P("add"), (C.Var(current), target_adj)), stmt.origin),
+            C.Store(adj, tuple(index), C.Var(updated), stmt.origin),
+        ]
+
+    # ---- which values must be saved ----------------------------------------------------------------------------
+    def _decide_saves(self):
+        """A needed variable is saved before each assignment when it is assigned more than once or in a loop."""
+        sites = Counter(self.fn.params)
+        in_loop = set()
+        for stmt, depth in C.walk(self.fn.body):
+            for name in _targets(stmt):
+                sites[name] += 1
+                if depth > 0:
+                    in_loop.add(name)
+        self.pushed = {v for v in self.needed if sites[v] > 1 or v in in_loop}
+
+    # ---- forward sweep -----------------------------------------------------------------------------------------
+    def _forward_block(self, block, depth) -> list:
+        out = []
+        for stmt in block:
+            if isinstance(stmt, C.ForRange) and self._is_active(stmt):
+                out += self._forward_for(stmt, depth)
+            elif isinstance(stmt, C.While) and self._is_active(stmt):
+                out += self._forward_while(stmt, depth)
+            elif isinstance(stmt, C.If) and self._is_active(stmt):
+                out += self._save(stmt, depth, [])
+                out.append(C.If(stmt.cond, self._forward_block(stmt.body, depth),
+                                self._forward_block(stmt.orelse, depth), stmt.origin))
+            else:
+                variables = sorted(_all_targets(stmt) & self.pushed)
+                out += self._save(stmt, depth, variables)
+                out.append(stmt)
+        return out
+
+    def _save(self, stmt, depth, variables) -> list:
+        """Statements saving the old values of `variables` before `stmt` overwrites them."""
+        out = []
+        if depth == 0:
+            saves = self.saves.setdefault(id(stmt), {})
+            for v in variables:
+                saves[v] = self.names.temp(v + "_saved")
+                out.append(C.Assign(saves[v], C.Var(v), stmt.origin))
+            return out
+        for v in variables:
+            out += self._push(v, stmt.origin)
+        return out
+
+    def _push(self, variable, origin) -> list:
+        tape, length = self._tape(variable)
+        self.loop_stack[-1].pushes[variable] += 1
+        return [C.Store(tape, (C.Var(length),), C.Var(variable), origin),
+                C.Assign(length, C.Call(_P("add"), (C.Var(length), C.Const(1))), origin)]
+
+    def _pop(self, variable, origin) -> list:
+        tape, length = self._tape(variable)
+        return [C.Assign(length, C.Call(_P("sub"), (C.Var(length), C.Const(1))), origin),
+                C.Assign(variable, C.Call(_P("getitem"), (C.Var(tape), C.Var(length))), origin)]
+
+    def _tape(self, variable):
+        if variable not in self.tapes:
+            self.tapes[variable] = (self.names.claim("tape_" + variable), self.names.claim(f"tape_{variable}_len"))
+        return self.tapes[variable]
+
+    def _reserve(self, sites: Sites, count: C.Var | None, origin) -> list:
+        out = []
+        for variable, per_iteration in sorted(sites.pushes.items()):
+            tape, length = self._tape(variable)
+            need = C.Const(per_iteration)
+            if count is not None:
+                need = count if per_iteration == 1 else self._temp_call(out, "need", _P("mul"),
+                                                                        (count, need), origin)
+            out.append(C.Assign(tape, C.Call(_P("tape_reserve"), (C.Var(tape), C.Var(length), need)), origin))
+        return out
+
+    def _temp_call(self, out, hint, prim, args, origin) -> C.Var:
+        name = self.names.temp(hint)
+        out.append(C.Assign(name, C.Call(prim, tuple(args)), origin))
+        return C.Var(name)
+
+    def _forward_for(self, stmt, depth) -> list:
+        out = self._save(stmt, depth, sorted({stmt.var} & self.pushed))
+        trip = self._temp_call(out, "trip", _P("range_len"), (stmt.start, stmt.stop, stmt.step), stmt.origin)
+        self.trips[id(stmt)] = trip
+        if depth > 0:
+            out += self._push(trip.name, stmt.origin)
+            self.trip_pushed.add(trip.name)
+        sites = Sites()
+        self.loop_stack.append(sites)
+        body = self._forward_block(stmt.body, depth + 1)
+        self.loop_stack.pop()
+        out += self._reserve(sites, trip, stmt.origin)
+        out.append(C.ForRange(stmt.var, stmt.start, stmt.stop, stmt.step, body, stmt.origin))
+        return out
+
+    def _forward_while(self, stmt, depth) -> list:
+        trip = self.names.temp("trip")
+        self.trips[id(stmt)] = C.Var(trip)
+        out = [C.Assign(trip, C.Const(0), stmt.origin)]
+        sites = Sites()
+        self.loop_stack.append(sites)
+        body = self._forward_block(stmt.body, depth + 1)
+        self.loop_stack.pop()
+        count = [C.Assign(trip, C.Call(_P("add"), (C.Var(trip), C.Const(1))), stmt.origin)]
+        out.append(C.While(stmt.cond, count + self._reserve(sites, None, stmt.origin) + body, stmt.origin))
+        if depth > 0:
+            out += self._push(trip, stmt.origin)
+            self.trip_pushed.add(trip)
+        return out
+
+    # ---- backward sweep ----------------------------------------------------------------------------------------
+    def _backward_block(self, block) -> list:
+        out = []
+        for stmt in reversed(block):
+            out += self._backward(stmt)
+        return out
+
+    def _backward(self, stmt) -> list:
+        if not self._is_active(stmt):
+            return self._restore(stmt, sorted(_all_targets(stmt) & self.pushed))
+        if isinstance(stmt, C.Assign):
+            return self.backward_of[id(stmt)] + self._restore(stmt, [stmt.target] if stmt.target in self.pushed
+                                                              else [])
+        if isinstance(stmt, C.If):
+            return [C.If(stmt.cond, self._backward_block(stmt.body), self._backward_block(stmt.orelse),
+                         stmt.origin)]
+        if isinstance(stmt, C.ForRange):
+            return self._backward_for(stmt)
+        return self._backward_while(stmt)
+
+    def _restore(self, stmt, variables) -> list:
+        saves = self.saves.get(id(stmt))
+        out = []
+        for v in reversed(variables):
+            if saves is not None:
+                out.append(C.Assign(v, C.Var(saves[v]), stmt.origin))
+            else:
+                out += self._pop(v, stmt.origin)
+        return out
+
+    def _trip_count(self, stmt, out) -> C.Var:
+        trip = self.trips[id(stmt)]
+        if trip.name in self.trip_pushed:
+            out += self._pop(trip.name, stmt.origin)
+        return trip
+
+    def _backward_for(self, stmt) -> list:
+        out = []
+        trip = self._trip_count(stmt, out)
+        last = self._temp_call(out, "last", _P("sub"), (trip, C.Const(1)), stmt.origin)
+        k = self.names.temp("k")
+        body = []
+        offset = self._temp_call(body, "offset", _P("mul"), (C.Var(k), stmt.step), stmt.origin) \
+            if stmt.step != C.Const(1) else C.Var(k)
+        if stmt.start == C.Const(0):
+            body.append(C.Assign(stmt.var, offset, stmt.origin))
+        else:
+            body.append(C.Assign(stmt.var, C.Call(_P("add"), (stmt.start, offset)), stmt.origin))
+        body += self._backward_block(stmt.body)
+        out.append(C.ForRange(k, last, C.Const(-1), C.Const(-1), body, stmt.origin))
+        return out + self._restore(stmt, [stmt.var] if stmt.var in self.pushed else [])
+
+    def _backward_while(self, stmt) -> list:
+        out = []
+        trip = self._trip_count(stmt, out)
+        k = self.names.temp("k")
+        out.append(C.ForRange(k, C.Const(0), trip, C.Const(1), self._backward_block(stmt.body),
+                              stmt.origin))
+        return out
+
+    # ---- function boundary -------------------------------------------------------------------------------------
+    def _prologue(self) -> list:
+        """Zero-initialize saved variables (a loop saves them before their first assignment) and make tapes."""
+        out = []
+        params = set(self.fn.params)
+        for v in sorted(self.pushed - params):
+            t = self.types.get(v)
+            if isinstance(t, T.Scalar):
+                out.append(C.Assign(v, C.Const({"float": 0.0, "int": 0, "bool": False}[t.kind]), self.fn.origin))
+        for v, (tape, length) in sorted(self.tapes.items()):
+            kind = self.types[v].kind if v in self.types else "int"
+            out.append(C.Assign(tape, C.Call(_P(f"tape_empty_{kind}"), (C.Const(0),)), self.fn.origin))
+            out.append(C.Assign(length, C.Const(0), self.fn.origin))
+        return out
+
+    def _capture_value(self, k, atom):
+        name = self.names.claim("value" if len(self.fn.results) == 1 else f"value_{k}")
+        return C.Assign(name, atom, self.fn.origin), name
+
+    def _adjoint_inits(self) -> list:
+        out = []
+        for name in sorted(self.active | set(self.wrt)):
+            t = self.types.get(name)
+            if isinstance(t, T.Array):
+                out.append(C.Assign(self.adj(name), C.Call(_P("zeros_like"), (C.Var(name),)), self.fn.origin))
+            else:
+                out.append(C.Assign(self.adj(name), C.Const(0.0), self.fn.origin))
+        return out
+
+    def _seed(self, seeds) -> list:
+        out = []
+        for atom, seed in zip(self.fn.results, seeds):
+            if self.activity.is_active(atom):
+                adj = self.adj(atom.name)
+                out.append(C.Assign(adj, C.Call(_P("add"), (C.Var(adj), C.Var(seed))), self.fn.origin))
+        return out
+
+
+def _targets(stmt) -> list:
+    if isinstance(stmt, C.Assign):
+        return [stmt.target]
+    if isinstance(stmt, C.ForRange):
+        return [stmt.var]
+    return []
+
+
+def _all_targets(stmt) -> set:
+    names = set(_targets(stmt))
+    for child in C.children(stmt):
+        names |= C.assigned(child)
+    return names - {s.base for s, _ in C.walk([stmt]) if isinstance(s, C.Store)}
+
+
+def reverse(function, types, activity, wrt, names) -> C.Function:
+    return ReverseTransform(function, types, activity, wrt, names).run()

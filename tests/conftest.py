@@ -1,0 +1,37 @@
+"""Test configuration for diffprog.
+
+The on-disk compilation cache is pointed at a fresh per-session directory *before* diffprog is imported
+anywhere, so the suite never reads or pollutes a user's cache and stale entries from another run cannot
+mask bugs. (A caller may still override it by exporting DIFFPROG_CACHE_DIR, as the CI script does.)
+"""
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parent.parent
+_CACHE_PARENT = _REPO / ".pytest_cache"
+_CACHE_PARENT.mkdir(parents=True, exist_ok=True)
+_SESSION_CACHE = tempfile.mkdtemp(prefix="diffprog-cache-", dir=str(_CACHE_PARENT))
+atexit.register(shutil.rmtree, _SESSION_CACHE, True)
+os.environ.setdefault("DIFFPROG_CACHE_DIR", _SESSION_CACHE)
+
+# Make `import reference` work from every test module regardless of pytest's import mode.
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+# And make the in-repo package importable without installation.
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "diffprog",
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("DIFFPROG_HYPOTHESIS_PROFILE", "diffprog"))
