@@ -2,6 +2,7 @@
 fallback to interpreted Python."""
 from __future__ import annotations
 
+import os
 import re
 
 from ..errors import CompilationError, Diagnostic
@@ -21,14 +22,19 @@ def compile_nopython(py_function, arg_values, origins: dict, path: str):
     return dispatcher
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _diagnostic(error, origins, path) -> Diagnostic:
-    text = str(error)
-    lines = [int(n) for n in re.findall(rf'File "{re.escape(path)}", line (\d+)', text)]
+    text = _ANSI.sub("", str(error))
+    module = re.escape(os.path.basename(path))
+    lines = [int(n) for n in re.findall(rf'{module}", line (\d+)|{module} \((\d+)\)', text) for n in n if n]
     origin = None
     if lines and origins:
-        known = [n for n in origins if n <= lines[-1]]
+        known = [n for n in origins if n <= lines[0]]
         origin = origins[max(known)] if known else None
-    summary = next((line.strip() for line in text.splitlines() if line.strip()), "numba failed")
+    body = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+    summary = " ".join(body[:2]) if body else text.strip()
     return Diagnostic(
         "DP301",
         f"numba cannot compile this in nopython mode: {summary}",

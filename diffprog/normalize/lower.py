@@ -170,7 +170,8 @@ class Lowerer:
         elif isinstance(value, ShapeValue):
             what = "an array's shape"
         else:
-            what = f"'{getattr(value.obj, '__name__', value.obj)}'"
+            obj = value.obj.node if isinstance(value.obj, LocalDef) else value.obj
+            what = f"'{getattr(obj, '__name__', None) or getattr(obj, 'name', obj)}'"
         self.reporter.error("DP101", f"{what} cannot be used as a number here", self.origin(node),
                             "index it, or unpack it into variables first")
         return C.Const(0.0)
@@ -208,6 +209,8 @@ class Lowerer:
         return constant_value(obj)
 
     def _binding_value(self, binding):
+        if isinstance(binding, Denotation):
+            return binding
         if isinstance(binding, tuple):
             return TupleValue(tuple(self._binding_value(b) for b in binding))
         return C.Var(binding)
@@ -322,7 +325,11 @@ class Lowerer:
                 scope.bindings[user_name] = existing
             self._assign_components(existing, value, node)
             return
-        if isinstance(value, (ShapeValue, Denotation)):
+        if isinstance(value, Denotation) and (existing in (None, value) or (
+                isinstance(existing, str) and not self._ever_assigned(existing))):
+            scope.bindings[user_name] = value  # a function bound to a name, known statically
+            return
+        if isinstance(value, (ShapeValue, Denotation)) or isinstance(existing, Denotation):
             self._not_a_number(value, node)
             return
         if isinstance(existing, tuple):

@@ -29,9 +29,9 @@ p("not", "not {0}", "a", None, keys=["Not"], result="bool", cut=True)
 p("or", "{0} or {1}", "a, b", None, None, result="bool")
 
 # Builtins.
-p("abs", "abs({0})", "x", "float(x > 0) - float(x < 0)", keys=[builtins.abs], result="same")
-p("min", "min({0}, {1})", "a, b", "float(a <= b)", "float(a > b)", keys=[builtins.min], result="numeric")
-p("max", "max({0}, {1})", "a, b", "float(a >= b)", "float(a < b)", keys=[builtins.max], result="numeric")
+p("abs", "abs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[builtins.abs], result="same")
+p("min", "min({0}, {1})", "a, b", "1.0 if a <= b else 0.0", "0.0 if a <= b else 1.0", keys=[builtins.min], result="numeric")
+p("max", "max({0}, {1})", "a, b", "1.0 if a >= b else 0.0", "0.0 if a >= b else 1.0", keys=[builtins.max], result="numeric")
 p("float", "float({0})", "x", "1.0", keys=[builtins.float])
 p("int", "int({0})", "x", None, keys=[builtins.int], result="int", cut=True)
 p("bool", "bool({0})", "x", None, keys=[builtins.bool], result="bool", cut=True)
@@ -68,10 +68,10 @@ p("math.sqrt", "math.sqrt({0})", "x", "0.5 / out", keys=[math.sqrt])
 p("math.pow", "math.pow({0}, {1})", "a, b", "b * math.pow(a, b - 1.0)", "out * math.log(a) if a > 0 else 0.0",
   keys=[math.pow])
 p("math.hypot", "math.hypot({0}, {1})", "x, y", "x / out", "y / out", keys=[(math.hypot, 2)])
-p("math.fabs", "math.fabs({0})", "x", "float(x > 0) - float(x < 0)", keys=[math.fabs])
+p("math.fabs", "math.fabs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[math.fabs])
 p("math.erf", "math.erf({0})", "x", "1.1283791670955126 * math.exp(-x * x)", keys=[math.erf])
 p("math.erfc", "math.erfc({0})", "x", "-1.1283791670955126 * math.exp(-x * x)", keys=[math.erfc])
-p("math.copysign", "math.copysign({0}, {1})", "x, y", "float(x * y >= 0) - float(x * y < 0)", None,
+p("math.copysign", "math.copysign({0}, {1})", "x, y", "1.0 if x * y >= 0 else -1.0", None,
   keys=[math.copysign])
 p("math.degrees", "math.degrees({0})", "x", "57.29577951308232", keys=[math.degrees])
 p("math.radians", "math.radians({0})", "x", "0.017453292519943295", keys=[math.radians])
