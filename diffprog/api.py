@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import weakref
 
-from .compiler import FunctionCompiler, arg_key
+from .compiler import DerivativeCompiler, FunctionCompiler, arg_key
 from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
 
@@ -12,11 +12,11 @@ from .ir import types as T
 class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
 
-    def __init__(self, fn, jit=True):
-        self.compiler = FunctionCompiler(fn, jit=jit)
+    def __init__(self, fn, jit=True, compiler=None):
+        self.compiler = compiler or FunctionCompiler(fn, jit=jit)
         self.__diffprog_function__ = fn
         self._primal: dict = {}
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args):
         key = tuple(map(arg_key, args))
@@ -45,6 +45,8 @@ _wrapped = weakref.WeakKeyDictionary()
 def as_differentiable(f) -> DifferentiableFunction:
     if isinstance(f, DifferentiableFunction):
         return f
+    if isinstance(f, GradientFunction):
+        return f.as_function()
     if f not in _wrapped:
         _wrapped[f] = DifferentiableFunction(f)
     return _wrapped[f]
@@ -72,7 +74,18 @@ class GradientFunction(_ReverseRunner):
         wrt = (argnums,) if self.single else tuple(argnums)
         super().__init__(f, wrt)
         self.with_value = with_value
-        functools.update_wrapper(self, self.df.__diffprog_function__)
+        self._as_function = None
+        functools.update_wrapper(self, self.df.__diffprog_function__, updated=())
+
+    def as_function(self) -> DifferentiableFunction:
+        """This gradient as a differentiable function of its own (for grad of grad)."""
+        if self._as_function is None:
+            outputs = tuple(range(1, 1 + len(self.wrt)))
+            if self.with_value:
+                outputs = (0,) + outputs
+            compiler = DerivativeCompiler(self.df.compiler, self.wrt, outputs, jit=self.df.compiler.jit)
+            self._as_function = DifferentiableFunction(self, compiler=compiler)
+        return self._as_function
 
     def __call__(self, *args):
         spec = self.specialization(args)

@@ -19,8 +19,9 @@ from .backend import cache, codegen
 from .backend.jit import compile_nopython
 from .errors import DifferentiabilityError, Diagnostic, Reporter
 from .frontend.syntax import check_function_syntax
+from .ir import core as C
 from .ir import types as T
-from .normalize.cleanup import remove_dead_code
+from .normalize.cleanup import remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
 from .transforms.reverse import reverse
 
@@ -56,8 +57,9 @@ class FunctionCompiler:
     def params(self) -> list:
         return [a.id for a in self.parsed.node.args.args]
 
-    def core(self):
-        """The normalized primal, lowered once: lowering does not depend on argument types."""
+    def core_for(self, args):
+        """The normalized primal and its name allocator. Lowering does not depend on argument types, so plain
+        functions are lowered once."""
         if self._core is None:
             reporter = Reporter()
             lowerer = Lowerer(reporter)
@@ -65,29 +67,33 @@ class FunctionCompiler:
             reporter.raise_if_errors()
             self._core = remove_dead_code(function)
             self._names = lowerer.names
-        return self._core
+        return self._core, self._names
 
-    def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
-        core = self.core()
-        param_types = tuple(T.type_of_value(a) for a in args)
+    def build(self, mode: str, wrt: tuple, args):
+        """(code to run, the primal core, names) for `mode` ("primal" or "reverse") at these argument types."""
+        core, names = self.core_for(args)
         if len(args) != len(core.params):
             raise TypeError(f"{self.parsed.name}() takes {len(core.params)} arguments but {len(args)} were given")
+        param_types = tuple(T.type_of_value(a) for a in args)
         reporter = Reporter()
         types = infer_types(core, dict(zip(core.params, param_types)), reporter)
         reporter.raise_if_errors()
-        names = copy.deepcopy(self._names)
+        names = copy.deepcopy(names)
         if mode == "primal":
-            ir, extra = core, ()
-        else:
-            wrt_names = [core.params[k] for k in wrt]
-            self._check_wrt(core, wrt_names, types)
-            activity = analyze_activity(core, set(wrt_names), types)
-            check_active_uses(core, activity, reporter)
-            check_result_depends_on_inputs(core, activity, wrt_names, reporter)
-            reporter.raise_if_errors()
-            reporter.emit_warnings()
-            ir = reverse(core, types, activity, wrt_names, names)
-            extra = (0.0,) * len(core.results)
+            return core, core, names
+        wrt_names = [core.params[k] for k in wrt]
+        self._check_wrt(core, wrt_names, types)
+        activity = analyze_activity(core, set(wrt_names), types)
+        check_active_uses(core, activity, reporter)
+        check_result_depends_on_inputs(core, activity, wrt_names, reporter)
+        reporter.raise_if_errors()
+        reporter.emit_warnings()
+        return reverse(core, types, activity, wrt_names, names), core, names
+
+    def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
+        ir, core, _ = self.build(mode, wrt, args)
+        param_types = tuple(T.type_of_value(a) for a in args)
+        extra = (0.0,) * len(core.results) if mode == "reverse" else ()
         header = (f"diffprog {__version__}: {mode} code for {self.parsed.name} "
                   f"({self.parsed.file}:{self.parsed.node.lineno + self.parsed.line_offset})\n"
                   f"specialized for ({', '.join(f'{p}: {t}' for p, t in zip(core.params, param_types))})")
@@ -110,6 +116,34 @@ class FunctionCompiler:
                                 "arguments with argnums")
                 for p in bad
             ])
+
+
+class DerivativeCompiler(FunctionCompiler):
+    """A derivative of another function, treated as a function of its own: its core code is the generated
+    adjoint, which is ordinary core code, so it can be differentiated again (grad of grad)."""
+
+    def __init__(self, inner: FunctionCompiler, wrt: tuple, outputs: tuple, jit=True):
+        self.inner, self.wrt, self.outputs = inner, wrt, outputs
+        self.fn = None
+        self.jit = jit
+        self.parsed = inner.parsed
+        self.specializations = {}
+        self.last = {}
+
+    def core_for(self, args):
+        ir, _, names = self.inner.build("reverse", self.wrt, args)
+        if any(isinstance(s, C.Store) for s, _ in C.walk(ir.body)):
+            raise DifferentiabilityError([Diagnostic(
+                "DP112", f"differentiating the derivative of '{self.parsed.name}' is not supported yet because "
+                "it contains loops whose adjoint uses tapes", self.parsed.origin(self.parsed.node),
+                "for now, take higher derivatives of loop-free functions")])
+        ir = copy.deepcopy(ir)
+        n = len(args)
+        seeds = [C.Assign(seed, C.Const(1.0), ir.origin) for seed in ir.params[n:]]
+        results = tuple(ir.results[k] for k in self.outputs)
+        derived = C.Function(ir.name, ir.params[:n], seeds + ir.body, results, len(results) > 1, ir.origin,
+                             ir.param_origins)
+        return remove_dead_code(split_self_updates(derived, names)), names
 
 
 def _describe(t) -> str:

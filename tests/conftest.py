@@ -22,9 +22,11 @@ os.environ.setdefault("DIFFPROG_CACHE_DIR", _SESSION_CACHE)
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
-# And make the in-repo package importable without installation.
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
+# And make the in-repo package importable without installation (an installed/earlier one wins).
+import importlib.util  # noqa: E402
+
+if importlib.util.find_spec("diffprog") is None:
+    sys.path.append(str(_REPO))
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

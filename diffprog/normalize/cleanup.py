@@ -37,3 +37,25 @@ def _prune(block, used) -> list:
 
 def _count(block) -> int:
     return sum(1 for _ in C.walk(block))
+
+
+def split_self_updates(function: C.Function, names) -> C.Function:
+    """Rewrites `v = f(v, ...)` as `t = f(v, ...); v = t`, restoring the core invariant that an assignment never
+    reads its own target. Generated adjoints accumulate in place (`x_adj = x_adj + d`); differentiating them
+    again needs the invariant."""
+    function.body = _split_block(function.body, names)
+    return function
+
+
+def _split_block(block, names) -> list:
+    out = []
+    for stmt in block:
+        if isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and stmt.target in C.reads(stmt):
+            temp = names.temp(stmt.target)
+            out.append(C.Assign(temp, stmt.value, stmt.origin))
+            out.append(C.Assign(stmt.target, C.Var(temp), stmt.origin))
+            continue
+        for child in C.children(stmt):
+            child[:] = _split_block(child, names)
+        out.append(stmt)
+    return out

@@ -52,6 +52,9 @@ class Primitive:
     def __repr__(self):
         return f"<primitive {self.name}>"
 
+    def __deepcopy__(self, memo):
+        return self  # primitives are shared, immutable definitions
+
 
 def _element_type(arg_types):
     array = arg_types[0]
