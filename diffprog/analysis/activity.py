@@ -16,6 +16,7 @@ from ..ir import core as C
 class Activity:
     varied: set
     useful: set
+    dependent: set  # the result depends on it through any data flow, differentiable or not (for the checker)
 
     @property
     def active(self) -> set:
@@ -35,14 +36,29 @@ def differentiable_args(call: C.Call) -> list:
     return [k for k in range(len(call.args)) if prim.partial(k) is not None]
 
 
-def _dependencies(stmt) -> list:
-    """The variables an assignment's target depends on differentiably."""
+def _dependencies(stmt, differentiable_only=True) -> list:
+    """The variables an assignment's target depends on (differentiably, or at all)."""
     value = stmt.value
     if isinstance(value, C.Var):
         return [value.name]
     if isinstance(value, C.Call):
-        return [value.args[k].name for k in differentiable_args(value) if isinstance(value.args[k], C.Var)]
+        positions = differentiable_args(value) if differentiable_only else range(len(value.args))
+        return [value.args[k].name for k in positions if isinstance(value.args[k], C.Var)]
     return []
+
+
+def _backward_closure(assigns, results, differentiable_only) -> set:
+    reached = set(results)
+    changed = True
+    while changed:
+        changed = False
+        for stmt in reversed(assigns):
+            if stmt.target in reached:
+                new = set(_dependencies(stmt, differentiable_only)) - reached
+                if new:
+                    reached |= new
+                    changed = True
+    return reached
 
 
 def analyze_activity(function: C.Function, wrt: set, types: dict) -> Activity:
@@ -58,14 +74,5 @@ def analyze_activity(function: C.Function, wrt: set, types: dict) -> Activity:
                 varied.add(stmt.target)
                 changed = True
 
-    useful = set(C.atom_vars(function.results))
-    changed = True
-    while changed:
-        changed = False
-        for stmt in reversed(assigns):
-            if stmt.target in useful:
-                new = set(_dependencies(stmt)) - useful
-                if new:
-                    useful |= new
-                    changed = True
-    return Activity(varied, useful)
+    results = C.atom_vars(function.results)
+    return Activity(varied, _backward_closure(assigns, results, True), _backward_closure(assigns, results, False))

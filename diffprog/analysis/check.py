@@ -11,7 +11,7 @@ from .activity import Activity
 
 def check_active_uses(function: C.Function, activity: Activity, reporter: Reporter) -> None:
     for stmt, _ in C.walk(function.body):
-        if isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and stmt.target in activity.useful:
+        if isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and stmt.target in activity.dependent:
             _check_call(stmt, activity, reporter)
 
 

@@ -60,7 +60,7 @@ def parse_function(fn) -> ParsedFunction:
     node = _function_node(fn, dedented, code.co_firstlineno - first_line + 1)
     if node is None:
         raise DifferentiabilityError([_no_source(fn, code)])
-    return ParsedFunction(
+    parsed = ParsedFunction(
         fn=fn,
         node=node,
         file=code.co_filename,
@@ -69,6 +69,11 @@ def parse_function(fn) -> ParsedFunction:
         globals=fn.__globals__,
         closure=_closure_values(fn),
     )
+    if isinstance(node, gast.AsyncFunctionDef):
+        raise DifferentiabilityError([Diagnostic("DP101", f"'{node.name}' is an async function, which cannot be "
+                                                 "differentiated", parsed.origin(node),
+                                                 "differentiate a synchronous function")])
+    return parsed
 
 
 def _function_node(fn, text: str, def_line: int):
@@ -78,11 +83,11 @@ def _function_node(fn, text: str, def_line: int):
         return None
     candidates = [
         n for n in gast.walk(tree)
-        if isinstance(n, (gast.FunctionDef, gast.Lambda))
+        if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda))
         and (isinstance(n, gast.Lambda) or n.name == fn.__name__)
     ]
     if fn.__name__ != "<lambda>":
-        candidates = [n for n in candidates if isinstance(n, gast.FunctionDef)]
+        candidates = [n for n in candidates if not isinstance(n, gast.Lambda)]
     else:
         candidates = [n for n in candidates if isinstance(n, gast.Lambda) and n.lineno == def_line]
     if len(candidates) != 1 and fn.__name__ == "<lambda>":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import gast
 import numpy as np
 
-from ..errors import Reporter
+from ..errors import DifferentiabilityError, Reporter
 from ..frontend.resolve import MISSING, import_path, lookup_free_name
 from ..frontend.source import ParsedFunction, parse_function
 from ..frontend.syntax import check_function_syntax, report_unsupported
@@ -51,6 +51,9 @@ class LocalDef:
     scope: "Scope"
 
 
+AMBIGUOUS = object()  # a name bound to different functions on different paths
+
+
 @dataclass
 class Loop:
     brk: str | None = None
@@ -78,7 +81,7 @@ _parsed_cache: dict = {}
 
 def parsed_function(fn) -> ParsedFunction:
     """Parses each function once per process (its source cannot change while it is loaded)."""
-    key = fn.__code__
+    key = getattr(fn, "__code__", fn)
     if key not in _parsed_cache:
         _parsed_cache[key] = parse_function(fn)
     return _parsed_cache[key]
@@ -328,6 +331,9 @@ class Lowerer:
         if isinstance(value, Denotation) and (existing in (None, value) or (
                 isinstance(existing, str) and not self._ever_assigned(existing))):
             scope.bindings[user_name] = value  # a function bound to a name, known statically
+            return
+        if isinstance(value, Denotation) and isinstance(existing, Denotation):
+            scope.bindings[user_name] = Denotation(AMBIGUOUS)  # which function depends on the path taken
             return
         if isinstance(value, (ShapeValue, Denotation)) or isinstance(existing, Denotation):
             self._not_a_number(value, node)
@@ -704,6 +710,11 @@ class Lowerer:
                                 "call a function defined at module level (or nested in this one) by its name")
             return C.Const(0.0)
         obj = callee.obj
+        if obj is AMBIGUOUS:
+            self.reporter.error("DP103", f"'{gast.unparse(node.func).strip()}' refers to different functions on "
+                                "different paths, so the call cannot be resolved statically", self.origin(node),
+                                "call each function by its own name inside if/else")
+            return C.Const(0.0)
         if isinstance(obj, LocalDef):
             return self._inline(obj.node, self.scope.parsed, node, obj.scope, obj.node.name)
         target = getattr(obj, "__diffprog_function__", obj)
@@ -713,9 +724,10 @@ class Lowerer:
         if isinstance(target, types.FunctionType):
             try:
                 parsed = parsed_function(target)
-            except Exception as error:  # DifferentiabilityError from the frontend
-                for d in getattr(error, "diagnostics", ()):
-                    self.reporter.diagnostics.append(d)
+            except DifferentiabilityError as error:  # reported where the user's code calls it
+                for d in error.diagnostics:
+                    self.reporter.error(d.code, d.message, self.origin(node), d.hint,
+                                        notes=(f"'{target.__qualname__}' is defined at {d.origin}",))
                 return C.Const(0.0)
             check_function_syntax(parsed, self.reporter)
             return self._inline(parsed.node, parsed, node, None, parsed.name)
