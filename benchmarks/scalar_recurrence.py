@@ -213,9 +213,10 @@ def compile_section() -> dict:
             with open(os.path.join(module_dir, name), "w") as f:
                 f.write(text)
         env = dict(os.environ, DIFFPROG_CACHE_DIR=cache, PYTHONDONTWRITEBYTECODE="1")
-        # numba's cache for diffprog's generated modules lives beside them (in DIFFPROG_CACHE_DIR), so it starts
-        # empty too. NUMBA_CACHE_DIR, used only by the plain-numba baseline, points at an empty directory too.
-        env["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba-cache")
+        # Without NUMBA_CACHE_DIR, numba caches beside each source file: in DIFFPROG_CACHE_DIR/__pycache__ for
+        # diffprog's generated modules and in the temporary source dir for the hand-written baseline, so both
+        # start empty.
+        env.pop("NUMBA_CACHE_DIR", None)
         runs = {}
         for kind, probe in (("diffprog", PROBE), ("numba", HAND_PROBE)):
             code = probe.format(module_dir=module_dir)

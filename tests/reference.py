@@ -210,6 +210,7 @@ class Program:
     entry: str = "f"
     ok: Callable | None = None  # predicate on the drawn args; keeps examples away from kinks/cuts
     hand: Callable | None = None  # optional hand-derived gradient: returns one value per differentiated arg
+    fd: bool = True  # False when the program cuts derivatives on purpose (no_derivative): FD sees the true slope
 
     def __repr__(self):
         return f"Program({self.name})"
@@ -343,18 +344,17 @@ def check_gradient(program: Program, args: tuple, jit: bool = True):
     for k in argnums:
         fd, smooth = finite_difference(plain, args, k)
         assume(smooth)
-        fds.append(fd)
+        fds.append(fd if program.fd else None)
 
     grads = as_tuple_result(loaded.dp_grad(jit=jit)(*args), len(argnums))
 
-    if program.hand is not None:
-        independent = tuple(program.hand(*args))
-    else:
-        ref = loaded.reference
-        independent = tuple(autograd.grad(ref, k)(*args) for k in argnums)
+    ref = loaded.reference
+    independent = tuple(autograd.grad(ref, k)(*args) for k in argnums)
+    hand = tuple(program.hand(*args)) if program.hand is not None else (None,) * len(argnums)
+    assert program.fd or program.hand is not None, "a program without FD needs a hand formula"
 
     tol = fd_tolerance(plain, args)
-    for k, got, expected, fd in zip(argnums, grads, independent, fds):
+    for k, got, expected, fd, by_hand in zip(argnums, grads, independent, fds, hand):
         if isinstance(args[k], np.ndarray):
             got_arr = np.asarray(got)
             assert got_arr.shape == args[k].shape, (
@@ -369,6 +369,16 @@ def check_gradient(program: Program, args: tuple, jit: bool = True):
             atol=REF_ATOL,
             err_msg=f"{program.name}: dp.grad vs independent reference, argument {k}, args={args!r}",
         )
+        if by_hand is not None:
+            np.testing.assert_allclose(
+                np.asarray(got, dtype=np.float64),
+                np.asarray(by_hand, dtype=np.float64),
+                rtol=REF_RTOL,
+                atol=REF_ATOL,
+                err_msg=f"{program.name}: dp.grad vs hand-derived formula, argument {k}, args={args!r}",
+            )
+        if fd is None:
+            continue
         np.testing.assert_allclose(
             np.asarray(got, dtype=np.float64),
             np.asarray(fd, dtype=np.float64),

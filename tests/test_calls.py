@@ -229,6 +229,8 @@ def f(x, y):
     return c * x + y * dp.no_derivative(math.sin(y))
 """,
         [F(-2, 2), F(-2, 2)],
+        fd=False,
+        hand=lambda x, y: (x * y, math.sin(y)),
     ),
     P(
         "stop_gradient_alias",
@@ -237,6 +239,8 @@ def f(x):
     return dp.stop_gradient(x) * x + dp.stop_gradient(x * x)
 """,
         [F(-2, 2)],
+        fd=False,
+        hand=lambda x: (x,),
     ),
     P(
         "helper_uses_module_constant_and_calls_helper",

@@ -320,6 +320,7 @@ def f(x, n):
     return s
 """,
         [F(-2, 2), I(0, 6)],
+        ok=lambda x, n: all(abs(math.sin(x * (i + 1))) > 1e-3 for i in range(n)),
     ),
     P(
         "early_return_inside_loop",

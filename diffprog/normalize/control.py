@@ -55,7 +55,12 @@ def _walk_same_function(node):
 
 def local_names(fdef) -> set:
     """Names Python treats as local to `fdef`: its parameters and everything it assigns."""
-    names = {a.id for a in fdef.args.args + fdef.args.posonlyargs}
+    return {a.id for a in fdef.args.args + fdef.args.posonlyargs} | assigned_names(fdef)
+
+
+def assigned_names(fdef) -> set:
+    """Names `fdef`'s body assigns (parameters only if reassigned)."""
+    names = set()
     for stmt in fdef.body:
         for node in _walk_same_function(stmt):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):

@@ -791,8 +791,12 @@ class Lowerer:
             self.reporter.error("DP101", f"too many or unknown arguments in call to '{name}'", self.origin(call),
                                 "check the call's arguments")
             return C.Const(0.0)
+        reassigned = control.assigned_names(fdef)
         for param, value in zip(params, values):
-            self._bind_param(scope, param.id, value, call)
+            if isinstance(value, C.Var) and param.id not in reassigned:
+                scope.bindings[param.id] = value.name  # the callee only reads it: no copy needed
+            else:
+                self._bind_param(scope, param.id, value, call)
         self.inline_stack.append(code_key)
         outer_tuple = self._returns_tuple
         body, result = self._lower_body(scope, fdef)

@@ -16,8 +16,9 @@ p("add", "{0} + {1}", "a, b", "1.0", "1.0", keys=["Add"], result="numeric")
 p("sub", "{0} - {1}", "a, b", "1.0", "-1.0", keys=["Sub"], result="numeric")
 p("mul", "{0} * {1}", "a, b", "b", "a", keys=["Mult"], result="numeric")
 p("div", "{0} / {1}", "a, b", "1.0 / b", "-out / b", keys=["Div"])
-p("pow", "{0} ** {1}", "a, b", "b * a ** (b - 1)", "out * math.log(a) if a > 0 else 0.0",
-  keys=["Pow"], result="numeric")
+# d(a**b)/da, written so that a == 0 neither divides by zero (b < 1) nor loses higher derivatives (b >= 1).
+_POW_DA = "b * a ** (b - 1) if a != 0 or b >= 1 else (0.0 if b == 0 else math.inf)"
+p("pow", "{0} ** {1}", "a, b", _POW_DA, "out * math.log(a) if a > 0 else 0.0", keys=["Pow"], result="numeric")
 p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result="numeric")
 p("floordiv", "{0} // {1}", "a, b", None, None, keys=["FloorDiv"], result="numeric", cut=True)
 p("neg", "-{0}", "a", "-1.0", keys=["USub"], result="numeric")
@@ -27,6 +28,7 @@ for _op, _sym in [("Lt", "<"), ("LtE", "<="), ("Gt", ">"), ("GtE", ">="), ("Eq",
     p(_op.lower(), "{0} %s {1}" % _sym, "a, b", None, None, keys=[_op], result="bool", cut=True)
 p("not", "not {0}", "a", None, keys=["Not"], result="bool", cut=True)
 p("or", "{0} or {1}", "a, b", None, None, result="bool")
+p("and", "{0} and {1}", "a, b", None, None, result="bool")
 
 # Builtins.
 p("abs", "abs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[builtins.abs], result="same")
@@ -65,7 +67,7 @@ p("math.log1p", "math.log1p({0})", "x", "1.0 / (1.0 + x)", keys=[math.log1p])
 p("math.log2", "math.log2({0})", "x", "1.0 / (x * math.log(2.0))", keys=[math.log2])
 p("math.log10", "math.log10({0})", "x", "1.0 / (x * math.log(10.0))", keys=[math.log10])
 p("math.sqrt", "math.sqrt({0})", "x", "0.5 / out", keys=[math.sqrt])
-p("math.pow", "math.pow({0}, {1})", "a, b", "b * math.pow(a, b - 1.0)", "out * math.log(a) if a > 0 else 0.0",
+p("math.pow", "math.pow({0}, {1})", "a, b", _POW_DA, "out * math.log(a) if a > 0 else 0.0",
   keys=[math.pow])
 p("math.hypot", "math.hypot({0}, {1})", "x, y", "x / out", "y / out", keys=[(math.hypot, 2)])
 p("math.fabs", "math.fabs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[math.fabs])

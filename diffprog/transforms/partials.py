@@ -50,6 +50,17 @@ class PartialEmitter:
         (op,), (right,) = node.ops, node.comparators
         return self.apply(REGISTRY.lookup(type(op).__name__), self._lower(node.left, env), self._lower(right, env))
 
+    def _Attribute(self, node, env):
+        return C.Const(getattr(_MODULES[node.value.id], node.attr))  # math.inf, math.pi
+
+    def _BoolOp(self, node, env):
+        """Rules combine comparisons only, so both sides can be evaluated eagerly."""
+        prim = REGISTRY.named("or" if isinstance(node.op, gast.Or) else "and")
+        result = self._lower(node.values[0], env)
+        for value in node.values[1:]:
+            result = self.apply(prim, result, self._lower(value, env))
+        return result
+
     def _Call(self, node, env):
         func = node.func
         obj = getattr(_MODULES[func.value.id], func.attr) if isinstance(func, gast.Attribute) \

@@ -112,7 +112,7 @@ class ReverseTransform:
                     else:
                         contribution = emitter.apply(_P("mul"), partial, target_adj)
                         out += self._accumulate(arg.name, contribution, stmt.origin)
-        out.append(C.Assign(target_adj.name, C.Const(0.0), stmt.origin))
+        out.append(self._zero_adjoint(stmt.target, stmt.origin))
         for s, _ in C.walk(out):
             self.needed.update(n for n in C.reads(s) if n in self.types)  # primal values, not adjoints
         return out
@@ -319,14 +319,12 @@ class ReverseTransform:
         return C.Assign(name, atom, self.fn.origin), name
 
     def _adjoint_inits(self) -> list:
-        out = []
-        for name in sorted(self.active | set(self.wrt)):
-            t = self.types.get(name)
-            if isinstance(t, T.Array):
-                out.append(C.Assign(self.adj(name), C.Call(_P("zeros_like"), (C.Var(name),)), self.fn.origin))
-            else:
-                out.append(C.Assign(self.adj(name), C.Const(0.0), self.fn.origin))
-        return out
+        return [self._zero_adjoint(name, self.fn.origin) for name in sorted(self.active | set(self.wrt))]
+
+    def _zero_adjoint(self, name, origin) -> C.Assign:
+        if isinstance(self.types.get(name), T.Array):
+            return C.Assign(self.adj(name), C.Call(_P("zeros_like"), (C.Var(name),)), origin)
+        return C.Assign(self.adj(name), C.Const(0.0), origin)
 
     def _seed(self, seeds) -> list:
         out = []
