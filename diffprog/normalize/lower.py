@@ -101,7 +101,7 @@ class Lowerer:
     def lower_function(self, parsed: ParsedFunction) -> C.Function:
         node = parsed.node
         scope = Scope(parsed, node, prefix="", locals=control.local_names(node))
-        self.inline_stack.append(parsed.fn.__code__)
+        self.inline_stack.append((parsed.file, node.lineno + parsed.line_offset, node.col_offset))
         params = [self._bind_name(scope, a.id) for a in node.args.args]
         body, results = self._lower_body(scope, node, top_level=True)
         self.inline_stack.pop()
@@ -721,6 +721,10 @@ class Lowerer:
         prim = REGISTRY.lookup(target, len(node.args))
         if prim is not None:
             return self._primitive_call(prim, node, hint)
+        static = getattr(target, "__diffprog_parsed__", None)
+        if static is not None:  # a function known from source only (the command line checker)
+            check_function_syntax(static, self.reporter)
+            return self._inline(static.node, static, node, None, static.name)
         if isinstance(target, types.FunctionType):
             try:
                 parsed = parsed_function(target)
@@ -764,7 +768,7 @@ class Lowerer:
 
     # ---- inlining ----------------------------------------------------------------------------------------------
     def _inline(self, fdef, parsed, call, parent, name):
-        code_key = (parsed.fn.__code__, fdef.lineno)
+        code_key = (parsed.file, fdef.lineno + parsed.line_offset, fdef.col_offset)
         if code_key in self.inline_stack:
             self.reporter.error("DP110", f"recursive call to '{name}'", self.origin(call),
                                 "diffprog inlines calls; rewrite the recursion as a loop")
