@@ -23,6 +23,8 @@ from ..rules import REGISTRY
 from .partials import PartialEmitter
 
 _P = REGISTRY.named
+# Cheap enough to recompute in the backward sweep rather than tape: memory reads and index arithmetic.
+_RECOMPUTABLE = {"getitem", "shape", "len", "add", "sub", "mul", "neg", "floordiv", "mod"}
 
 
 @dataclass
@@ -48,6 +50,7 @@ class ReverseTransform:
         self.pushed: set = set()
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
+        self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
 
     # ---- entry -------------------------------------------------------------------------------------------------
@@ -136,7 +139,8 @@ class ReverseTransform:
 
     # ---- which values must be saved ----------------------------------------------------------------------------
     def _decide_saves(self):
-        """A needed variable is saved before each assignment when it is assigned more than once or in a loop."""
+        """A needed variable is saved before each assignment when it is assigned more than once or in a loop,
+        unless the backward sweep can cheaply recompute it at the start of each loop iteration."""
         sites = Counter(self.fn.params)
         in_loop = set()
         for stmt, depth in C.walk(self.fn.body):
@@ -144,7 +148,32 @@ class ReverseTransform:
                 sites[name] += 1
                 if depth > 0:
                     in_loop.add(name)
-        self.pushed = {v for v in self.needed if sites[v] > 1 or v in in_loop}
+        self._plan_recomputation(sites)
+        recomputed = {s.target for stmts in self.recompute.values() for s in stmts}
+        self.pushed = {v for v in self.needed if (sites[v] > 1 or v in in_loop) and v not in recomputed}
+
+    def _plan_recomputation(self, sites):
+        """Per `for` loop, the body's leading reads of unmodified arguments (`a[i]`) and index arithmetic:
+        the backward sweep recomputes them from the loop index instead of taping them."""
+        stored = {s.base for s, _ in C.walk(self.fn.body) if isinstance(s, C.Store)}
+        invariant = {p for p in self.fn.params if sites[p] == 1 and p not in stored}
+        for loop, _ in C.walk(self.fn.body):
+            if not isinstance(loop, C.ForRange):
+                continue
+            available = invariant | {loop.var}
+            chosen = []
+            for stmt in loop.body:
+                if (isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and sites[stmt.target] == 1
+                        and stmt.value.prim.name in _RECOMPUTABLE
+                        and all(v in available for v in C.atom_vars(stmt.value.args))):
+                    chosen.append(stmt)
+                    available.add(stmt.target)
+            wanted, kept = set(self.needed), []
+            for stmt in reversed(chosen):  # keep what is needed, and what that is recomputed from
+                if stmt.target in wanted:
+                    kept.insert(0, stmt)
+                    wanted.update(C.atom_vars(stmt.value.args))
+            self.recompute[id(loop)] = kept
 
     # ---- forward sweep -----------------------------------------------------------------------------------------
     def _forward_block(self, block, depth) -> list:
@@ -287,6 +316,7 @@ class ReverseTransform:
             body.append(C.Assign(stmt.var, offset, stmt.origin))
         else:
             body.append(C.Assign(stmt.var, C.Call(_P("add"), (stmt.start, offset)), stmt.origin))
+        body += [C.Assign(s.target, s.value, s.origin) for s in self.recompute.get(id(stmt), [])]
         body += self._backward_block(stmt.body)
         out.append(C.ForRange(k, last, C.Const(-1), C.Const(-1), body, stmt.origin))
         return out + self._restore(stmt, [stmt.var] if stmt.var in self.pushed else [])
