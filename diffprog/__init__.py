@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 from .errors import CompilationError, DifferentiabilityError, DifferentiabilityWarning  # noqa: E402
 from .rules.structural import no_derivative  # noqa: E402
 from .api import differentiable, grad, source, value_and_grad, vjp  # noqa: E402
+from .api import hessian, hvp, jacobian, jvp, jvp_function  # noqa: E402
 
 stop_gradient = no_derivative
 
@@ -13,6 +14,11 @@ __all__ = [
     "DifferentiabilityWarning",
     "differentiable",
     "grad",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "jvp_function",
     "no_derivative",
     "source",
     "stop_gradient",

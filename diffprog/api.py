@@ -4,8 +4,11 @@ from __future__ import annotations
 import functools
 import weakref
 
-from .compiler import DerivativeCompiler, FunctionCompiler, arg_key
-from .errors import DifferentiabilityError, Diagnostic
+import numpy as np
+
+from .compiler import DerivativeCompiler, FunctionCompiler, TangentCompiler, arg_key
+from .analysis.types import atom_type, infer_types
+from .errors import DifferentiabilityError, Diagnostic, Reporter
 from .ir import types as T
 
 
@@ -27,6 +30,15 @@ class DifferentiableFunction:
 
     def __repr__(self):
         return f"<diffprog.differentiable {self.compiler.parsed.name}>"
+
+    def forward_specialization(self, wrt: tuple, args):
+        """The compiled tangent code for tangents of the arguments at positions `wrt` (cached per types)."""
+        specs = self.__dict__.setdefault("_forward", {})
+        key = (wrt, tuple(map(arg_key, args)))
+        spec = specs.get(key)
+        if spec is None:
+            spec = specs[key] = self.compiler.specialize("forward", wrt, args)
+        return spec
 
 
 def differentiable(fn=None, *, jit=True):
@@ -148,14 +160,206 @@ def vjp(f, *args):
     return value, pullback
 
 
+def _differentiable_positions(args) -> tuple:
+    return tuple(k for k, a in enumerate(args) if T.type_of_value(a).differentiable)
+
+
+def _tangent_value(primal, tangent):
+    """A tangent as the compiled code takes it: a float, or a contiguous float64 array of the primal's shape."""
+    if isinstance(primal, np.ndarray):
+        array = np.ascontiguousarray(tangent, dtype=np.float64)
+        if array.shape != primal.shape:
+            raise ValueError(f"a tangent of shape {array.shape} was given for an argument of shape {primal.shape}")
+        return array
+    return float(tangent)
+
+
+def _run_forward(df, primals, wrt, tangents):
+    """(values, tangents out), each a tuple with one entry per result of f, from one pass of the tangent code."""
+    spec = df.forward_specialization(wrt, primals)
+    out = spec.run(*primals, *(_tangent_value(primals[k], t) for k, t in zip(wrt, tangents)))
+    return spec, tuple(out[:spec.results]), tuple(out[spec.results:])
+
+
+def _shaped(spec, items):
+    return items if spec.returns_tuple else items[0]
+
+
+def jvp(f, primals, tangents):
+    """`(value, tangent_out)`: f's value at `primals` and its directional derivative along `tangents`, from one
+    pass of the generated forward-mode code.
+
+    `primals` and `tangents` are tuples matching f's arguments; the tangents of int/bool arguments are ignored
+    (pass None). `tangent_out` has the structure of f's result (a number, an array, or a tuple of them).
+    """
+    df = as_differentiable(f)
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp needs one tangent per primal: {len(primals)} primals, {len(tangents)} tangents")
+    wrt = _differentiable_positions(primals)
+    spec, values, tangents_out = _run_forward(df, primals, wrt, tuple(tangents[k] for k in wrt))
+    return _shaped(spec, values), _shaped(spec, tangents_out)
+
+
+def jvp_function(f):
+    """f's tangent map as a differentiable function: `t(*primals, *tangents)` returns the tangent of f's result,
+    with one tangent per float or float-array primal. `grad(jvp_function(f))` is reverse-over-forward."""
+    df = as_differentiable(f)
+    if df not in _tangent_maps:
+        compiler = TangentCompiler(df.compiler, jit=df.compiler.jit)
+        _tangent_maps[df] = DifferentiableFunction(df.__diffprog_function__, compiler=compiler)
+    return _tangent_maps[df]
+
+
+_tangent_maps = weakref.WeakKeyDictionary()
+
+
+def _unit_directions(x):
+    """The unit tangents e_1, ..., e_n for an argument (one direction for a float)."""
+    if isinstance(x, np.ndarray):
+        if x.ndim != 1:
+            raise NotImplementedError("jacobian and hessian take float or 1-D array arguments for now")
+        for j in range(x.shape[0]):
+            e = np.zeros(x.shape[0])
+            e[j] = 1.0
+            yield e
+    else:
+        yield 1.0
+
+
+def _stack_columns(columns, x):
+    """Columns d out / d x_j -> an array of shape out_shape + x_shape (a float for a float out and x)."""
+    columns = [np.asarray(c, dtype=np.float64) for c in columns]
+    if not isinstance(x, np.ndarray):
+        return columns[0][()] if columns[0].ndim == 0 else columns[0]
+    return np.stack(columns, axis=-1) if columns else np.zeros((0,))
+
+
+class JacobianFunction:
+    """d f / d args[argnums], by forward mode (one tangent pass per input entry) or reverse mode (one adjoint
+    pass per output)."""
+
+    def __init__(self, f, argnums, mode):
+        if mode not in ("auto", "forward", "reverse"):
+            raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+        if not isinstance(argnums, int):
+            raise NotImplementedError("jacobian takes one argument position (an int) for now")
+        self.df = as_differentiable(f)
+        self.argnums, self.mode = argnums, mode
+        functools.update_wrapper(self, self.df.__diffprog_function__, updated=())
+
+    def __call__(self, *args):
+        x = args[self.argnums]
+        if not T.type_of_value(x).differentiable:
+            raise TypeError(f"jacobian: argument {self.argnums} must be a float or a float array, not "
+                            f"{type(x).__name__}")
+        mode = self.mode if self.mode != "auto" else self._choose(args)
+        return self._forward(args) if mode == "forward" else self._reverse(args)
+
+    def _choose(self, args) -> str:
+        """Forward mode when there are fewer inputs than outputs (or any output is an array)."""
+        x = args[self.argnums]
+        inputs = x.size if isinstance(x, np.ndarray) else 1
+        ir, core, _ = self.df.compiler.build("primal", (), args)
+        types = infer_types(core, dict(zip(core.params, map(T.type_of_value, args))), Reporter())
+        array_outputs = any(isinstance(atom_type(a, types), T.Array) for a in core.results)
+        return "forward" if inputs < len(core.results) or array_outputs else "reverse"
+
+    def _forward(self, args):
+        x, wrt = args[self.argnums], (self.argnums,)
+        per_output = None
+        spec = None
+        for e in _unit_directions(x):
+            spec, _, tangents = _run_forward(self.df, args, wrt, (e,))
+            per_output = [[] for _ in tangents] if per_output is None else per_output
+            for column, t in zip(per_output, tangents):
+                column.append(t)
+        if spec is None:  # an empty array argument
+            spec = self.df.forward_specialization(wrt, args)
+            per_output = [[] for _ in range(spec.results)]
+        blocks = [_stack_columns(c, x) for c in per_output]
+        return _combine_outputs(spec.returns_tuple, blocks)
+
+    def _reverse(self, args):
+        x = args[self.argnums]
+        runner = _reverse_runner(self.df, (self.argnums,))
+        spec = runner.specialization(args)
+        rows = []
+        for k in range(spec.results):
+            seeds = [0.0] * spec.results
+            seeds[k] = 1.0
+            rows.append(np.asarray(spec.run(*args, *seeds)[spec.results], dtype=np.float64))
+        if not spec.returns_tuple:
+            return rows[0][()] if rows[0].ndim == 0 else rows[0]
+        return _combine_outputs(True, rows if isinstance(x, np.ndarray) else [r[()] for r in rows])
+
+
+def _combine_outputs(returns_tuple, blocks):
+    """One output: its Jacobian block. A tuple of number outputs: the blocks stacked along a leading axis (a
+    matrix); a tuple with array outputs: a tuple of blocks."""
+    if not returns_tuple:
+        return blocks[0]
+    if all(np.ndim(b) == np.ndim(blocks[0]) and np.shape(b) == np.shape(blocks[0]) for b in blocks) and \
+            all(np.ndim(b) <= 1 for b in blocks):
+        return np.array(blocks, dtype=np.float64)
+    return tuple(blocks)
+
+
+_reverse_runners = weakref.WeakKeyDictionary()
+
+
+def _reverse_runner(df, wrt):
+    per_function = _reverse_runners.setdefault(df, {})
+    if wrt not in per_function:
+        per_function[wrt] = _ReverseRunner(df, wrt)
+    return per_function[wrt]
+
+
+def jacobian(f, argnums=0, mode="auto"):
+    """The Jacobian of f with respect to argument `argnums` (a float or 1-D float array), as a function.
+
+    Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
+    vector. `mode="forward"` runs one tangent pass per input entry, `"reverse"` one adjoint pass per output
+    (outputs must be numbers), and `"auto"` picks forward when there are fewer inputs than outputs.
+    """
+    return JacobianFunction(f, argnums, mode)
+
+
+def hessian(f, argnums=0):
+    """The Hessian of scalar-valued f with respect to argument `argnums` (a float or 1-D float array), as a
+    function: forward mode applied to the generated gradient code (forward-over-reverse), one pass per column.
+    """
+    if not isinstance(argnums, int):
+        raise NotImplementedError("hessian takes one argument position (an int) for now")
+    return JacobianFunction(grad(f, argnums), argnums, "forward")
+
+
+def hvp(f, primals, vector):
+    """The Hessian of scalar-valued f at `primals` applied to `vector`, without forming the Hessian: one pass of
+    forward mode over the generated gradient code (forward-over-reverse).
+
+    `primals` and `vector` are tuples matching f's arguments (vector entries of int arguments are ignored); the
+    result is a tuple matching f's arguments, None for int arguments.
+    """
+    primals, vector = tuple(primals), tuple(vector)
+    wrt = _differentiable_positions(primals)
+    if not wrt:
+        raise TypeError("hvp needs at least one float or float-array argument")
+    gradient = grad(f, wrt).as_function()
+    _, _, tangents = _run_forward(gradient, primals, wrt, tuple(vector[k] for k in wrt))
+    by_position = dict(zip(wrt, tangents))
+    return tuple(by_position.get(k) for k in range(len(primals)))
+
+
 def source(f, mode="reverse", *, args=None, argnums=0):
     """The exact Python source diffprog generated (and runs) for `f`.
 
-    `mode` is "reverse" (the adjoint) or "primal" (the normalized primal). With `args`, for those argument types;
-    otherwise the most recent specialization, or floats for every parameter if `f` has not run yet.
+    `mode` is "reverse" (the adjoint), "forward" (the tangent code) or "primal" (the normalized primal). With
+    `args`, for those argument types; otherwise the most recent specialization, or floats for every parameter if
+    `f` has not run yet.
     """
-    if mode not in ("reverse", "primal"):
-        raise ValueError(f"mode must be 'reverse' or 'primal', not {mode!r}")
+    if mode not in ("reverse", "forward", "primal"):
+        raise ValueError(f"mode must be 'reverse', 'forward' or 'primal', not {mode!r}")
     df = as_differentiable(f)
     compiler = df.compiler
     if args is None and mode in compiler.last:

@@ -23,6 +23,7 @@ from .ir import core as C
 from .ir import types as T
 from .normalize.cleanup import remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
+from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
 
 RUNTIME_MODULE = "diffprog.backend.runtime"
@@ -70,7 +71,8 @@ class FunctionCompiler:
         return self._core, self._names
 
     def build(self, mode: str, wrt: tuple, args):
-        """(code to run, the primal core, names) for `mode` ("primal" or "reverse") at these argument types."""
+        """(code to run, the primal core, names) for `mode` ("primal", "reverse" or "forward") at these argument
+        types."""
         core, names = self.core_for(args)
         if len(args) != len(core.params):
             raise TypeError(f"{self.parsed.name}() takes {len(core.params)} arguments but {len(args)} were given")
@@ -83,17 +85,25 @@ class FunctionCompiler:
             return core, core, names
         wrt_names = [core.params[k] for k in wrt]
         self._check_wrt(core, wrt_names, types)
-        activity = analyze_activity(core, set(wrt_names), types)
+        if mode == "forward":  # follows values through array writes (tapes of an adjoint being differentiated)
+            activity = forward_activity(core, set(wrt_names), types)
+        else:
+            activity = analyze_activity(core, set(wrt_names), types)
         check_active_uses(core, activity, reporter)
         check_result_depends_on_inputs(core, activity, wrt_names, reporter)
         reporter.raise_if_errors()
         reporter.emit_warnings()
+        if mode == "forward":
+            return forward(core, types, activity, wrt_names, names), core, names
         return reverse(core, types, activity, wrt_names, names), core, names
 
     def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
         ir, core, _ = self.build(mode, wrt, args)
         param_types = tuple(T.type_of_value(a) for a in args)
         extra = (0.0,) * len(core.results) if mode == "reverse" else ()
+        if mode == "forward":  # one tangent per differentiated argument, of the argument's type
+            extra = tuple(np.zeros_like(args[k], dtype=np.float64) if isinstance(args[k], np.ndarray) else 0.0
+                          for k in wrt)
         header = (f"diffprog {__version__}: {mode} code for {self.parsed.name} "
                   f"({self.parsed.file}:{self.parsed.node.lineno + self.parsed.line_offset})\n"
                   f"specialized for ({', '.join(f'{p}: {t}' for p, t in zip(core.params, param_types))})")
@@ -130,13 +140,14 @@ class DerivativeCompiler(FunctionCompiler):
         self.specializations = {}
         self.last = {}
 
+    def build(self, mode: str, wrt: tuple, args):
+        """Forward mode differentiates array writes (tapes); reverse mode does not yet (DP112)."""
+        if mode == "reverse":
+            _check_no_array_writes(self.core_for(args)[0], self.parsed)
+        return super().build(mode, wrt, args)
+
     def core_for(self, args):
         ir, _, names = self.inner.build("reverse", self.wrt, args)
-        if any(isinstance(s, C.Store) for s, _ in C.walk(ir.body)):
-            raise DifferentiabilityError([Diagnostic(
-                "DP112", f"differentiating the derivative of '{self.parsed.name}' is not supported yet because "
-                "it contains loops whose adjoint uses tapes", self.parsed.origin(self.parsed.node),
-                "for now, take higher derivatives of loop-free functions")])
         ir = copy.deepcopy(ir)
         n = len(args)
         seeds = [C.Assign(seed, C.Const(1.0), ir.origin) for seed in ir.params[n:]]
@@ -144,6 +155,54 @@ class DerivativeCompiler(FunctionCompiler):
         derived = C.Function(ir.name, ir.params[:n], seeds + ir.body, results, len(results) > 1, ir.origin,
                              ir.param_origins)
         return remove_dead_code(split_self_updates(derived, names)), names
+
+
+class TangentCompiler(FunctionCompiler):
+    """The tangent map of another function as a function of its own, `(*primals, *tangents) -> tangents out`:
+    its core code is the generated forward code (one tangent per float or float-array primal), so it can be
+    differentiated again (grad of jvp)."""
+
+    def __init__(self, inner: FunctionCompiler, jit=True):
+        self.inner = inner
+        self.fn = None
+        self.jit = jit
+        self.parsed = inner.parsed
+        self.specializations = {}
+        self.last = {}
+
+    @property
+    def params(self) -> list:
+        return list(self.inner.params) + [p + "_dot" for p in self.inner.params]
+
+    def tangent_positions(self, args) -> tuple:
+        """Which primals get a tangent, from the types of the primals at the front of `args`."""
+        primals = args[:len(self.inner.params)]
+        return tuple(k for k, a in enumerate(primals) if T.type_of_value(a).differentiable)
+
+    def build(self, mode: str, wrt: tuple, args):
+        if mode == "reverse":
+            _check_no_array_writes(self.core_for(args)[0], self.parsed)
+        return super().build(mode, wrt, args)
+
+    def core_for(self, args):
+        n = len(self.inner.params)
+        wrt = self.tangent_positions(args)
+        if len(args) != n + len(wrt):
+            raise TypeError(f"the tangent map of {self.parsed.name}() takes {n} primals and {len(wrt)} tangents "
+                            f"(one per float or float-array primal), but {len(args)} arguments were given")
+        ir, core, names = self.inner.build("forward", wrt, args[:n])
+        ir = copy.deepcopy(ir)
+        results = ir.results[len(core.results):]
+        derived = C.Function(ir.name, ir.params, ir.body, results, len(results) > 1, ir.origin, ir.param_origins)
+        return remove_dead_code(split_self_updates(derived, names)), names
+
+
+def _check_no_array_writes(core, parsed):
+    if any(isinstance(s, C.Store) for s, _ in C.walk(core.body)):
+        raise DifferentiabilityError([Diagnostic(
+            "DP112", f"reverse mode cannot differentiate the derivative of '{parsed.name}' yet because that "
+            "derivative writes into arrays (the tapes of its loops)", parsed.origin(parsed.node),
+            "use forward-over-reverse instead: diffprog.hessian, diffprog.hvp, or diffprog.jvp of grad(f)")])
 
 
 def _describe(t) -> str:

@@ -98,6 +98,9 @@ class Reporter:
             raise error_class(self.errors)
 
     def emit_warnings(self) -> None:
+        """Warnings are attributed to the user's line (not to diffprog's frames), so filters on them work."""
         for diagnostic in self.diagnostics:
             if diagnostic.severity == "warning":
-                warnings.warn(diagnostic.render(), DifferentiabilityWarning, stacklevel=4)
+                origin = diagnostic.origin
+                warnings.warn_explicit(diagnostic.render(), DifferentiabilityWarning,
+                                       origin.file if origin else "<diffprog>", origin.line if origin else 0)

@@ -28,12 +28,7 @@ class Activity:
 
 def differentiable_args(call: C.Call) -> list:
     """Positions of the arguments a primitive's result depends on differentiably."""
-    prim = call.prim
-    if prim.adjoint == "index":
-        return [0]
-    if prim.partials is None:
-        return []
-    return [k for k in range(len(call.args)) if prim.partial(k) is not None]
+    return [k for k in range(len(call.args)) if call.prim.depends_on(k)]
 
 
 def _dependencies(stmt, differentiable_only=True) -> list:

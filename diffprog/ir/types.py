@@ -86,3 +86,38 @@ def type_of_value(value):
 
 def zero_literal(t) -> str:
     return {"float": "0.0", "int": "0", "bool": "False"}[t.kind]
+
+
+_SCALAR_DTYPES = {"float": "float64", "int": "int64", "bool": "bool"}
+
+
+def dtype_of(t) -> str:
+    if isinstance(t, Array):
+        return t.dtype
+    if isinstance(t, Scalar):
+        return _SCALAR_DTYPES[t.kind]
+    raise TypeError(f"{t} is not a number or an array")
+
+
+def broadcast(types, result_kind=None):
+    """Result type of an elementwise operation, as numba computes it: scalars stay scalars; otherwise an array
+    of the promoted dtype (Python floats count as float64) and the largest rank. `result_kind` forces "float"
+    (true division, transcendental functions) or "bool" (comparisons)."""
+    arrays = [t for t in types if isinstance(t, Array)]
+    if not arrays:
+        scalar = numeric_join(*types)
+        if result_kind == "bool":
+            return BOOL
+        return FLOAT if result_kind == "float" else scalar
+    dtype = np.dtype(dtype_of(types[0]))
+    for t in types[1:]:
+        dtype = np.promote_types(dtype, dtype_of(t))
+    if result_kind == "bool":
+        dtype = np.dtype(bool)
+    elif result_kind == "float" and dtype.kind != "f":
+        dtype = np.dtype("float64")
+    return Array(dtype.name, max(a.ndim for a in arrays))
+
+
+def is_array(t) -> bool:
+    return isinstance(t, Array)

@@ -314,19 +314,20 @@ class Lowerer:
             self.reporter.error("DP101", "unsupported assignment target", self.origin(target),
                                 "assign to plain variable names")
 
-    def _assign_name(self, scope, user_name, value, node):
+    def _assign_name(self, scope, user_name, value, node, origin=None):
+        origin = origin or self.origin(node)
         existing = scope.bindings.get(user_name)
         if isinstance(value, TupleValue):
             if existing is None or not isinstance(existing, tuple) or len(existing) != len(value.items):
                 if existing is not None and not isinstance(existing, tuple) and self._ever_assigned(existing):
                     self.reporter.error("DP101", f"'{user_name}' holds a tuple here but a number elsewhere",
-                                        self.origin(node), "use a different variable name for the tuple")
+                                        origin, "use a different variable name for the tuple")
                     return
                 base = existing if isinstance(existing, str) else self.names.claim(
                     f"{scope.prefix}_{user_name}" if scope.prefix else user_name)
                 existing = tuple(self.names.claim(f"{base}_{k}") for k in range(len(value.items)))
                 scope.bindings[user_name] = existing
-            self._assign_components(existing, value, node)
+            self._assign_components(existing, value, node, origin)
             return
         if isinstance(value, Denotation) and (existing in (None, value) or (
                 isinstance(existing, str) and not self._ever_assigned(existing))):
@@ -340,28 +341,29 @@ class Lowerer:
             return
         if isinstance(existing, tuple):
             self.reporter.error("DP101", f"'{user_name}' holds a number here but a tuple elsewhere",
-                                self.origin(node), "use a different variable name")
+                                origin, "use a different variable name")
             return
         core = self._bind_name(scope, user_name)
         self._assigned.add(core)
         if value != C.Var(core):
-            self._emit(C.Assign(core, value, self.origin(node)))
+            self._emit(C.Assign(core, value, origin))
 
     def _ever_assigned(self, core):
         return core in self._assigned
 
-    def _assign_components(self, names, value, node):
+    def _assign_components(self, names, value, node, origin=None):
+        origin = origin or self.origin(node)
         for name, item in zip(names, value.items):
             if isinstance(name, tuple):
                 if not isinstance(item, TupleValue) or len(item.items) != len(name):
-                    self.reporter.error("DP101", "nested tuple shapes do not match", self.origin(node),
+                    self.reporter.error("DP101", "nested tuple shapes do not match", origin,
                                         "unpack into the same shape as the value")
                     continue
-                self._assign_components(name, item, node)
+                self._assign_components(name, item, node, origin)
             elif isinstance(item, (C.Var, C.Const)):
                 self._assigned.add(name)
                 if item != C.Var(name):
-                    self._emit(C.Assign(name, item, self.origin(node)))
+                    self._emit(C.Assign(name, item, origin))
             else:
                 self._not_a_number(item, node)
 
@@ -810,9 +812,10 @@ class Lowerer:
         return result
 
     def _bind_param(self, scope, user_name, value, call):
+        origin = self.origin(call)  # the call's line, in the caller's file
         outer, self.scope = self.scope, scope
         try:
-            self._assign_name(scope, user_name, value, call)
+            self._assign_name(scope, user_name, value, call, origin)
         finally:
             self.scope = outer
 

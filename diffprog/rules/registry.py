@@ -26,28 +26,76 @@ class Primitive:
     adjoint: object = None  # structural rule for primitives without scalar partials (indexing)
     no_rule: tuple | None = None  # (code, message, fix) reported when an active value flows into it
     imports: tuple = ()  # modules the generated code must import to call it
+    array_partials: tuple | None = None  # elementwise partials for array arguments, where `partials` branch
+    vjps: object = None  # non-elementwise array primitives: per-argument adjoint contributions over the params,
+    #                      `out` and `g` (the result's adjoint); a tuple, or a dict keyed by argument ranks
+    options: dict = field(default_factory=dict)  # static keyword arguments (axis=1), usable in rule templates
+    shape_args: bool = False  # takes a shape: normalize passes a tuple's elements as separate arguments
     _parsed: dict = field(default_factory=dict, repr=False)
 
     @property
     def differentiable(self) -> bool:
-        return self.adjoint is not None or (
+        return self.adjoint is not None or self.vjps is not None or (
             self.partials is not None and any(p is not None for p in self.partials)
         )
 
-    def partial(self, k: int):
-        """The k-th partial as a gast expression, or None when the result does not depend on argument k."""
-        if self.partials is None or self.partials[k] is None:
+    @property
+    def elementwise(self) -> bool:
+        """Elementwise primitives differentiate through per-element partials (and broadcasting)."""
+        return self.partials is not None
+
+    def partial(self, k: int, arrays: bool = False):
+        """The k-th partial as a gast expression, or None when the result does not depend on argument k.
+        With `arrays`, the form valid elementwise on arrays (no Python conditionals)."""
+        table = self.array_partials if arrays and self.array_partials is not None else self.partials
+        if table is None or table[k] is None:
             return None
-        if k not in self._parsed:
-            self._parsed[k] = gast.parse(self.partials[k], mode="eval").body
-        return self._parsed[k]
+        return self._parse(table[k])
+
+    def vjp(self, k: int, ranks: tuple):
+        """The adjoint contribution to argument k (a gast expression over params, out, g), or None."""
+        table = self.vjps.get(ranks) if isinstance(self.vjps, dict) else self.vjps
+        if table is None:
+            raise TypeError(f"{self.name} has no derivative rule for arguments of rank {ranks}")
+        return None if table[k] is None else self._parse(table[k])
+
+    def depends_on(self, k: int) -> bool:
+        if self.adjoint == "index":
+            return k == 0
+        if self.vjps is not None:
+            tables = self.vjps.values() if isinstance(self.vjps, dict) else [self.vjps]
+            return any(k < len(t) and t[k] is not None for t in tables)
+        return self.partials is not None and k < len(self.partials) and self.partials[k] is not None
+
+    def _parse(self, text):
+        if text not in self._parsed:
+            self._parsed[text] = gast.parse(text, mode="eval").body
+        return self._parsed[text]
+
+    def with_options(self, **options) -> "Primitive":
+        """A variant with static keyword arguments (np.sum(x, axis=1)), created once per distinct options."""
+        key = tuple(sorted(options.items()))
+        variants = self._parsed.setdefault("__variants__", {})
+        if key not in variants:
+            suffix = ", ".join(f"{k}={v!r}" for k, v in key)
+            template = self.template
+            if isinstance(template, str) and "{opts}" in template:
+                pattern = template
+                template = lambda args, p=pattern, o=dict(options): p.format(*args, opts=suffix, **o)
+            elif isinstance(template, str):
+                template = template[:-1] + (", " if self.params else "") + suffix + ")"
+            variants[key] = Primitive(**{**self.__dict__, "template": template, "options": dict(options),
+                                         "_parsed": {}})
+        return variants[key]
 
     def result_type(self, arg_types):
         rule = RESULT_TYPES[self.result] if isinstance(self.result, str) else self.result
         return rule(arg_types)
 
     def render(self, args) -> str:
-        return self.template(args) if callable(self.template) else self.template.format(*args)
+        if callable(self.template):
+            return self.template(args)
+        return self.template.format(*args, **self.options)
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -65,10 +113,10 @@ def _element_type(arg_types):
 
 
 RESULT_TYPES = {
-    "float": lambda ts: T.FLOAT,
+    "float": lambda ts: T.broadcast(ts, "float"),
     "int": lambda ts: T.INT,
-    "bool": lambda ts: T.BOOL,
-    "numeric": lambda ts: T.numeric_join(*ts),
+    "bool": lambda ts: T.broadcast(ts, "bool"),
+    "numeric": lambda ts: T.broadcast(ts),
     "same": lambda ts: ts[0],
     "element": _element_type,
     "none": lambda ts: T.Opaque("NoneType"),

@@ -34,7 +34,7 @@ p("and", "{0} and {1}", "a, b", None, None, result="bool")
 p("abs", "abs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[builtins.abs], result="same")
 p("min", "min({0}, {1})", "a, b", "1.0 if a <= b else 0.0", "0.0 if a <= b else 1.0", keys=[builtins.min], result="numeric")
 p("max", "max({0}, {1})", "a, b", "1.0 if a >= b else 0.0", "0.0 if a >= b else 1.0", keys=[builtins.max], result="numeric")
-p("float", "float({0})", "x", "1.0", keys=[builtins.float])
+p("float", "({0} * 1.0)", "x", "1.0", keys=[builtins.float])  # numba has no float(bool)
 p("int", "int({0})", "x", None, keys=[builtins.int], result="int", cut=True)
 p("bool", "bool({0})", "x", None, keys=[builtins.bool], result="bool", cut=True)
 p("str", "str({0})", "x", None, keys=[builtins.str], result=lambda ts: T.Opaque("str"),

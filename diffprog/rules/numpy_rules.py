@@ -1,0 +1,146 @@
+"""Derivative rules for numpy: elementwise functions, reductions, linear algebra and shape functions.
+
+Elementwise functions give per-element partials (the reverse transform multiplies them by the result's adjoint
+and sums over broadcast dimensions). Other primitives give vector-Jacobian products directly: one expression per
+argument over the parameters, `out` and `g` (the adjoint of the result), keyed by the ranks of the arguments
+when the rule depends on them. Templates are written in forms numba compiles (it lacks `np.mean(x, axis=k)`,
+for instance), so the printed code runs as is.
+"""
+import numpy as np
+
+from ..ir import types as T
+from .registry import REGISTRY
+from .registry import primitive as p
+
+
+_float = lambda ts: T.broadcast(ts, "float")  # noqa: E731
+
+
+def _where_result(ts):
+    """np.where takes its shape from all three arguments and its dtype from the two values."""
+    values = T.broadcast(ts[1:])
+    if not T.is_array(ts[0]):
+        return values
+    return T.Array(T.dtype_of(values), max(ts[0].ndim, getattr(values, "ndim", 0)))
+
+# Elementwise: one line each (name, printed form, parameters, partial per parameter).
+for _name, _partial in [
+    ("sin", "np.cos(x)"), ("cos", "-np.sin(x)"), ("tan", "1.0 + out * out"),
+    ("arcsin", "1.0 / np.sqrt(1.0 - x * x)"), ("arccos", "-1.0 / np.sqrt(1.0 - x * x)"),
+    ("arctan", "1.0 / (1.0 + x * x)"), ("sinh", "np.cosh(x)"), ("cosh", "np.sinh(x)"),
+    ("tanh", "1.0 - out * out"), ("exp", "out"), ("expm1", "out + 1.0"), ("log", "1.0 / x"),
+    ("log1p", "1.0 / (1.0 + x)"), ("log2", "1.0 / (x * 0.6931471805599453)"),
+    ("log10", "1.0 / (x * 2.302585092994046)"), ("sqrt", "0.5 / out"), ("square", "2.0 * x"),
+    ("reciprocal", "-out * out"), ("negative", "-1.0"),
+]:
+    p(f"np.{_name}", f"np.{_name}({{0}})", "x", _partial, keys=[getattr(np, _name)], result=_float)
+p("np.abs", "np.abs({0})", "x", "np.sign(x)", keys=[np.abs, np.absolute], result="same")
+p("np.sign", "np.sign({0})", "x", None, keys=[np.sign], result="same", cut=True)
+p("np.floor", "np.floor({0})", "x", None, keys=[np.floor], result="same", cut=True)
+p("np.ceil", "np.ceil({0})", "x", None, keys=[np.ceil], result="same", cut=True)
+p("np.arctan2", "np.arctan2({0}, {1})", "y, x", "x / (x * x + y * y)", "-y / (x * x + y * y)",
+  keys=[np.arctan2], result=_float)
+p("np.hypot", "np.hypot({0}, {1})", "x, y", "x / out", "y / out", keys=[np.hypot], result=_float)
+p("np.maximum", "np.maximum({0}, {1})", "a, b", "np.where(a >= b, 1.0, 0.0)", "np.where(a >= b, 0.0, 1.0)",
+  keys=[np.maximum], result="numeric")
+p("np.minimum", "np.minimum({0}, {1})", "a, b", "np.where(a <= b, 1.0, 0.0)", "np.where(a <= b, 0.0, 1.0)",
+  keys=[np.minimum], result="numeric")
+p("np.power", "np.power({0}, {1})", "a, b", "b * np.power(a, b - 1.0)",
+  "out * np.log(np.where(a > 0, a, 1.0))", keys=[np.power], result="numeric")
+p("np.where", "np.where({0}, {1}, {2})", "c, a, b", None, "np.where(c, 1.0, 0.0)", "np.where(c, 0.0, 1.0)",
+  keys=[np.where], result=lambda ts: _where_result(ts))
+p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where((x >= lo) & (x <= hi), 1.0, 0.0)",
+  "np.where(x < lo, 1.0, 0.0)", "np.where(x > hi, 1.0, 0.0)", keys=[np.clip], result="numeric")
+
+# Reductions (no axis): the adjoint spreads g over the input's shape.
+_ones = "np.ones_like(x, dtype=np.float64)"
+for _name, _vjp in [
+    ("sum", f"{_ones} * g"),
+    ("mean", f"{_ones} * (g / x.size)"),
+    ("max", "np.where(x == out, 1.0, 0.0) * g"),
+    ("min", "np.where(x == out, 1.0, 0.0) * g"),
+    ("prod", "out / x * g"),
+    ("var", "2.0 * (x - np.mean(x)) / x.size * g"),
+    ("std", "(x - np.mean(x)) / (x.size * out) * g"),
+]:
+    p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
+      result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"))
+p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"], vjps=("np.cumsum(g[::-1])[::-1]",),
+  result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
+
+# Sum and mean along an axis (numba has np.sum(x, axis=k); mean is sum / n).
+_axis_result = lambda ts, keep: ts[0] if keep else (  # noqa: E731
+    T.Array(ts[0].dtype, ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT)
+for _keep in (False, True):
+    _k = "_keepdims" if _keep else ""
+    _spread = "g" if _keep else "np.expand_dims(g, axis)"
+    _sum = "np.sum({0}, axis={axis})" if not _keep else "np.expand_dims(np.sum({0}, axis={axis}), {axis})"
+    p(f"np.sum_axis{_k}", _sum, "x", vjps=(f"{_ones} * {_spread}",),
+      result=lambda ts, keep=_keep: _axis_result(ts, keep))
+    p(f"np.mean_axis{_k}", "(" + _sum + " / {0}.shape[{axis}])", "x",
+      vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), result=lambda ts, keep=_keep: _axis_result(ts, keep))
+
+# Linear algebra. Adjoints depend on whether operands are vectors (rank 1) or matrices (rank 2).
+_MATMUL_VJPS = {
+    (1, 1): ("g * b", "g * a"),
+    (2, 1): ("np.outer(g, b)", "a.T @ g"),
+    (1, 2): ("b @ g", "np.outer(a, g)"),
+    (2, 2): ("g @ b.T", "a.T @ g"),
+}
+
+
+def _matmul_result(ts):
+    a, b = ts
+    dtype = np.promote_types(T.dtype_of(a), T.dtype_of(b)).name
+    rank = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}.get((a.ndim, b.ndim))
+    if rank is None:
+        raise TypeError("matrix products need vectors or matrices")
+    return T.FLOAT if rank == 0 else T.Array(dtype, rank)
+
+
+p("matmul", "{0} @ {1}", "a, b", keys=["MatMult", np.matmul, np.dot, "method:dot"], vjps=_MATMUL_VJPS,
+  result=_matmul_result)
+p("np.inner", "np.dot({0}, {1})", "a, b", keys=[np.inner], vjps={(1, 1): ("g * b", "g * a")},
+  result=_matmul_result)
+p("np.outer", "np.outer({0}, {1})", "a, b", keys=[np.outer], vjps=("g @ b", "g.T @ a"),
+  result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, 2))
+p("transpose", "{0}.T", "x", keys=[np.transpose, "attr:T", "method:transpose"], vjps=("g.T",), result="same")
+p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
+  vjps=("np.eye(x.shape[0], x.shape[1]) * g",), result=lambda ts: T.FLOAT)
+p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
+  result=lambda ts: T.FLOAT)
+p("np.linalg.inv", "np.linalg.inv({0})", "a", keys=[np.linalg.inv], vjps=("-(out.T @ g @ out.T)",),
+  result="same")
+p("np.linalg.det", "np.linalg.det({0})", "a", keys=[np.linalg.det], vjps=("g * out * np.linalg.inv(a).T",),
+  result=lambda ts: T.FLOAT)
+p("np.linalg.solve", "np.linalg.solve({0}, {1})", "a, b", keys=[np.linalg.solve],
+  vjps={(2, 1): ("-np.outer(np.linalg.solve(a.T, g), out)", "np.linalg.solve(a.T, g)"),
+        (2, 2): ("-(np.linalg.solve(a.T, g) @ out.T)", "np.linalg.solve(a.T, g)")},
+  result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, ts[1].ndim))
+
+# Shape functions: the adjoint reshapes g back to the argument's shape.
+_back = ("np.reshape(np.ascontiguousarray(g), x.shape)",)
+p("ravel", "np.ravel({0})", "x", keys=[np.ravel, "method:ravel", "method:flatten"], vjps=_back,
+  result=lambda ts: T.Array(ts[0].dtype, 1))
+p("copy", "np.copy({0})", "x", keys=[np.copy, "method:copy"], vjps=("g",), result="same")
+
+# Constructors: constants (no derivative). A shape tuple is passed as its elements (normalize splits tuples).
+def _shape(args) -> str:
+    return "(" + ", ".join(args) + ",)"
+
+
+for _name in ("zeros", "ones", "empty"):
+    p(f"np.{_name}", lambda args, f=_name: f"np.{f}({_shape(args)})", "", keys=[getattr(np, _name)],
+      result=lambda ts: T.Array("float64", len(ts)), shape_args=True)
+    p(f"np.{_name}_like", f"np.{_name}_like({{0}})", "x", None, keys=[getattr(np, f"{_name}_like")],
+      result="same")
+p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full],
+  result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), shape_args=True)
+p("np.full_like", "np.full_like({0}, {1})", "x, value", None, None, keys=[np.full_like], result="same")
+p("np.eye", "np.eye({0})", "n", None, keys=[(np.eye, 1)], result=lambda ts: T.Array("float64", 2))
+p("np.arange", "np.arange({0})", "n", None, keys=[(np.arange, 1)],
+  result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
+p("np.arange2", "np.arange({0}, {1})", "start, stop", None, None, keys=[(np.arange, 2)],
+  result=lambda ts: T.Array(T.dtype_of(T.broadcast(ts)), 1))
+p("np.linspace", "np.linspace({0}, {1}, {2})", "start, stop, n", None, None, None, keys=[(np.linspace, 3)],
+  result=lambda ts: T.Array("float64", 1))
