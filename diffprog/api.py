@@ -166,6 +166,9 @@ def _differentiable_positions(args) -> tuple:
 
 def _tangent_value(primal, tangent):
     """A tangent as the compiled code takes it: a float, or a contiguous float64 array of the primal's shape."""
+    if tangent is None:
+        raise TypeError("a tangent is needed for every float or float-array argument (None is for ints only); "
+                        "pass 0.0 or np.zeros_like(x) for a zero tangent")
     if isinstance(primal, np.ndarray):
         array = np.ascontiguousarray(tangent, dtype=np.float64)
         if array.shape != primal.shape:
@@ -257,13 +260,14 @@ class JacobianFunction:
         return self._forward(args) if mode == "forward" else self._reverse(args)
 
     def _choose(self, args) -> str:
-        """Forward mode when there are fewer inputs than outputs (or any output is an array)."""
+        """Forward mode unless there are more inputs than outputs: a tangent pass costs less than an adjoint pass
+        (no tapes), and array outputs or derivatives of derivatives with loops have only forward mode."""
         x = args[self.argnums]
         inputs = x.size if isinstance(x, np.ndarray) else 1
         ir, core, _ = self.df.compiler.build("primal", (), args)
         types = infer_types(core, dict(zip(core.params, map(T.type_of_value, args))), Reporter())
         array_outputs = any(isinstance(atom_type(a, types), T.Array) for a in core.results)
-        return "forward" if inputs < len(core.results) or array_outputs else "reverse"
+        return "forward" if inputs <= len(core.results) or array_outputs else "reverse"
 
     def _forward(self, args):
         x, wrt = args[self.argnums], (self.argnums,)
@@ -320,7 +324,7 @@ def jacobian(f, argnums=0, mode="auto"):
 
     Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
     vector. `mode="forward"` runs one tangent pass per input entry, `"reverse"` one adjoint pass per output
-    (outputs must be numbers), and `"auto"` picks forward when there are fewer inputs than outputs.
+    (outputs must be numbers), and `"auto"` picks forward unless there are more inputs than outputs.
     """
     return JacobianFunction(f, argnums, mode)
 
