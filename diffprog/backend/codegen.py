@@ -14,6 +14,9 @@ INDENT = "    "
 def render_atom(atom) -> str:
     if isinstance(atom, C.Var):
         return atom.name
+    if isinstance(atom, C.Slice):
+        parts = [render_atom(p) if p is not None else "" for p in (atom.lower, atom.upper, atom.step)]
+        return ":".join(parts[:2]) + (f":{parts[2]}" if atom.step is not None else "")
     value = atom.value
     if isinstance(value, float):
         if math.isnan(value):

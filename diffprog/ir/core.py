@@ -29,6 +29,19 @@ class Const:
         return repr(self.value)
 
 
+@dataclass(frozen=True)
+class Slice:
+    """`lower:upper:step` inside an index; each part an atom or None."""
+
+    lower: object = None
+    upper: object = None
+    step: object = None
+
+    @property
+    def parts(self):
+        return [p for p in (self.lower, self.upper, self.step) if p is not None]
+
+
 Atom = Union[Var, Const]
 
 
@@ -113,7 +126,13 @@ Stmt = Union[Assign, Store, Effect, If, ForRange, While]
 
 
 def atom_vars(atoms) -> list:
-    return [a.name for a in atoms if isinstance(a, Var)]
+    names = []
+    for a in atoms:
+        if isinstance(a, Var):
+            names.append(a.name)
+        elif isinstance(a, Slice):
+            names.extend(atom_vars(a.parts))
+    return names
 
 
 def reads(stmt) -> list:

@@ -119,9 +119,15 @@ p("np.linalg.solve", "np.linalg.solve({0}, {1})", "a, b", keys=[np.linalg.solve]
   result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, ts[1].ndim))
 
 # Shape functions: the adjoint reshapes g back to the argument's shape.
-_back = ("np.reshape(np.ascontiguousarray(g), x.shape)",)
+_back = ("np.ascontiguousarray(g).reshape(x.shape)",)
 p("ravel", "np.ravel({0})", "x", keys=[np.ravel, "method:ravel", "method:flatten"], vjps=_back,
   result=lambda ts: T.Array(ts[0].dtype, 1))
+p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args[1:])})", "", vjps=_back,
+  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), shape_args=1)
+p("np.expand_dims", "np.expand_dims({0}, {1})", "x, axis", keys=[np.expand_dims], vjps=_back + (None,),
+  result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim + 1))
+p("size", "{0}.size", "x", None, keys=["attr:size"], result="int")
+p("ndim", "{0}.ndim", "x", None, keys=["attr:ndim"], result="int")
 p("copy", "np.copy({0})", "x", keys=[np.copy, "method:copy"], vjps=("g",), result="same")
 
 # Constructors: constants (no derivative). A shape tuple is passed as its elements (normalize splits tuples).
@@ -131,11 +137,14 @@ def _shape(args) -> str:
 
 for _name in ("zeros", "ones", "empty"):
     p(f"np.{_name}", lambda args, f=_name: f"np.{f}({_shape(args)})", "", keys=[getattr(np, _name)],
-      result=lambda ts: T.Array("float64", len(ts)), shape_args=True)
+      result=lambda ts: T.Array("float64", len(ts)), shape_args=0)
+    p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))
     p(f"np.{_name}_like", f"np.{_name}_like({{0}})", "x", None, keys=[getattr(np, f"{_name}_like")],
       result="same")
 p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full],
-  result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), shape_args=True)
+  result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), shape_args=0)
+p("np.full_shape", "np.full({0}.shape, {1})", "x, value", None, None,
+  result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim))
 p("np.full_like", "np.full_like({0}, {1})", "x, value", None, None, keys=[np.full_like], result="same")
 p("np.eye", "np.eye({0})", "n", None, keys=[(np.eye, 1)], result=lambda ts: T.Array("float64", 2))
 p("np.arange", "np.arange({0})", "n", None, keys=[(np.arange, 1)],

@@ -30,7 +30,7 @@ class Primitive:
     vjps: object = None  # non-elementwise array primitives: per-argument adjoint contributions over the params,
     #                      `out` and `g` (the result's adjoint); a tuple, or a dict keyed by argument ranks
     options: dict = field(default_factory=dict)  # static keyword arguments (axis=1), usable in rule templates
-    shape_args: bool = False  # takes a shape: normalize passes a tuple's elements as separate arguments
+    shape_args: int | None = None  # position of a shape argument: normalize passes a tuple's elements
     _parsed: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -73,19 +73,14 @@ class Primitive:
         return self._parsed[text]
 
     def with_options(self, **options) -> "Primitive":
-        """A variant with static keyword arguments (np.sum(x, axis=1)), created once per distinct options."""
+        """A variant with static keyword arguments (np.sum(x, axis=1)), created once per distinct options;
+        its template and rules refer to them by name ("np.sum({0}, axis={axis})")."""
+        if not options:
+            return self
         key = tuple(sorted(options.items()))
         variants = self._parsed.setdefault("__variants__", {})
         if key not in variants:
-            suffix = ", ".join(f"{k}={v!r}" for k, v in key)
-            template = self.template
-            if isinstance(template, str) and "{opts}" in template:
-                pattern = template
-                template = lambda args, p=pattern, o=dict(options): p.format(*args, opts=suffix, **o)
-            elif isinstance(template, str):
-                template = template[:-1] + (", " if self.params else "") + suffix + ")"
-            variants[key] = Primitive(**{**self.__dict__, "template": template, "options": dict(options),
-                                         "_parsed": {}})
+            variants[key] = Primitive(**{**self.__dict__, "options": dict(options), "_parsed": {}})
         return variants[key]
 
     def result_type(self, arg_types):
