@@ -1,0 +1,330 @@
+"""The checker's engine run statically: which functions are differentiated, and the same stages the decorator runs.
+
+For each differentiated function: the decoration-time syntax check, lowering to core (inlining every callee from
+source), then, for each set of differentiated parameters, type inference, DP106, activity and the active-use
+checks. These are the compiler's own functions (`compiler.lower_to_core`, `wrt_problems`, `check_derivative`):
+only the argument types differ, taken from annotations and usage instead of run-time values.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field, replace
+
+import gast
+import numpy as np
+
+import diffprog
+
+from ..analysis.types import infer_types
+from ..compiler import check_derivative, lower_to_core, wrt_problems
+from ..errors import Diagnostic, Origin, Reporter
+from ..frontend.syntax import check_function_syntax
+from ..ir import types as T
+from .static import (Module, StaticFunction, Unknown, _evaluate, _lookup, display_path, dynamic_value_site, literal,
+                     unknown)
+
+_GRAD_KINDS = {id(diffprog.grad): "grad", id(diffprog.value_and_grad): "value_and_grad", id(diffprog.vjp): "vjp"}
+_DECORATOR = diffprog.differentiable
+
+
+@dataclass
+class GradSite:
+    """A `grad(f, argnums)`-like call found in the checked files: it says which parameters are differentiated."""
+
+    kind: str
+    argnums: tuple | None  # None: every float-like parameter
+    origin: Origin
+
+
+@dataclass
+class Target:
+    function: StaticFunction
+    decorated: bool = False
+    sites: list = field(default_factory=list)
+
+    @property
+    def key(self):
+        fn = self.function
+        return (str(fn.module.path), fn.node.lineno, fn.node.col_offset)
+
+
+# ---- discovery ------------------------------------------------------------------------------------------------
+class _Scope:
+    """An enclosing function's local names, as seen from a nested function (ParsedFunction.closure)."""
+
+    def __init__(self, module, node, qualname, parent):
+        self.module, self.node, self.qualname, self.parent = module, node, qualname, parent
+        self.values: dict = {}
+        from ..normalize import control
+
+        self.names = control.local_names(node) if not isinstance(node, gast.ClassDef) else set()
+
+    def closure(self) -> dict:
+        """Names of every enclosing function, innermost first: nested defs are static functions, other locals
+        are values the checker cannot know (inactive numbers)."""
+        found, scope = {}, self
+        while scope is not None:
+            for name in scope.names:
+                if name not in found:
+                    found[name] = scope.values.get(name) or unknown(f"{scope.qualname}.<locals>.{name}")
+            scope = scope.parent
+        return found
+
+
+def discover(module: Module, all_functions: bool = False) -> tuple[dict, list]:
+    """(targets by key, functions by name) in one module: decorated functions (every function with
+    `all_functions`), and the functions passed to grad/value_and_grad/vjp with the argnums they use."""
+    targets, by_name = {}, {}
+
+    def visit(stmts, scope, prefix):
+        for stmt in stmts:
+            if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef)):
+                qualname = f"{prefix}{stmt.name}"
+                fn = StaticFunction(module, stmt, qualname, scope.closure() if scope else {})
+                if scope is not None and not isinstance(scope.node, gast.ClassDef):
+                    scope.values[stmt.name] = fn
+                by_name.setdefault(stmt.name, fn)
+                decorated = _is_decorated(module, stmt)
+                if decorated or all_functions:
+                    target = Target(fn, decorated)
+                    targets[target.key] = target
+                inner = _Scope(module, stmt, qualname, scope)
+                visit(stmt.body, inner, f"{qualname}.<locals>.")
+            elif isinstance(stmt, gast.ClassDef):
+                # A class body is not an enclosing scope for its methods' free names.
+                visit(stmt.body, scope, f"{prefix}{stmt.name}.")
+            else:  # if/for/while/with/try/match: functions defined inside them
+                for block in _nested_blocks(stmt):
+                    visit(block, scope, prefix)
+
+    visit(module.tree.body, None, "")
+    return targets, _grad_sites(module, by_name)
+
+
+def _nested_blocks(stmt) -> list:
+    blocks = [getattr(stmt, name) for name in ("body", "orelse", "finalbody") if hasattr(stmt, name)]
+    blocks += [handler.body for handler in getattr(stmt, "handlers", [])]
+    blocks += [case.body for case in getattr(stmt, "cases", [])]
+    return blocks
+
+
+def _is_decorated(module, node) -> bool:
+    for decorator in node.decorator_list:
+        expr = decorator.func if isinstance(decorator, gast.Call) else decorator
+        if _static_value(module, expr) is _DECORATOR:
+            return True
+    return False
+
+
+def _static_value(module, node, local=None):
+    """The object an expression denotes without running anything, or None."""
+    try:
+        return _evaluate(node, lambda n: _lookup(n, local or {}, module.namespace), depth=0)
+    except Exception:  # noqa: BLE001 - any failure means "not known statically"
+        return None
+
+
+def _grad_sites(module, by_name) -> list:
+    """(function, GradSite) for every grad/value_and_grad/vjp call in the module whose function is static."""
+    sites = []
+    for node in gast.walk(module.tree):
+        if not isinstance(node, gast.Call) or not node.args:
+            continue
+        kind = _GRAD_KINDS.get(id(_static_value(module, node.func)))
+        if kind is None:
+            continue
+        fn = _static_value(module, node.args[0])
+        if not isinstance(fn, StaticFunction) and isinstance(node.args[0], gast.Name):
+            fn = by_name.get(node.args[0].id)
+        if not isinstance(fn, StaticFunction):
+            continue
+        argnums = None
+        if kind != "vjp":
+            given = [k.value for k in node.keywords if k.arg == "argnums"] or node.args[1:2]
+            argnums = _argnums(given[0]) if given else (0,)
+        origin = Origin(str(module.path), node.lineno, node.col_offset, "", "",
+                        getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
+        sites.append((fn, GradSite(kind, argnums, origin)))
+    return sites
+
+
+def _argnums(node):
+    value = literal(node)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return value
+    return None  # not a literal: assume every float-like parameter
+
+
+# ---- parameter types without run-time values ------------------------------------------------------------------
+def parameter_types(fn: StaticFunction) -> tuple[list, set]:
+    """(type per parameter, names assumed int only from usage). Annotations decide (int, bool, str, float,
+    np.ndarray); unannotated parameters are floats, or float arrays when indexed, or ints when they bound a
+    range() — a guess that never overrides an explicit argnums."""
+    usage = _usage(fn.node)
+    types, guessed_int = [], set()
+    for arg in fn.node.args.args:
+        annotated = _annotation_type(fn, arg.annotation, usage.get(arg.id, {}))
+        if annotated is not None:
+            types.append(annotated)
+            continue
+        use = usage.get(arg.id, {})
+        if use.get("ndim"):
+            types.append(T.Array("float64", use["ndim"]))
+        elif use.get("int"):
+            types.append(T.INT)
+            guessed_int.add(arg.id)
+        else:
+            types.append(T.FLOAT)
+    return types, guessed_int
+
+
+def _annotation_type(fn, node, use):
+    if node is None:
+        return None
+    if isinstance(node, gast.Constant) and isinstance(node.value, str):  # "float", from __future__ annotations
+        try:
+            node = gast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(node, gast.Subscript):  # NDArray[np.float64], np.ndarray[...]
+        node = node.value
+    value = _static_value(fn.module, node, fn.__diffprog_parsed__.closure)
+    simple = {float: T.FLOAT, int: T.INT, bool: T.BOOL, str: T.Opaque("str"), complex: T.Opaque("complex")}
+    for pytype, core_type in simple.items():
+        if value is pytype:
+            return core_type
+    if value is np.ndarray or getattr(value, "__name__", None) == "NDArray" and \
+            getattr(value, "__module__", "").startswith("numpy"):
+        return T.Array("float64", use.get("ndim") or 1)
+    return None
+
+
+def _usage(fdef) -> dict:
+    """How each name is used in the function body: indexed (ndim), sized, or bounding a range()."""
+    usage: dict = {}
+    for node in gast.walk(fdef):
+        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
+            index = node.slice
+            ndim = len(index.elts) if isinstance(index, gast.Tuple) else 1
+            entry = usage.setdefault(node.value.id, {})
+            entry["ndim"] = max(entry.get("ndim", 0), ndim)
+        elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and \
+                node.attr in ("shape", "size", "ndim", "dtype", "copy", "sum"):
+            entry = usage.setdefault(node.value.id, {})
+            entry["ndim"] = max(entry.get("ndim", 0), 1)
+        elif isinstance(node, gast.Call) and isinstance(node.func, gast.Name):
+            if node.func.id == "len" and node.args and isinstance(node.args[0], gast.Name):
+                entry = usage.setdefault(node.args[0].id, {})
+                entry["ndim"] = max(entry.get("ndim", 0), 1)
+            elif node.func.id == "range":
+                for arg in node.args:
+                    if isinstance(arg, gast.Name):
+                        usage.setdefault(arg.id, {})["int"] = True
+    return usage
+
+
+# ---- checking one function ----------------------------------------------------------------------------------
+def check_target(target: Target) -> list:
+    """Every diagnostic for one differentiated function. Never raises: an internal failure is a DP002."""
+    try:
+        found = _check(target)
+    except Exception as error:  # noqa: BLE001 - reported as its own diagnostic, the others go on
+        found = [internal_error(target.function, error)]
+    return [_reclassify(d) for d in found]
+
+
+def _check(target: Target) -> list:
+    fn = target.function
+    parsed = fn.__diffprog_parsed__
+    reporter = Reporter()
+    if fn.is_async:  # as frontend.source.parse_function reports it for a live function
+        reporter.error("DP101", f"'{fn.__name__}' is an async function, which cannot be differentiated",
+                       parsed.origin(parsed.node), "differentiate a synchronous function")
+        return reporter.diagnostics
+    check_function_syntax(parsed, reporter)  # decoration time
+    if reporter.errors:
+        return reporter.diagnostics
+    core, _ = lower_to_core(parsed, reporter)  # first call: lowering and inlining
+    if reporter.errors:
+        return reporter.diagnostics
+    found = list(reporter.diagnostics)
+    types, guessed_int = parameter_types(fn)
+    params = [a.id for a in parsed.node.args.args]
+    for wrt in _wrt_sets(target, params, types, guessed_int):
+        param_types = [T.FLOAT if p in guessed_int and p in wrt else t for p, t in zip(params, types)]
+        found.extend(_check_specialization(core, param_types, [core.params[params.index(p)] for p in wrt]))
+    found.extend(_grad_of_tuple(target, parsed, core))
+    return found
+
+
+def _wrt_sets(target, params, types, guessed_int) -> list:
+    """The parameter sets differentiated: from the grad call sites when there are any, else every float-like
+    parameter (what vjp differentiates)."""
+    default = tuple(p for p, t in zip(params, types) if t.differentiable)
+    sets = []
+    for site in target.sites:
+        if site.argnums is None:
+            chosen = default
+        else:
+            chosen = tuple(params[k] for k in site.argnums if -len(params) <= k < len(params))
+        if chosen not in sets:
+            sets.append(chosen)
+    return sets or [default]
+
+
+def _check_specialization(core, param_types, wrt_names) -> list:
+    reporter = Reporter()
+    types = infer_types(core, dict(zip(core.params, param_types)), reporter)
+    if reporter.errors:
+        return reporter.diagnostics
+    problems = wrt_problems(core, wrt_names, types)
+    if problems:
+        return problems
+    if wrt_names:
+        check_derivative(core, types, wrt_names, reporter)
+    return reporter.diagnostics
+
+
+def _grad_of_tuple(target, parsed, core) -> list:
+    """DP111, as GradientFunction reports it at run time, for every grad/value_and_grad call site."""
+    if not (core.returns_tuple or len(core.results) != 1):
+        return []
+    return [Diagnostic("DP111", f"grad needs a function returning one number, but '{parsed.name}' returns a tuple",
+                       parsed.origin(parsed.node),
+                       "use diffprog.vjp(f, *args) and pass one cotangent per returned value",
+                       notes=(f"{site.kind} is taken at {display_path(site.origin.file)}:{site.origin.line}:"
+                              f"{site.origin.col + 1}",))
+            for site in target.sites if site.kind in ("grad", "value_and_grad")][:1]
+
+
+def _reclassify(diagnostic: Diagnostic) -> Diagnostic:
+    """A call to a value computed at import time (which the checker did not run) cannot be resolved statically:
+    DP103, not DP102 (which says the function has no source)."""
+    if diagnostic.code != "DP102" or not diagnostic.message.startswith("'"):
+        return diagnostic
+    qualified = diagnostic.message[1:].split("'", 1)[0]
+    site = dynamic_value_site(qualified)
+    if site is None:
+        return diagnostic
+    name = qualified.rpartition(".")[2]
+    return replace(diagnostic, code="DP103",
+                   message=f"cannot tell statically which function '{name}' is: it is computed when the module "
+                           f"runs ({site})",
+                   hint="call a function defined with def (at module level or nested here) by its name")
+
+
+def internal_error(fn: StaticFunction, error: BaseException) -> Diagnostic:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = next((f"{f.filename}:{f.lineno} in {f.name}" for f in reversed(frames)), "?")
+    node = fn.node
+    origin = Origin(str(fn.module.path), node.lineno, node.col_offset, "", fn.__name__,
+                    getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
+    return Diagnostic("DP002", f"internal error while checking '{fn.__qualname__}': "
+                               f"{type(error).__name__}: {error}", origin,
+                      "this is a bug in diffprog: please report it with this function; the other functions were "
+                      "checked", "error", (f"raised at {where}",))
+
+
+__all__ = ["GradSite", "Target", "Unknown", "check_target", "discover", "parameter_types"]
