@@ -161,7 +161,16 @@ def vjp(f, *args):
 
 
 def _differentiable_positions(args) -> tuple:
-    return tuple(k for k, a in enumerate(args) if T.type_of_value(a).differentiable)
+    """Positions of the float and float-array arguments (fast paths: this runs on every jvp/hvp call)."""
+    return tuple(k for k, a in enumerate(args) if _is_differentiable(a))
+
+
+def _is_differentiable(value) -> bool:
+    if type(value) is float:
+        return True
+    if type(value) is np.ndarray:
+        return value.dtype.kind == "f"
+    return T.type_of_value(value).differentiable
 
 
 def _tangent_value(primal, tangent):
@@ -270,17 +279,15 @@ class JacobianFunction:
         return "forward" if inputs <= len(core.results) or array_outputs else "reverse"
 
     def _forward(self, args):
+        """One tangent pass per unit direction, calling the compiled code directly (this loop is the Hessian's
+        inner loop, so it skips the per-call lookups of jvp)."""
         x, wrt = args[self.argnums], (self.argnums,)
-        per_output = None
-        spec = None
+        spec = self.df.forward_specialization(wrt, args)
+        per_output = [[] for _ in range(spec.results)]
         for e in _unit_directions(x):
-            spec, _, tangents = _run_forward(self.df, args, wrt, (e,))
-            per_output = [[] for _ in tangents] if per_output is None else per_output
+            tangents = spec.run(*args, e)[spec.results:]
             for column, t in zip(per_output, tangents):
                 column.append(t)
-        if spec is None:  # an empty array argument
-            spec = self.df.forward_specialization(wrt, args)
-            per_output = [[] for _ in range(spec.results)]
         blocks = [_stack_columns(c, x) for c in per_output]
         return _combine_outputs(spec.returns_tuple, blocks)
 
