@@ -36,14 +36,27 @@ def _edges(function: C.Function, types: dict, differentiable_only: bool) -> list
     for stmt, _ in C.walk(function.body):
         if isinstance(stmt, C.Assign):
             edges.append((stmt.target, _sources(stmt, differentiable_only)))
-            if isinstance(stmt.value, C.Var) and isinstance(types.get(stmt.target), T.Array):
-                edges.append((stmt.value.name, [stmt.target]))
+            if _is_view(stmt, types):
+                edges.append((_viewed(stmt), [stmt.target]))
         elif isinstance(stmt, C.Store):
             sources = C.atom_vars([stmt.value])
             if not differentiable_only:
                 sources += C.atom_vars(stmt.index)
             edges.append((stmt.base, sources))
     return edges
+
+
+def _is_view(stmt: C.Assign, types) -> bool:
+    """`b = a` and `b = a[i:j]` (arrays) share a's buffer: a write through b changes a."""
+    if not isinstance(types.get(stmt.target), T.Array):
+        return False
+    value = stmt.value
+    return isinstance(value, C.Var) or (isinstance(value, C.Call) and value.prim.adjoint == "index"
+                                        and isinstance(value.args[0], C.Var))
+
+
+def _viewed(stmt: C.Assign) -> str:
+    return stmt.value.name if isinstance(stmt.value, C.Var) else stmt.value.args[0].name
 
 
 def _sources(stmt: C.Assign, differentiable_only: bool) -> list:
@@ -188,14 +201,25 @@ class ForwardTransform:
             if tangent is None:
                 continue
             self._check_rule(stmt, k)
-            partial = emitter.partial(stmt.value, k, C.Var(stmt.target))
+            partial = emitter.partial(stmt.value, k, C.Var(stmt.target), arrays=self._has_arrays(stmt.value))
             if partial in (C.Const(0.0), C.Const(0)):
                 continue
             negated = partial in (C.Const(-1.0), C.Const(-1))
             terms.append((None if negated or partial in (C.Const(1.0), C.Const(1)) else partial, tangent, negated))
         if not terms:
             return out + [self._zero(stmt.target, stmt.origin)]
+        if self._is_array(stmt.target) and not any(self._is_array(t.name) or self._is_array(getattr(p, "name", ""))
+                                                   for p, t, _ in terms):
+            # only scalar operands vary (`y = a * x`, a an array): broadcasting must still give y_dot y's shape
+            zero = emitter.apply(_P("zeros_like"), C.Var(stmt.target))
+            terms.insert(0, (None, zero, False))
         return out + [C.Assign(target, self._sum(emitter, terms), stmt.origin)]
+
+    def _is_array(self, name) -> bool:
+        return isinstance(self.types.get(name), T.Array)
+
+    def _has_arrays(self, call) -> bool:
+        return any(isinstance(a, C.Var) and self._is_array(a.name) for a in call.args)
 
     @staticmethod
     def _sum(emitter, terms) -> C.Expr:
@@ -225,9 +249,10 @@ class ForwardTransform:
         return total
 
     def _check_rule(self, stmt, k):
-        """Forward mode instantiates scalar partials; array primitives without them have no tangent rule yet."""
+        """Forward mode instantiates elementwise partials (broadcasting needs nothing more in forward mode);
+        non-elementwise array primitives (reductions, linear algebra) have adjoint rules only, no tangent rule."""
         prim = stmt.value.prim
-        if prim.partial(k) is None or isinstance(self.types.get(stmt.target), T.Array):
+        if prim.partial(k) is None:
             raise DifferentiabilityError([Diagnostic(
                 "DP102", f"forward mode has no tangent rule for {prim.name} on these arguments yet",
                 stmt.origin, "use reverse mode (grad, vjp, jacobian(mode='reverse')) for this function")])
