@@ -25,6 +25,11 @@ class Entry:
 
 _HEADER = "import diffprog as dp\n\n\n"
 
+
+def _main(name: str, args: str) -> str:
+    """The call that makes the decorator's engine report the problem (for examples found at first call)."""
+    return f"\n\ndef main():\n    return dp.grad({name})({args})\n"
+
 ENTRIES = [
     Entry(
         "DP001", "error", "file cannot be parsed",
@@ -51,9 +56,9 @@ ENTRIES = [
         "Rewrite the construct with plain assignments, if/else and loops, or move it out of the differentiated "
         "function (check inputs and handle errors before calling it).",
         _HEADER + "@dp.differentiable\ndef safe_inverse(x):\n    try:\n        return 1.0 / x\n"
-        "    except ZeroDivisionError:\n        return 0.0\n",
+        "    except ZeroDivisionError:\n        return 0.0\n" + _main("safe_inverse", "2.0"),
         _HEADER + "@dp.differentiable\ndef safe_inverse(x):\n    if x == 0.0:\n        return 0.0\n"
-        "    return 1.0 / x\n",
+        "    return 1.0 / x\n" + _main("safe_inverse", "2.0"),
     ),
     Entry(
         "DP102", "error", "call to a function with no source and no derivative rule",
@@ -88,8 +93,8 @@ ENTRIES = [
         "not track.",
         "Return the new value instead of storing it, and do the bookkeeping outside the differentiated function.",
         _HEADER + "total = 0.0\n\n\n@dp.differentiable\ndef f(x):\n    global total\n    total = total + x\n"
-        "    return x * x\n",
-        _HEADER + "@dp.differentiable\ndef f(x):\n    return x * x\n",
+        "    return x * x\n" + _main("f", "2.0"),
+        _HEADER + "@dp.differentiable\ndef f(x):\n    return x * x\n" + _main("f", "2.0"),
     ),
     Entry(
         "DP105", "error", "active value of a type without a tangent protocol",
@@ -129,8 +134,9 @@ ENTRIES = [
         "Every path through a differentiated function (and through every function it calls) must return a "
         "value; falling off the end returns None, which has no derivative.",
         "Add a return statement at the end of every path.",
-        _HEADER + "@dp.differentiable\ndef relu(x):\n    if x > 0.0:\n        return x\n",
-        _HEADER + "@dp.differentiable\ndef relu(x):\n    if x > 0.0:\n        return x\n    return 0.0\n",
+        _HEADER + "@dp.differentiable\ndef relu(x):\n    if x > 0.0:\n        return x\n" + _main("relu", "2.0"),
+        _HEADER + "@dp.differentiable\ndef relu(x):\n    if x > 0.0:\n        return x\n    return 0.0\n"
+        + _main("relu", "2.0"),
     ),
     Entry(
         "DP109", "error", "the function's source is unavailable",
@@ -150,9 +156,9 @@ ENTRIES = [
         "or through others) would be inlined forever.",
         "Rewrite the recursion as a loop.",
         _HEADER + "@dp.differentiable\ndef power(x, n: int):\n    if n == 0:\n        return 1.0\n"
-        "    return x * power(x, n - 1)\n",
+        "    return x * power(x, n - 1)\n" + _main("power", "2.0, 3"),
         _HEADER + "@dp.differentiable\ndef power(x, n: int):\n    y = 1.0\n    for i in range(n):\n"
-        "        y = y * x\n    return y\n",
+        "        y = y * x\n    return y\n" + _main("power", "2.0, 3"),
     ),
     Entry(
         "DP111", "error", "grad of a function returning a tuple",
@@ -184,9 +190,10 @@ ENTRIES = [
         "is silently zero or too small). `a % b` is not a cut: its derivative with respect to `a` is 1.",
         "If the cut is intended, say so with `diffprog.no_derivative(...)` around the value (or its argument); "
         "otherwise compute with a differentiable expression.",
-        "import math\n\n" + _HEADER + "@dp.differentiable\ndef f(x):\n    return math.floor(x) * x\n",
+        "import math\n\n" + _HEADER + "@dp.differentiable\ndef f(x):\n    return math.floor(x) * x\n"
+        + _main("f", "2.5"),
         "import math\n\n" + _HEADER + "@dp.differentiable\ndef f(x):\n"
-        "    return dp.no_derivative(math.floor(x)) * x\n",
+        "    return dp.no_derivative(math.floor(x)) * x\n" + _main("f", "2.5"),
     ),
     Entry(
         "DP202", "warning", "the result does not depend on the differentiated inputs",
