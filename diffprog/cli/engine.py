@@ -284,7 +284,9 @@ def _check_specialization(core, param_types, wrt_names) -> list:
         return problems
     if wrt_names:
         check_derivative(core, types, wrt_names, reporter)
-    return reporter.diagnostics
+    # As at run time, where errors are raised before warnings are emitted: a warning next to an error is mostly
+    # its consequence (an opaque call also makes the result independent of the input).
+    return reporter.errors or reporter.diagnostics
 
 
 def _grad_of_tuple(target, parsed, core) -> list:
