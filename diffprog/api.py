@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+
+import numpy as np
 import weakref
 
 import numpy as np
@@ -104,8 +106,16 @@ class GradientFunction(_ReverseRunner):
         if spec.results != 1 or spec.returns_tuple:
             raise _not_scalar(self.df)
         out = spec.run(*args, 1.0)
-        grads = out[1] if self.single else out[1:]
+        grads = tuple(_like(g, args[k]) for g, k in zip(out[1:], self.wrt))
+        grads = grads[0] if self.single else grads
         return (out[0], grads) if self.with_value else grads
+
+
+def _like(gradient, argument):
+    """Adjoints accumulate in float64; a float32 argument gets a float32 gradient, as in numpy and JAX."""
+    if type(argument) is np.ndarray and argument.dtype != gradient.dtype:
+        return gradient.astype(argument.dtype)
+    return gradient
 
 
 def _not_scalar(df):

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .analysis.activity import analyze_activity
-from .analysis.check import check_active_uses, check_result_depends_on_inputs
+from .analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
 from .analysis.types import infer_types
 from .backend import cache, codegen
 from .backend.jit import compile_nopython
@@ -63,11 +63,9 @@ class FunctionCompiler:
         functions are lowered once."""
         if self._core is None:
             reporter = Reporter()
-            lowerer = Lowerer(reporter)
-            function = lowerer.lower_function(self.parsed)
+            core, names = lower_to_core(self.parsed, reporter)
             reporter.raise_if_errors()
-            self._core = remove_dead_code(function)
-            self._names = lowerer.names
+            self._core, self._names = core, names
         return self._core, self._names
 
     def build(self, mode: str, wrt: tuple, args):
@@ -85,12 +83,7 @@ class FunctionCompiler:
             return core, core, names
         wrt_names = [core.params[k] for k in wrt]
         self._check_wrt(core, wrt_names, types)
-        if mode == "forward":  # follows values through array writes (tapes of an adjoint being differentiated)
-            activity = forward_activity(core, set(wrt_names), types)
-        else:
-            activity = analyze_activity(core, set(wrt_names), types)
-        check_active_uses(core, activity, reporter)
-        check_result_depends_on_inputs(core, activity, wrt_names, reporter)
+        activity = check_derivative(core, types, wrt_names, reporter, forward_mode=mode == "forward")
         reporter.raise_if_errors()
         reporter.emit_warnings()
         if mode == "forward":
@@ -117,15 +110,9 @@ class FunctionCompiler:
         return spec
 
     def _check_wrt(self, core, wrt_names, types):
-        bad = [p for p in wrt_names if not getattr(types.get(p), "differentiable", False)]
+        bad = wrt_problems(core, wrt_names, types)
         if bad:
-            raise DifferentiabilityError([
-                Diagnostic("DP106", f"cannot differentiate with respect to '{p}', which is {_describe(types[p])}",
-                           core.param_origins.get(p),
-                           hint="pass a float (e.g. 2.0 instead of 2) or a float array, or choose other "
-                                "arguments with argnums")
-                for p in bad
-            ])
+            raise DifferentiabilityError(bad)
 
 
 class DerivativeCompiler(FunctionCompiler):
@@ -203,6 +190,38 @@ def _check_no_array_writes(core, parsed):
             "DP112", f"reverse mode cannot differentiate the derivative of '{parsed.name}' yet because that "
             "derivative writes into arrays (the tapes of its loops)", parsed.origin(parsed.node),
             "use forward-over-reverse instead: diffprog.hessian, diffprog.hvp, or diffprog.jvp of grad(f)")])
+
+
+# ---- the checking half of the engine, shared with the command line checker (`diffprog check`) ----------------
+def lower_to_core(parsed, reporter: Reporter):
+    """(core function, name allocator) for a parsed function; problems go to `reporter`."""
+    lowerer = Lowerer(reporter)
+    function = lowerer.lower_function(parsed)
+    return remove_dead_code(function), lowerer.names
+
+
+def wrt_problems(core, wrt_names, types) -> list:
+    """DP106 for every differentiated parameter whose type cannot have a derivative."""
+    return [
+        Diagnostic("DP106", f"cannot differentiate with respect to '{p}', which is {_describe(types[p])}",
+                   core.param_origins.get(p),
+                   hint="pass a float (e.g. 2.0 instead of 2) or a float array, or choose other "
+                        "arguments with argnums")
+        for p in wrt_names if not getattr(types.get(p), "differentiable", False)
+    ]
+
+
+def check_derivative(core, types, wrt_names, reporter: Reporter, forward_mode=False):
+    """Activity, then the checks it drives (misuse of active values, a result independent of the inputs)."""
+    if forward_mode:  # follows values through array writes (tapes of an adjoint being differentiated)
+        activity = forward_activity(core, set(wrt_names), types)
+    else:
+        activity = analyze_activity(core, set(wrt_names), types)
+    check_active_uses(core, activity, reporter)
+    if not forward_mode:  # tangents follow writes through views; adjoints of writes assume no aliasing
+        check_array_aliasing(core, types, activity, reporter)
+    check_result_depends_on_inputs(core, activity, wrt_names, reporter)
+    return activity
 
 
 def _describe(t) -> str:

@@ -20,6 +20,9 @@ class Origin:
     function: str = ""
     end_line: int | None = None
     end_col: int | None = None
+    # The call sites (outermost first) through which lowering reached this place inside an inlined callee; not
+    # part of equality, so the same line inlined twice is still the same place.
+    chain: tuple = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col + 1}"
@@ -46,6 +49,14 @@ class Diagnostic:
     def col(self) -> int | None:
         return self.origin.col if self.origin else None
 
+    def call_chain(self) -> list:
+        """(text, call-site Origin) for each call from the differentiated function down to the problem, innermost
+        first, so a problem inside a helper also says how the differentiated function reached it."""
+        chain = self.origin.chain if self.origin else ()
+        callees = [site.function for site in chain[1:]] + [self.origin.function if self.origin else ""]
+        return [(f"'{callee}' is called from '{site.function}'", site)
+                for site, callee in reversed(list(zip(chain, callees)))]
+
     def render(self) -> str:
         where = str(self.origin) if self.origin else "<unknown>"
         lines = [f"{where}: {self.severity} {self.code}: {self.message}"]
@@ -54,6 +65,7 @@ class Diagnostic:
             lines.append(f"    {excerpt}")
             lines.append("    " + " " * self.origin.col + "^")
         lines.extend(f"    note: {note}" for note in self.notes)
+        lines.extend(f"    note: {text} at {where}" for text, where in self.call_chain())
         if self.hint:
             lines.append(f"    fix: {self.hint}")
         return "\n".join(lines)

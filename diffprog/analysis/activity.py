@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import core as C
+from ..rules.registry import Primitive
+
+_STORE = Primitive("store", "", ("array", "value"), ("1.0", "1.0"))  # activity only: never printed
 
 
 @dataclass
@@ -56,8 +59,15 @@ def _backward_closure(assigns, results, differentiable_only) -> set:
     return reached
 
 
+def _as_assignment(stmt):
+    """A write into an array makes the array depend on the written value (and on itself)."""
+    if isinstance(stmt, C.Store):
+        return C.Assign(stmt.base, C.Call(_STORE, (C.Var(stmt.base), stmt.value)), stmt.origin)
+    return stmt
+
+
 def analyze_activity(function: C.Function, wrt: set, types: dict) -> Activity:
-    assigns = [s for s, _ in C.walk(function.body) if isinstance(s, C.Assign)]
+    assigns = [_as_assignment(s) for s, _ in C.walk(function.body) if isinstance(s, (C.Assign, C.Store))]
     carries = {name for name, t in types.items() if getattr(t, "differentiable", False)}
 
     varied = set(wrt) & carries

@@ -50,6 +50,8 @@ def _assigned_type(stmt, env, reporter, reported):
 
 
 def atom_type(atom, env):
+    if isinstance(atom, C.Slice):
+        return T.Opaque("slice")
     return env.get(atom.name) if isinstance(atom, C.Var) else const_type(atom.value)
 
 

@@ -124,7 +124,7 @@ def module_source(functions, header: str, runtime_module: str):
         printer.line(0, f"# {text}")
     for module in imports_of(functions):
         printer.line(0, f"import {module}")
-    printer.line(0, f"from {runtime_module} import tape_reserve")
+    printer.line(0, f"from {runtime_module} import scatter_add, tape_reserve, unbroadcast")
     for fn in functions:
         printer.line(0, "")
         printer.line(0, "")

@@ -8,6 +8,7 @@ only the argument types differ, taken from annotations and usage instead of run-
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import gast
@@ -55,20 +56,50 @@ class _Scope:
     def __init__(self, module, node, qualname, parent):
         self.module, self.node, self.qualname, self.parent = module, node, qualname, parent
         self.values: dict = {}
-        from ..normalize import control
+        self._names = None
 
-        self.names = control.local_names(node) if not isinstance(node, gast.ClassDef) else set()
+    @property
+    def names(self) -> set:
+        if self._names is None:  # computed only for functions whose nested functions are looked at
+            from ..normalize import control
 
-    def closure(self) -> dict:
-        """Names of every enclosing function, innermost first: nested defs are static functions, other locals
-        are values the checker cannot know (inactive numbers)."""
-        found, scope = {}, self
-        while scope is not None:
-            for name in scope.names:
-                if name not in found:
-                    found[name] = scope.values.get(name) or unknown(f"{scope.qualname}.<locals>.{name}")
-            scope = scope.parent
-        return found
+            self._names = control.local_names(self.node)
+        return self._names
+
+    def closure(self) -> "_Closure":
+        return _Closure(self)
+
+
+class _Closure(Mapping):
+    """Names of every enclosing function, innermost first: nested defs are static functions, other locals are
+    values the checker cannot know (inactive numbers). Built on first use: most functions have no free names."""
+
+    def __init__(self, scope):
+        self._scope = scope
+        self._found = None
+
+    def _values(self) -> dict:
+        if self._found is None:
+            found, scope = {}, self._scope
+            while scope is not None:
+                for name in scope.names:
+                    if name not in found:
+                        found[name] = scope.values.get(name) or unknown(f"{scope.qualname}.<locals>.{name}")
+                scope = scope.parent
+            self._found = found
+        return self._found
+
+    def __getitem__(self, name):
+        return self._values()[name]
+
+    def __contains__(self, name):
+        return name in self._values()
+
+    def __iter__(self):
+        return iter(self._values())
+
+    def __len__(self):
+        return len(self._values())
 
 
 def discover(module: Module, all_functions: bool = False) -> tuple[dict, list]:
@@ -128,7 +159,7 @@ def _grad_sites(module, by_name) -> list:
     """(function, GradSite) for every grad/value_and_grad/vjp call in the module whose function is static."""
     sites = []
     for node in gast.walk(module.tree):
-        if not isinstance(node, gast.Call) or not node.args:
+        if not isinstance(node, gast.Call) or not node.args or not _may_be_grad(module, node.func):
             continue
         kind = _GRAD_KINDS.get(id(_static_value(module, node.func)))
         if kind is None:
@@ -146,6 +177,20 @@ def _grad_sites(module, by_name) -> list:
                         getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
         sites.append((fn, GradSite(kind, argnums, origin)))
     return sites
+
+
+_GRAD_NAMES = {"grad", "value_and_grad", "vjp"}
+
+
+def _may_be_grad(module, func) -> bool:
+    """Cheap syntactic filter before resolving names (which may parse imported modules): `x.grad`, `grad`, or
+    a name imported under another name (`from diffprog import grad as g`)."""
+    if isinstance(func, gast.Attribute):
+        return func.attr in _GRAD_NAMES
+    if isinstance(func, gast.Name):
+        binding = module.bindings.get(func.id)
+        return func.id in _GRAD_NAMES or (binding is not None and binding[0] == "from" and binding[4] in _GRAD_NAMES)
+    return False
 
 
 def _argnums(node):

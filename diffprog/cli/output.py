@@ -14,7 +14,6 @@ from .catalogue import CATALOGUE, ENTRIES
 from .runner import Report, display_path
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/diffprog/diffprog/blob/main/docs/diagnostics.md"
 
 
 def _location(origin) -> dict:
@@ -106,7 +105,6 @@ def _rules() -> list:
         "shortDescription": {"text": e.title},
         "fullDescription": {"text": e.explanation},
         "help": {"text": f"{e.explanation}\nFix: {e.fix}"},
-        "helpUri": f"{INFORMATION_URI}#{e.code.lower()}",
         "defaultConfiguration": {"level": e.severity},
     } for e in ENTRIES]
 
@@ -143,8 +141,7 @@ def render_sarif(report: Report) -> str:
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "diffprog", "version": __version__, "informationUri": INFORMATION_URI,
-                                "rules": _rules()}},
+            "tool": {"driver": {"name": "diffprog", "version": __version__, "rules": _rules()}},
             "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().resolve().as_uri() + "/"}},
             "results": results,
         }],

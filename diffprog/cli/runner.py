@@ -5,6 +5,7 @@ is a DP002 diagnostic for that function, and the other functions are still check
 """
 from __future__ import annotations
 
+import ast
 import linecache
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 from ..errors import Diagnostic, Origin
 from .config import Settings, UsageError
 from .engine import GradSite, Target, check_target, discover
-from .static import Project, display_path
+from .static import Project, display_path, read_source
 
 # Directories never searched when a directory is given (virtual environments, build output, VCS metadata).
 SKIPPED_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules", "build",
@@ -83,7 +84,7 @@ def check_paths(paths, settings: Settings | None = None, all_functions: bool = F
     report = Report(files=len(files))
     targets: dict = {}
     for path in files:
-        module = _load(project, path, report)
+        module = _load(project, path, report, all_functions)
         if module is None:
             continue
         found, sites = discover(module, all_functions)
@@ -99,8 +100,17 @@ def check_paths(paths, settings: Settings | None = None, all_functions: bool = F
     return report
 
 
-def _load(project, path, report):
+def _load(project, path, report, all_functions):
+    """The parsed module, or None. A file that never mentions diffprog can hold neither a decorated function nor
+    a grad call: it is only checked to be valid Python (ast, in C) and parsed for the engine (gast, slow) only
+    if a checked function imports from it."""
     try:
+        if not all_functions:
+            text = read_source(Path(path))
+            if "diffprog" not in text:
+                ast.parse(text, filename=str(path))
+                report.lines += text.count("\n")
+                return None
         module = project.load(path)
     except SyntaxError as error:
         report.diagnostics.append(_parse_error(path, error))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import types
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import gast
 import numpy as np
@@ -93,6 +93,7 @@ class Lowerer:
         self.names = NameAllocator()
         self.block: list = []
         self.inline_stack: list = []
+        self.call_sites: list = []  # Origins of the calls being inlined, outermost first (for diagnostics)
         self.scope: Scope | None = None
         self._assigned: set = set()  # core names given a number (to catch tuple/number mix-ups)
         self._returns_tuple = False
@@ -106,6 +107,7 @@ class Lowerer:
         body, results = self._lower_body(scope, node, top_level=True)
         self.inline_stack.pop()
         results = results if isinstance(results, TupleValue) else TupleValue((results,))
+        self.scope = scope  # problems with the returned values are reported in the function itself
         atoms = tuple(self._flat_atoms(results, node))
         returns_tuple = len(node.body) > 0 and self._returns_tuple
         return C.Function(parsed.name, params, body, atoms, returns_tuple, parsed.origin(node),
@@ -151,7 +153,24 @@ class Lowerer:
         self.block.append(stmt)
 
     def origin(self, node):
-        return self.scope.parsed.origin(node)
+        origin = self.scope.parsed.origin(node)
+        return replace(origin, chain=tuple(self.call_sites)) if self.call_sites else origin
+
+    @contextmanager
+    def _called_from(self, call):
+        """Inside an inlined callee: places, and so diagnostics, carry the call sites that led there (also those
+        reported from the callee's ParsedFunction directly, such as its syntax check)."""
+        self.call_sites.append(self.origin(call))
+        first = len(self.reporter.diagnostics)
+        try:
+            yield
+        finally:
+            chain = tuple(self.call_sites)
+            self.call_sites.pop()
+            found = self.reporter.diagnostics
+            for k in range(first, len(found)):
+                if found[k].origin is not None and not found[k].origin.chain:
+                    found[k] = replace(found[k], origin=replace(found[k].origin, chain=chain))
 
     def _call(self, prim: Primitive, args, node, hint=None) -> C.Var:
         """Emits `hint = prim(args)`; a temporary instead when `hint` is one of the operands."""
@@ -168,10 +187,17 @@ class Lowerer:
         return self._not_a_number(value, node)
 
     def _not_a_number(self, value, node):
+        stand_in = getattr(getattr(value, "obj", None), "__diffprog_number__", None)
+        if stand_in is not None:  # a value `diffprog check` cannot see statically: an inactive number
+            return C.Const(stand_in)
         if isinstance(value, TupleValue):
             what = "a tuple"
         elif isinstance(value, ShapeValue):
             what = "an array's shape"
+        elif not isinstance(value, Denotation):  # a number, assigned to a name that denotes a function elsewhere
+            self.reporter.error("DP101", "a name that refers to a function elsewhere is assigned a number here",
+                                self.origin(node), "use a different variable name for the number")
+            return C.Const(0.0)
         else:
             obj = value.obj.node if isinstance(value.obj, LocalDef) else value.obj
             what = f"'{getattr(obj, '__name__', None) or getattr(obj, 'name', obj)}'"
@@ -212,7 +238,7 @@ class Lowerer:
         return constant_value(obj)
 
     def _binding_value(self, binding):
-        if isinstance(binding, Denotation):
+        if isinstance(binding, (Denotation, C.Const)):
             return binding
         if isinstance(binding, tuple):
             return TupleValue(tuple(self._binding_value(b) for b in binding))
@@ -278,12 +304,26 @@ class Lowerer:
 
     def stmt_AugAssign(self, node):
         target = node.target
+        if isinstance(target, gast.Subscript):
+            self._augmented_store(node)
+            return
         if not isinstance(target, gast.Name):
             self._assign_value(target, C.Const(0.0), node)  # reports the unsupported target
             return
         load = gast.Name(id=target.id, ctx=gast.Load(), annotation=None, type_comment=None)
         binop = gast.BinOp(left=gast.copy_location(load, target), op=node.op, right=node.value)
         self.assign(target, gast.copy_location(binop, node), node)
+
+    def _augmented_store(self, node):
+        """`out[i] += v`: read the element once, combine, write it back."""
+        array = self._store_target(node.target)
+        if array is None:
+            return
+        index = self._indices(node.target.slice)
+        value = self._atom(node.value)
+        current = self._call(REGISTRY.named("getitem"), (array, *index), node)
+        combined = self._call(REGISTRY.lookup(type(node.op).__name__), (current, value), node)
+        self._emit(C.Store(array.name, tuple(index), combined, self.origin(node)))
 
     def assign(self, target, value_node, node):
         if isinstance(target, gast.Name) and target.id not in self.scope.local_defs:
@@ -300,19 +340,32 @@ class Lowerer:
         elif isinstance(target, (gast.Tuple, gast.List)):
             self._unpack(target, value, node)
         elif isinstance(target, gast.Subscript):
-            base = target.value.id if isinstance(target.value, gast.Name) else "an expression"
-            if isinstance(target.value, gast.Name) and base in {a.id for a in self.scope.node.args.args}:
-                self.reporter.error("DP107", f"in-place write to the argument array '{base}'", self.origin(target),
-                                    f"write into a local copy instead: {base} = {base}.copy()")
-            else:
-                self.reporter.error("DP101", f"writing into elements of '{base}' is not supported yet",
-                                    self.origin(target), "build the values in scalar variables")
+            array = self._store_target(target)
+            if array is not None:
+                index = self._indices(target.slice)
+                atom = value if isinstance(value, (C.Var, C.Const)) else self._not_a_number(value, node)
+                self._emit(C.Store(array.name, tuple(index), atom, self.origin(node)))
         elif isinstance(target, gast.Attribute):
             self.reporter.error("DP104", f"write to attribute '{target.attr}' of an object", self.origin(target),
                                 "return the new value instead of storing it on an object")
         else:
             self.reporter.error("DP101", "unsupported assignment target", self.origin(target),
                                 "assign to plain variable names")
+
+    def _store_target(self, target):
+        """The local array a subscript assignment writes into, or None (reported) when it cannot."""
+        name = target.value.id if isinstance(target.value, gast.Name) else None
+        if name is not None and name in {a.id for a in self.scope.node.args.args} and \
+                name not in control.assigned_names(self.scope.node):
+            self.reporter.error("DP107", f"in-place write to the argument array '{name}'", self.origin(target),
+                                f"write into a local copy instead: {name} = {name}.copy()")
+            return None
+        base = self.expr(target.value) if name is not None else None
+        if not isinstance(base, C.Var):
+            self.reporter.error("DP101", "only local arrays can be written into", self.origin(target),
+                                "assign to an element of a local array: out[i] = value")
+            return None
+        return base
 
     def _assign_name(self, scope, user_name, value, node, origin=None):
         origin = origin or self.origin(node)
@@ -602,6 +655,8 @@ class Lowerer:
         operand = self._atom(node.operand)
         if isinstance(node.op, gast.UAdd):
             return operand
+        if isinstance(node.op, gast.USub) and isinstance(operand, C.Const) and type(operand.value) in (int, float):
+            return C.Const(-operand.value)
         prim = REGISTRY.lookup(type(node.op).__name__)
         if prim is None:
             self.reporter.error("DP101", "bitwise '~' is not supported", self.origin(node), "use arithmetic")
@@ -663,8 +718,19 @@ class Lowerer:
         self._emit(C.If(cond, branches[0], branches[1], self.origin(node)))
         return C.Var(result)
 
+    def _method_call(self, owner, node, hint):
+        """`x.sum()`, `x.copy()`, `x.reshape(...)`: the numpy function with the array as first argument."""
+        prim = REGISTRY.lookup(f"method:{node.func.attr}")
+        if prim is None:
+            self.reporter.error("DP105", f"method '.{node.func.attr}()' is not supported on this value",
+                                self.origin(node), "call the numpy function instead, e.g. np.sum(x)")
+            return C.Const(0.0)
+        return self._primitive_call(prim, node, hint, leading=[owner])
+
     def expr_Attribute(self, node, hint):
-        base = self.expr(node.value)
+        return self._attribute_of(self.expr(node.value), node, hint)
+
+    def _attribute_of(self, base, node, hint=None):
         if isinstance(base, Denotation):
             obj = getattr(base.obj, node.attr, MISSING)
             if obj is MISSING:
@@ -674,6 +740,9 @@ class Lowerer:
             return constant_value(obj)
         if isinstance(base, C.Var) and node.attr == "shape":
             return ShapeValue(base)
+        prim = REGISTRY.lookup(f"attr:{node.attr}")
+        if isinstance(base, C.Var) and prim is not None:
+            return self._call(prim, (base,), node, hint)
         self.reporter.error("DP105", f"attribute '.{node.attr}' of a value whose type has no tangent protocol",
                             self.origin(node),
                             "register the class with @diffprog.differentiable_type, or pass numbers instead")
@@ -695,16 +764,29 @@ class Lowerer:
             self.reporter.error("DP101", "only arrays and tuples can be indexed", self.origin(node),
                                 "index an array argument")
             return C.Const(0.0)
+        return self._call(REGISTRY.named("getitem"), (base, *self._indices(index_node)), node, hint)
+
+    def _indices(self, index_node) -> list:
+        """Index atoms: integers and arrays as atoms, `a:b:c` as C.Slice, np.newaxis as None."""
         elements = index_node.elts if isinstance(index_node, gast.Tuple) else [index_node]
-        if any(isinstance(e, gast.Slice) for e in elements):
-            self.reporter.error("DP101", "slices of arrays are not supported yet", self.origin(index_node),
-                                "index single elements in a loop")
-            return C.Const(0.0)
-        indices = [self._atom(e) for e in elements]
-        return self._call(REGISTRY.named("getitem"), (base, *indices), node, hint)
+        indices = []
+        for element in elements:
+            if isinstance(element, gast.Slice):
+                parts = [None if part is None else self._atom(part)
+                         for part in (element.lower, element.upper, element.step)]
+                indices.append(C.Slice(*parts))
+            else:
+                indices.append(self._atom(element))
+        return indices
 
     def expr_Call(self, node, hint):
-        callee = self.expr(node.func)
+        if isinstance(node.func, gast.Attribute):
+            owner = self.expr(node.func.value)
+            if isinstance(owner, C.Var):
+                return self._method_call(owner, node, hint)
+            callee = self._attribute_of(owner, node.func)
+        else:
+            callee = self.expr(node.func)
         if not isinstance(callee, Denotation):
             what = node.func.id if isinstance(node.func, gast.Name) else gast.unparse(node.func).strip()
             self.reporter.error("DP103", f"cannot tell statically which function '{what}' is",
@@ -725,9 +807,10 @@ class Lowerer:
             return self._primitive_call(prim, node, hint)
         static = getattr(target, "__diffprog_parsed__", None)
         if static is not None:  # a function known from source only (the command line checker)
-            check_function_syntax(static, self.reporter)
+            with self._called_from(node):
+                check_function_syntax(static, self.reporter)
             return self._inline(static.node, static, node, None, static.name)
-        if isinstance(target, types.FunctionType):
+        if isinstance(target, types.FunctionType) and not _is_library(target):
             try:
                 parsed = parsed_function(target)
             except DifferentiabilityError as error:  # reported where the user's code calls it
@@ -743,11 +826,14 @@ class Lowerer:
             return C.Const(0.0)
         return self._opaque_call(target, node, hint)
 
-    def _primitive_call(self, prim, node, hint):
-        if node.keywords:
-            self.reporter.error("DP101", f"keyword arguments to {prim.name} are not supported",
-                                self.origin(node), "pass the arguments by position")
-        args = [self._atom(a) for a in node.args]
+    def _primitive_call(self, prim, node, hint, leading=()):
+        prim = self._with_keywords(prim, node)
+        if prim is None:
+            return C.Const(0.0)
+        values = list(leading) + [self.expr(a) for a in node.args]
+        if prim.shape_args is not None:
+            prim, values = self._shape_arguments(prim, values)
+        args = [v if isinstance(v, (C.Var, C.Const)) else self._not_a_number(v, node) for v in values]
         if prim.effect:
             self._emit(C.Effect(C.Call(prim, tuple(args)), self.origin(node)))
             return C.Const(None)
@@ -756,6 +842,39 @@ class Lowerer:
                                 self.origin(node), "check the call")
             return C.Const(0.0)
         return self._call(prim, args, node, hint)
+
+    def _with_keywords(self, prim, node):
+        """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive."""
+        if not node.keywords:
+            return prim
+        options = {}
+        for keyword in node.keywords:
+            value = self.expr(keyword.value)
+            if keyword.arg is None or not isinstance(value, C.Const):
+                self.reporter.error("DP101", f"keyword argument '{keyword.arg}' of {prim.name} must be a constant",
+                                    self.origin(keyword.value), "write the value literally, e.g. axis=0")
+                return None
+            options[keyword.arg] = value.value
+        if options.get("keepdims") is False:
+            del options["keepdims"]
+        suffix = "".join(f"_{name}" for name in sorted(options))
+        try:
+            variant = REGISTRY.named(prim.name + suffix)
+        except KeyError:
+            self.reporter.error("DP101", f"{prim.name} with keyword arguments {', '.join(sorted(options))} is not "
+                                "supported", self.origin(node), "pass the arguments by position, or use another form")
+            return None
+        return variant.with_options(**{k: v for k, v in options.items() if k != "keepdims"})
+
+    def _shape_arguments(self, prim, values):
+        """A shape given as a tuple becomes separate arguments; `x.shape` selects the `_shape` variant."""
+        at = prim.shape_args
+        before, shape, after = values[:at], values[at] if at < len(values) else None, values[at + 1:]
+        if isinstance(shape, ShapeValue):
+            return REGISTRY.named(prim.name + "_shape"), before + [shape.array] + after
+        if isinstance(shape, TupleValue):
+            return prim, before + list(shape.items) + after
+        return prim, values
 
     def _opaque_call(self, obj, node, hint):
         """A function with no source and no rule: callable from compiled code only on inactive values."""
@@ -805,7 +924,8 @@ class Lowerer:
                 self._bind_param(scope, param.id, value, call)
         self.inline_stack.append(code_key)
         outer_tuple = self._returns_tuple
-        body, result = self._lower_body(scope, fdef)
+        with self._called_from(call):
+            body, result = self._lower_body(scope, fdef)
         self._returns_tuple = outer_tuple
         self.inline_stack.pop()
         self.block.extend(body)
@@ -836,6 +956,15 @@ class Lowerer:
                 yield item
             else:
                 yield self._not_a_number(item, node)
+
+
+_LIBRARIES = ("numpy", "scipy", "math", "numba")
+
+
+def _is_library(fn) -> bool:
+    """Library functions are primitives with rules, or opaque: never inlined from their (Python) source."""
+    module = getattr(fn, "__module__", None) or ""
+    return module.split(".")[0] in _LIBRARIES
 
 
 def constant_value(obj):

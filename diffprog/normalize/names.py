@@ -5,7 +5,7 @@ import keyword
 import re
 
 # Names the generated module uses as globals; user variables with these names are renamed.
-RESERVED = {"math", "np", "numba", "tape_reserve", "range", "len", "float", "int", "bool", "abs", "min", "max",
+RESERVED = {"math", "np", "numba", "tape_reserve", "unbroadcast", "scatter_add", "range", "len", "float", "int", "bool", "abs", "min", "max",
             "round", "print"}
 
 

@@ -49,11 +49,11 @@ p("np.power", "np.power({0}, {1})", "a, b", "b * np.power(a, b - 1.0)",
   "out * np.log(np.where(a > 0, a, 1.0))", keys=[np.power], result="numeric")
 p("np.where", "np.where({0}, {1}, {2})", "c, a, b", None, "np.where(c, 1.0, 0.0)", "np.where(c, 0.0, 1.0)",
   keys=[np.where], result=lambda ts: _where_result(ts))
-p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where((x >= lo) & (x <= hi), 1.0, 0.0)",
+p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.where(x > hi, 0.0, 1.0))",
   "np.where(x < lo, 1.0, 0.0)", "np.where(x > hi, 1.0, 0.0)", keys=[np.clip], result="numeric")
 
 # Reductions (no axis): the adjoint spreads g over the input's shape.
-_ones = "np.ones_like(x, dtype=np.float64)"
+_ones = "np.ones(x.shape)"
 for _name, _vjp in [
     ("sum", f"{_ones} * g"),
     ("mean", f"{_ones} * (g / x.size)"),
@@ -92,7 +92,7 @@ _MATMUL_VJPS = {
 def _matmul_result(ts):
     a, b = ts
     dtype = np.promote_types(T.dtype_of(a), T.dtype_of(b)).name
-    rank = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}.get((a.ndim, b.ndim))
+    rank = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}.get((getattr(a, "ndim", 0), getattr(b, "ndim", 0)))
     if rank is None:
         raise TypeError("matrix products need vectors or matrices")
     return T.FLOAT if rank == 0 else T.Array(dtype, rank)
@@ -147,6 +147,7 @@ p("np.full_shape", "np.full({0}.shape, {1})", "x, value", None, None,
   result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim))
 p("np.full_like", "np.full_like({0}, {1})", "x, value", None, None, keys=[np.full_like], result="same")
 p("np.eye", "np.eye({0})", "n", None, keys=[(np.eye, 1)], result=lambda ts: T.Array("float64", 2))
+p("np.eye2", "np.eye({0}, {1})", "n, m", None, None, keys=[(np.eye, 2)], result=lambda ts: T.Array("float64", 2))
 p("np.arange", "np.arange({0})", "n", None, keys=[(np.arange, 1)],
   result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
 p("np.arange2", "np.arange({0}, {1})", "start, stop", None, None, keys=[(np.arange, 2)],

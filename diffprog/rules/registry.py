@@ -100,11 +100,29 @@ class Primitive:
 
 
 def _element_type(arg_types):
-    array = arg_types[0]
+    """Indexing: integers drop an axis, slices keep one, None adds one, index arrays and masks select along
+    the axes they cover."""
+    array, index = arg_types[0], arg_types[1:]
     if not isinstance(array, T.Array):
         raise TypeError(f"cannot index a value of type {array}")
-    kind = T.FLOAT if T.np.dtype(array.dtype).kind == "f" else T.INT
-    return kind if array.ndim == len(arg_types) - 1 else T.Array(array.dtype, array.ndim - len(arg_types) + 1)
+    consumed = produced = 0
+    for t in index:
+        if isinstance(t, T.Scalar):
+            consumed += 1
+        elif isinstance(t, T.Array):
+            consumed, produced = consumed + t.ndim, produced + 1
+        elif t == T.Opaque("slice"):
+            consumed, produced = consumed + 1, produced + 1
+        elif t == T.Opaque("NoneType"):
+            produced += 1
+        else:
+            raise TypeError(f"cannot index an array with a {t}")
+    if consumed > array.ndim:
+        raise TypeError(f"too many indices for an array of rank {array.ndim}")
+    rank = produced + array.ndim - consumed
+    if rank == 0:
+        return T.FLOAT if T.np.dtype(array.dtype).kind == "f" else T.INT
+    return T.Array(array.dtype, rank)
 
 
 RESULT_TYPES = {

@@ -18,8 +18,10 @@ p("mul", "{0} * {1}", "a, b", "b", "a", keys=["Mult"], result="numeric")
 p("div", "{0} / {1}", "a, b", "1.0 / b", "-out / b", keys=["Div"])
 # d(a**b)/da, written so that a == 0 neither divides by zero (b < 1) nor loses higher derivatives (b >= 1).
 _POW_DA = "b * a ** (b - 1) if a != 0 or b >= 1 else (0.0 if b == 0 else math.inf)"
-p("pow", "{0} ** {1}", "a, b", _POW_DA, "out * math.log(a) if a > 0 else 0.0", keys=["Pow"], result="numeric")
-p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result="numeric")
+p("pow", "{0} ** {1}", "a, b", _POW_DA, "out * math.log(a) if a > 0 else 0.0", keys=["Pow"], result="numeric",
+  array_partials=("b * a ** (b - 1)", "out * np.log(np.where(a > 0, a, 1.0))"))
+p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result="numeric",
+  array_partials=("1.0", "-np.floor(a / b)"))
 p("floordiv", "{0} // {1}", "a, b", None, None, keys=["FloorDiv"], result="numeric", cut=True)
 p("neg", "-{0}", "a", "-1.0", keys=["USub"], result="numeric")
 
@@ -31,7 +33,8 @@ p("or", "{0} or {1}", "a, b", None, None, result="bool")
 p("and", "{0} and {1}", "a, b", None, None, result="bool")
 
 # Builtins.
-p("abs", "abs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[builtins.abs], result="same")
+p("abs", "abs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[builtins.abs], result="same",
+  array_partials=("np.sign(x)",))
 p("min", "min({0}, {1})", "a, b", "1.0 if a <= b else 0.0", "0.0 if a <= b else 1.0", keys=[builtins.min], result="numeric")
 p("max", "max({0}, {1})", "a, b", "1.0 if a >= b else 0.0", "0.0 if a >= b else 1.0", keys=[builtins.max], result="numeric")
 p("float", "({0} * 1.0)", "x", "1.0", keys=[builtins.float])  # numba has no float(bool)

@@ -38,3 +38,11 @@ for _kind, _dtype in _TAPE_DTYPES.items():
       result=lambda ts, k=_kind: T.Array(T.np.dtype(_TAPE_DTYPES[k][3:]).name, 1))
 p("tape_reserve", "tape_reserve({0}, {1}, {2})", "tape, length, count", None, None, None, result="same")
 p("zeros_like", "np.zeros_like({0})", "x", None, result="same")
+p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", None, None, result=lambda ts: ts[1] if T.is_array(
+    ts[1]) else ts[0])
+p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", None, None, None, result="same")
+p("sum_leading", "np.sum({0}, axis=0)", "x", None, result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim - 1)
+  if ts[0].ndim > 1 else T.FLOAT)
+p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), imports=("numba.typed",))
+p("list_append", "{0}.append({1})", "tape, x", None, None, effect=True, result="none")
+p("list_pop", "{0}.pop()", "tape", None, result=lambda ts: T.Opaque("element"))

@@ -1,94 +1,84 @@
-"""Instantiating a rule's partial-derivative expression at one call site, as core statements.
+"""Instantiating a rule's derivative expression at one call site, as core statements.
 
-Rules are written in a closed expression language (arithmetic, comparisons, conditional expressions and calls
-to registered primitives over the rule's parameter names and `out`), so this is a small evaluator that emits
-A-normal form and folds constants, rather than the full normalizer.
+Rule templates are Python expressions over the primitive's parameter names, `out` (its result), `g` (the result's
+adjoint, for vector-Jacobian products) and its static options (`axis`). They are lowered by the same normalizer as
+user code, with those names bound to the call site's atoms, so templates may use anything user code may
+(conditional expressions, numpy calls, indexing, `.T`) and rules compose with every transform.
 """
 from __future__ import annotations
 
-import builtins
 import math
 
 import gast
+import numpy as np
 
+from ..errors import Reporter
+from ..frontend.source import ParsedFunction
 from ..ir import core as C
-from ..rules import REGISTRY
+from ..normalize.lower import Lowerer, Scope
 
-_MODULES = {"math": math}
+_RULES = ParsedFunction(
+    fn=None,
+    node=gast.FunctionDef(name="rule", args=None, body=[], decorator_list=[], returns=None, type_comment=None,
+                          type_params=[], lineno=1, col_offset=0),
+    file="<derivative rules>",
+    line_offset=0,
+    col_offset=0,
+    globals={"math": math, "np": np},
+)
 
 
 class PartialEmitter:
+    """Emits derivative code for one statement: every emitted statement carries that statement's origin."""
+
     def __init__(self, names, emit, origin):
         self.names = names
         self.emit = emit
         self.origin = origin
 
-    def partial(self, call: C.Call, k: int, out: C.Var):
-        """The atom holding d out / d args[k] at this call."""
-        bindings = dict(zip(call.prim.params, call.args))
-        bindings["out"] = out
-        return self._lower(call.prim.partial(k), bindings)
+    def partial(self, call: C.Call, k: int, out: C.Var, arrays: bool = False):
+        """The atom holding d out / d args[k] at this call (elementwise primitives)."""
+        return self._instantiate(call.prim.partial(k, arrays), call, out)
 
-    def _lower(self, node, env):
-        method = getattr(self, "_" + type(node).__name__)
-        return method(node, env)
+    def vjp(self, call: C.Call, k: int, out: C.Var, g, ranks: tuple):
+        """The atom holding argument k's adjoint contribution (non-elementwise primitives)."""
+        return self._instantiate(call.prim.vjp(k, ranks), call, out, g=g)
 
-    def _Constant(self, node, env):
-        return C.Const(node.value)
+    def _instantiate(self, template, call, out, **extra):
+        bindings = {name: _binding(atom) for name, atom in zip(call.prim.params, call.args)}
+        bindings.update({name: C.Const(value) for name, value in call.prim.options.items()})
+        bindings["out"] = out.name
+        bindings.update({name: _binding(atom) for name, atom in extra.items()})
+        return self.lower(template, bindings)
 
-    def _Name(self, node, env):
-        return env[node.id]
-
-    def _BinOp(self, node, env):
-        return self.apply(REGISTRY.lookup(type(node.op).__name__), self._lower(node.left, env),
-                          self._lower(node.right, env))
-
-    def _UnaryOp(self, node, env):
-        return self.apply(REGISTRY.lookup(type(node.op).__name__), self._lower(node.operand, env))
-
-    def _Compare(self, node, env):
-        (op,), (right,) = node.ops, node.comparators
-        return self.apply(REGISTRY.lookup(type(op).__name__), self._lower(node.left, env), self._lower(right, env))
-
-    def _Attribute(self, node, env):
-        return C.Const(getattr(_MODULES[node.value.id], node.attr))  # math.inf, math.pi
-
-    def _BoolOp(self, node, env):
-        """Rules combine comparisons only, so both sides can be evaluated eagerly."""
-        prim = REGISTRY.named("or" if isinstance(node.op, gast.Or) else "and")
-        result = self._lower(node.values[0], env)
-        for value in node.values[1:]:
-            result = self.apply(prim, result, self._lower(value, env))
-        return result
-
-    def _Call(self, node, env):
-        func = node.func
-        obj = getattr(_MODULES[func.value.id], func.attr) if isinstance(func, gast.Attribute) \
-            else getattr(builtins, func.id)
-        prim = REGISTRY.lookup(obj, len(node.args))
-        return self.apply(prim, *(self._lower(a, env) for a in node.args))
-
-    def _IfExp(self, node, env):
-        cond = self._lower(node.test, env)
-        result = self.names.temp("choice")
-        branches = []
-        for branch in (node.body, node.orelse):
-            outer, block = self.emit, []
-            self.emit = block.append
-            block.append(C.Assign(result, self._lower(branch, env), self.origin))
-            self.emit = outer
-            branches.append(block)
-        self.emit(C.If(cond, branches[0], branches[1], self.origin))
-        return C.Var(result)
+    def lower(self, template, bindings):
+        reporter = Reporter()
+        lowerer = Lowerer(reporter)
+        lowerer.names = self.names
+        lowerer.scope = Scope(_RULES, _RULES.node, prefix="", bindings=dict(bindings), locals=set(bindings))
+        with lowerer._emitting() as block:
+            value = lowerer.expr(template)
+        if reporter.diagnostics:  # a malformed rule is a bug in diffprog, not in the user's code
+            raise AssertionError("derivative rule failed to lower: " + "; ".join(d.message for d in
+                                                                                 reporter.diagnostics))
+        for stmt, _ in C.walk(block):
+            stmt.origin = self.origin
+        for stmt in block:
+            self.emit(stmt)
+        return value
 
     def apply(self, prim, *args):
-        """Emits prim(args), folding the cases rules produce all the time (x * 1, 0 + x, -const)."""
+        """Emits prim(args), folding the cases rules produce all the time (x * 1, -const)."""
         folded = _fold(prim.name, args)
         if folded is not None:
             return folded
         name = self.names.temp(prim.name)
         self.emit(C.Assign(name, C.Call(prim, tuple(args)), self.origin))
         return C.Var(name)
+
+
+def _binding(atom):
+    return atom.name if isinstance(atom, C.Var) else atom
 
 
 def _fold(name, args):

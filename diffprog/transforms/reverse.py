@@ -17,9 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..analysis.activity import Activity, differentiable_args
+from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
-from ..rules import REGISTRY
+from ..rules import REGISTRY, Primitive
 from .partials import PartialEmitter
 
 _P = REGISTRY.named
@@ -50,6 +51,7 @@ class ReverseTransform:
         self.pushed: set = set()
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
+        self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
 
@@ -80,6 +82,8 @@ class ReverseTransform:
                 continue
             if isinstance(stmt, C.Assign):
                 self.backward_of[id(stmt)] = self._adjoint_of_assign(stmt)
+            elif isinstance(stmt, C.Store):
+                self.backward_of[id(stmt)] = self._adjoint_of_store(stmt)
             elif isinstance(stmt, C.If):
                 self.needed.update(C.atom_vars([stmt.cond]))
             elif isinstance(stmt, C.ForRange):
@@ -90,11 +94,14 @@ class ReverseTransform:
     def _is_active(self, stmt) -> bool:
         if isinstance(stmt, C.Assign):
             return stmt.target in self.active
+        if isinstance(stmt, C.Store):
+            return stmt.base in self.active
         return any(self._is_active(s) for child in C.children(stmt) for s in child)
 
     def _adjoint_of_assign(self, stmt) -> list:
         """Adjoint statements for `target = value`: push target's adjoint to the operands, then clear it."""
         out = []
+        emitter = PartialEmitter(self.names, out.append, stmt.origin)
         target_adj = C.Var(self.adj(stmt.target))
         value = stmt.value
         if isinstance(value, C.Var):
@@ -104,31 +111,69 @@ class ReverseTransform:
             if value.prim.adjoint == "index":
                 out += self._index_adjoint(stmt, target_adj)
             else:
-                emitter = PartialEmitter(self.names, out.append, stmt.origin)
                 for k in differentiable_args(value):
                     arg = value.args[k]
-                    if not self.activity.is_active(arg):
-                        continue
-                    partial = emitter.partial(value, k, C.Var(stmt.target))
-                    if partial == C.Const(-1.0):
-                        out += self._accumulate(arg.name, target_adj, stmt.origin, prim="sub")
-                    else:
-                        contribution = emitter.apply(_P("mul"), partial, target_adj)
-                        out += self._accumulate(arg.name, contribution, stmt.origin)
+                    if self.activity.is_active(arg):
+                        out += self._contribute(emitter, value, k, stmt, target_adj)
         out.append(self._zero_adjoint(stmt.target, stmt.origin))
-        for s, _ in C.walk(out):
-            self.needed.update(n for n in C.reads(s) if n in self.types)  # primal values, not adjoints
+        self._note_reads(out)
         return out
+
+    def _note_reads(self, statements):
+        for s, _ in C.walk(statements):
+            self.needed.update(n for n in C.reads(s) if n in self.types)  # primal values, not adjoints
+
+    def _contribute(self, emitter, call, k, stmt, g) -> list:
+        """`arg_adj += (d target / d arg) applied to g`, reduced to the argument's shape."""
+        arg, out = call.args[k], C.Var(stmt.target)
+        if call.prim.vjps is not None:
+            ranks = tuple(self.rank(a) for a in call.args)
+            try:
+                contribution = emitter.vjp(call, k, out, g, ranks)
+            except TypeError as error:
+                raise DifferentiabilityError([Diagnostic("DP101", str(error), stmt.origin,
+                                                         "use vectors or matrices here")]) from None
+            return self._accumulate(arg.name, contribution, stmt.origin)
+        partial = emitter.partial(call, k, out, arrays=any(self.rank(a) for a in call.args))
+        if partial == C.Const(-1.0):  # x_adj -= y_adj reads better than multiplying by -1
+            return self._accumulate(arg.name, self._fit(emitter, g, call, k, out), stmt.origin, prim="sub")
+        contribution = emitter.apply(_P("mul"), partial, g)
+        return self._accumulate(arg.name, self._fit(emitter, contribution, call, k, out), stmt.origin)
+
+    def _fit(self, emitter, contribution, call, k, out):
+        """Undoes broadcasting: sums the contribution over the axes the argument was broadcast along."""
+        arg_rank, out_rank = self.rank(call.args[k]), self.rank(out)
+        if out_rank == 0:
+            return contribution
+        if arg_rank == 0:
+            return emitter.apply(_P("np.sum"), contribution)
+        for _ in range(out_rank - arg_rank):
+            contribution = emitter.apply(_P("sum_leading"), contribution)
+        others = [a for j, a in enumerate(call.args) if j != k and self.rank(a) > 0]
+        if others:  # same rank but possibly size-1 axes: only known at run time
+            contribution = emitter.apply(_P("unbroadcast"), contribution, call.args[k])
+        return contribution
+
+    def rank(self, atom) -> int:
+        t = self.types.get(atom.name) if isinstance(atom, C.Var) else None
+        return t.ndim if isinstance(t, T.Array) else 0
 
     def _accumulate(self, name, contribution, origin, prim="add") -> list:
         adj = self.adj(name)
         return [C.Assign(adj, C.Call(_P(prim), (C.Var(adj), contribution)), origin)]
 
     def _index_adjoint(self, stmt, target_adj) -> list:
+        """`a[index]` scatters its adjoint back into a's adjoint; integer-array indices may repeat."""
         array, *index = stmt.value.args
         if not self.activity.is_active(array):
             return []
         adj = self.adj(array.name)
+        if any(self._is_index_array(i) for i in index):
+            if len(index) != 1:
+                raise DifferentiabilityError([Diagnostic(
+                    "DP101", "indexing with an integer array together with other indices cannot be differentiated",
+                    stmt.origin, "index one axis at a time")])
+            return [C.Assign(adj, C.Call(_P("scatter_add"), (C.Var(adj), index[0], target_adj)), stmt.origin)]
         current = self.names.temp(adj + "_at")
         updated = self.names.temp(adj + "_at")
         return [
@@ -136,6 +181,32 @@ class ReverseTransform:
             C.Assign(updated, C.Call(_P("add"), (C.Var(current), target_adj)), stmt.origin),
             C.Store(adj, tuple(index), C.Var(updated), stmt.origin),
         ]
+
+    def _sliced(self, index) -> bool:
+        return any(isinstance(i, C.Slice) or self.rank(i) > 0 for i in index)
+
+    def _is_index_array(self, atom) -> bool:
+        t = self.types.get(atom.name) if isinstance(atom, C.Var) else None
+        return isinstance(t, T.Array) and t.dtype != "bool"
+
+    def _adjoint_of_store(self, stmt) -> list:
+        """`base[index] = value`: the value receives what the overwritten elements' adjoint held, which then
+        restarts at zero (the elements before the write did not reach the result through this slot)."""
+        out = []
+        adj = self.adj(stmt.base)
+        element_adj = self.names.temp(adj + "_at")
+        out.append(C.Assign(element_adj, C.Call(_P("getitem"), (C.Var(adj), *stmt.index)), stmt.origin))
+        sliced = self._sliced(stmt.index)
+        if sliced:  # a view of the adjoint, zeroed below: copy it first
+            element_adj = self._temp_call(out, adj + "_at", _P("copy"), (C.Var(element_adj),), stmt.origin).name
+        if self.activity.is_active(stmt.value):
+            contribution = C.Var(element_adj)
+            if sliced and self.rank(stmt.value) == 0:  # one value written to many elements
+                contribution = self._temp_call(out, "sum", _P("np.sum"), (contribution,), stmt.origin)
+            out += self._accumulate(stmt.value.name, contribution, stmt.origin)
+        out.append(C.Store(adj, stmt.index, C.Const(0.0), stmt.origin))
+        self._note_reads(out)
+        return out
 
     # ---- which values must be saved ----------------------------------------------------------------------------
     def _decide_saves(self):
@@ -187,11 +258,33 @@ class ReverseTransform:
                 out += self._save(stmt, depth, [])
                 out.append(C.If(stmt.cond, self._forward_block(stmt.body, depth),
                                 self._forward_block(stmt.orelse, depth), stmt.origin))
+            elif isinstance(stmt, C.Store) and stmt.base in self.needed:
+                out += self._save_elements(stmt, depth)
+                out.append(stmt)
             else:
                 variables = sorted(_all_targets(stmt) & self.pushed)
                 out += self._save(stmt, depth, variables)
                 out.append(stmt)
         return out
+
+    def _save_elements(self, stmt, depth) -> list:
+        """Before a write into an array the backward sweep reads, keep the elements it overwrites."""
+        old = self.names.temp(stmt.base + "_old")
+        read = C.Call(_P("getitem"), (C.Var(stmt.base), *stmt.index))
+        self.types[old] = _P("getitem").result_type([self.types[stmt.base]] + [self._index_type(i)
+                                                                                for i in stmt.index])
+        out = [C.Assign(old, read, stmt.origin)]
+        if self._sliced(stmt.index):
+            out.append(C.Assign(old, C.Call(_P("copy"), (C.Var(old),)), stmt.origin))
+        self.element_saves[id(stmt)] = old
+        return out + self._save(stmt, depth, [old])
+
+    def _index_type(self, atom):
+        if isinstance(atom, C.Slice):
+            return T.Opaque("slice")
+        if isinstance(atom, C.Var):
+            return self.types[atom.name]
+        return T.Opaque("NoneType") if atom.value is None else T.INT
 
     def _save(self, stmt, depth, variables) -> list:
         """Statements saving the old values of `variables` before `stmt` overwrites them."""
@@ -208,14 +301,21 @@ class ReverseTransform:
 
     def _push(self, variable, origin) -> list:
         tape, length = self._tape(variable)
+        if self._is_array(variable):  # arrays are never mutated behind a saved reference (writes are undone)
+            return [C.Effect(C.Call(_P("list_append"), (C.Var(tape), C.Var(variable))), origin)]
         self.loop_stack[-1].pushes[variable] += 1
         return [C.Store(tape, (C.Var(length),), C.Var(variable), origin),
                 C.Assign(length, C.Call(_P("add"), (C.Var(length), C.Const(1))), origin)]
 
     def _pop(self, variable, origin) -> list:
         tape, length = self._tape(variable)
+        if self._is_array(variable):
+            return [C.Assign(variable, C.Call(_P("list_pop"), (C.Var(tape),)), origin)]
         return [C.Assign(length, C.Call(_P("sub"), (C.Var(length), C.Const(1))), origin),
                 C.Assign(variable, C.Call(_P("getitem"), (C.Var(tape), C.Var(length))), origin)]
+
+    def _is_array(self, variable) -> bool:
+        return isinstance(self.types.get(variable), T.Array)
 
     def _tape(self, variable):
         if variable not in self.tapes:
@@ -275,12 +375,22 @@ class ReverseTransform:
             out += self._backward(stmt)
         return out
 
+    def _restore_elements(self, stmt) -> list:
+        old = self.element_saves.get(id(stmt))
+        if old is None:
+            return []
+        return self._restore(stmt, [old]) + [C.Store(stmt.base, stmt.index, C.Var(old), stmt.origin)]
+
     def _backward(self, stmt) -> list:
+        if isinstance(stmt, C.Store) and not self._is_active(stmt):
+            return self._restore_elements(stmt)
         if not self._is_active(stmt):
             return self._restore(stmt, sorted(_all_targets(stmt) & self.pushed))
         if isinstance(stmt, C.Assign):
             return self.backward_of[id(stmt)] + self._restore(stmt, [stmt.target] if stmt.target in self.pushed
                                                               else [])
+        if isinstance(stmt, C.Store):
+            return self.backward_of[id(stmt)] + self._restore_elements(stmt)
         if isinstance(stmt, C.If):
             return [C.If(stmt.cond, self._backward_block(stmt.body), self._backward_block(stmt.orelse),
                          stmt.origin)]
@@ -338,7 +448,12 @@ class ReverseTransform:
             t = self.types.get(v)
             if isinstance(t, T.Scalar):
                 out.append(C.Assign(v, C.Const({"float": 0.0, "int": 0, "bool": False}[t.kind]), self.fn.origin))
+            elif isinstance(t, T.Array):
+                out.append(C.Assign(v, C.Call(_empty_array(t), ()), self.fn.origin))
         for v, (tape, length) in sorted(self.tapes.items()):
+            if self._is_array(v):
+                out.append(C.Assign(tape, C.Call(_P("list_new"), ()), self.fn.origin))
+                continue
             kind = self.types[v].kind if v in self.types else "int"
             out.append(C.Assign(tape, C.Call(_P(f"tape_empty_{kind}"), (C.Const(0),)), self.fn.origin))
             out.append(C.Assign(length, C.Const(0), self.fn.origin))
@@ -352,8 +467,8 @@ class ReverseTransform:
         return [self._zero_adjoint(name, self.fn.origin) for name in sorted(self.active | set(self.wrt))]
 
     def _zero_adjoint(self, name, origin) -> C.Assign:
-        if isinstance(self.types.get(name), T.Array):
-            return C.Assign(self.adj(name), C.Call(_P("zeros_like"), (C.Var(name),)), origin)
+        if isinstance(self.types.get(name), T.Array):  # adjoints accumulate in float64 whatever the dtype
+            return C.Assign(self.adj(name), C.Call(_P("np.zeros_shape"), (C.Var(name),)), origin)
         return C.Assign(self.adj(name), C.Const(0.0), origin)
 
     def _seed(self, seeds) -> list:
@@ -363,6 +478,12 @@ class ReverseTransform:
                 adj = self.adj(atom.name)
                 out.append(C.Assign(adj, C.Call(_P("add"), (C.Var(adj), C.Var(seed))), self.fn.origin))
         return out
+
+
+def _empty_array(t) -> Primitive:
+    """An empty array of type t, to give a saved array variable a value (and a numba type) before the loop."""
+    shape = "(" + "0, " * t.ndim + ")"
+    return Primitive(f"empty_{t}", f"np.zeros({shape}, np.{t.dtype})", (), result=lambda ts: t)
 
 
 def _targets(stmt) -> list:
