@@ -9,8 +9,7 @@ import weakref
 import numpy as np
 
 from .compiler import DerivativeCompiler, FunctionCompiler, TangentCompiler, arg_key
-from .analysis.types import atom_type, infer_types
-from .errors import DifferentiabilityError, Diagnostic, Reporter
+from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
 
 
@@ -103,8 +102,8 @@ class GradientFunction(_ReverseRunner):
 
     def __call__(self, *args):
         spec = self.specialization(args)
-        if spec.results != 1 or spec.returns_tuple:
-            raise _not_scalar(self.df)
+        if spec.results != 1 or spec.returns_tuple or isinstance(spec.result_types[0], T.Array):
+            raise _not_scalar(self.df, spec)
         out = spec.run(*args, 1.0)
         grads = tuple(_like(g, args[k]) for g, k in zip(out[1:], self.wrt))
         grads = grads[0] if self.single else grads
@@ -118,11 +117,23 @@ def _like(gradient, argument):
     return gradient
 
 
-def _not_scalar(df):
+def _cotangent(value, t):
+    if isinstance(t, T.Array):
+        array = np.asarray(value, dtype=np.float64)
+        if array.ndim != t.ndim:
+            raise ValueError(f"the cotangent must be an array of rank {t.ndim} (the result's rank), "
+                             f"not {array.ndim}")
+        return array
+    return float(value)
+
+
+def _not_scalar(df, spec):
     parsed = df.compiler.parsed
+    what = "an array" if spec.results == 1 and not spec.returns_tuple else "a tuple"
     return DifferentiabilityError([Diagnostic(
-        "DP111", f"grad needs a function returning one number, but '{parsed.name}' returns a tuple",
-        parsed.origin(parsed.node), "use diffprog.vjp(f, *args) and pass one cotangent per returned value")])
+        "DP111", f"grad needs a function returning one number, but '{parsed.name}' returns {what}",
+        parsed.origin(parsed.node), "use diffprog.vjp(f, *args) with a cotangent shaped like the result, or "
+        "diffprog.jacobian(f)")])
 
 
 _grad_cache = weakref.WeakKeyDictionary()
@@ -163,7 +174,7 @@ def vjp(f, *args):
         seeds = tuple(cotangent) if spec.returns_tuple else (cotangent,)
         if len(seeds) != spec.results:
             raise ValueError(f"pullback expects {spec.results} cotangents, got {len(seeds)}")
-        adjoints = spec.run(*args, *map(float, seeds))[spec.results:]
+        adjoints = spec.run(*args, *map(_cotangent, seeds, spec.result_types))[spec.results:]
         by_position = dict(zip(differentiable, adjoints))
         return tuple(by_position.get(k) for k in range(len(args)))
 
@@ -279,14 +290,22 @@ class JacobianFunction:
         return self._forward(args) if mode == "forward" else self._reverse(args)
 
     def _choose(self, args) -> str:
-        """Forward mode unless there are more inputs than outputs: a tangent pass costs less than an adjoint pass
-        (no tapes), and array outputs or derivatives of derivatives with loops have only forward mode."""
+        """Forward mode unless there are more inputs than outputs (a tangent pass costs less than an adjoint
+        pass: no tapes), and reverse mode when forward mode has no rule for an operation used (reductions and
+        linear algebra have adjoint rules only, so far)."""
         x = args[self.argnums]
         inputs = x.size if isinstance(x, np.ndarray) else 1
-        ir, core, _ = self.df.compiler.build("primal", (), args)
-        types = infer_types(core, dict(zip(core.params, map(T.type_of_value, args))), Reporter())
-        array_outputs = any(isinstance(atom_type(a, types), T.Array) for a in core.results)
-        return "forward" if inputs <= len(core.results) or array_outputs else "reverse"
+        value = self.df(*args)
+        outputs = sum(np.size(v) for v in (value if isinstance(value, tuple) else (value,)))
+        if inputs > outputs:
+            return "reverse"
+        try:
+            self.df.forward_specialization((self.argnums,), args)
+        except DifferentiabilityError as error:
+            if any(d.code == "DP102" for d in error.diagnostics):
+                return "reverse"
+            raise
+        return "forward"
 
     def _forward(self, args):
         """One tangent pass per unit direction, calling the compiled code directly (this loop is the Hessian's
@@ -302,17 +321,30 @@ class JacobianFunction:
         return _combine_outputs(spec.returns_tuple, blocks)
 
     def _reverse(self, args):
+        """One adjoint pass per output element (the Jacobian's rows), each seeded with a unit cotangent."""
         x = args[self.argnums]
-        runner = _reverse_runner(self.df, (self.argnums,))
-        spec = runner.specialization(args)
-        rows = []
-        for k in range(spec.results):
-            seeds = [0.0] * spec.results
-            seeds[k] = 1.0
-            rows.append(np.asarray(spec.run(*args, *seeds)[spec.results], dtype=np.float64))
+        spec = _reverse_runner(self.df, (self.argnums,)).specialization(args)
+        value = self.df(*args)
+        outputs = value if spec.returns_tuple else (value,)
+        zeros = [_cotangent(np.zeros(np.shape(out)), t) for out, t in zip(outputs, spec.result_types)]
+        blocks = []
+        for k, out in enumerate(outputs):
+            rows = []
+            for index in np.ndindex(*np.shape(out)):
+                seeds = list(zeros)
+                seeds[k] = _cotangent(_unit(np.shape(out), index), spec.result_types[k])
+                rows.append(np.asarray(spec.run(*args, *seeds)[spec.results], dtype=np.float64))
+            block = np.stack(rows).reshape(np.shape(out) + np.shape(x))
+            blocks.append(block[()] if block.ndim == 0 else block)
         if not spec.returns_tuple:
-            return rows[0][()] if rows[0].ndim == 0 else rows[0]
-        return _combine_outputs(True, rows if isinstance(x, np.ndarray) else [r[()] for r in rows])
+            return blocks[0]
+        return _combine_outputs(True, blocks)
+
+
+def _unit(shape, index):
+    unit = np.zeros(shape)
+    unit[index] = 1.0
+    return unit
 
 
 def _combine_outputs(returns_tuple, blocks):

@@ -37,6 +37,7 @@ class Specialization:
     results: int  # how many values the differentiated function returns
     returns_tuple: bool
     param_types: tuple
+    result_types: tuple = ()  # reverse mode: the type of each result (so of each cotangent)
 
 
 class FunctionCompiler:
@@ -93,7 +94,7 @@ class FunctionCompiler:
     def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
         ir, core, _ = self.build(mode, wrt, args)
         param_types = tuple(T.type_of_value(a) for a in args)
-        extra = (0.0,) * len(core.results) if mode == "reverse" else ()
+        extra = tuple(map(_example_cotangent, ir.seed_types)) if mode == "reverse" else ()
         if mode == "forward":  # one tangent per differentiated argument, of the argument's type
             extra = tuple(np.zeros_like(args[k], dtype=np.float64) if isinstance(args[k], np.ndarray) else 0.0
                           for k in wrt)
@@ -105,7 +106,7 @@ class FunctionCompiler:
         run = getattr(module, ir.name)
         if self.jit:
             run = compile_nopython(run, tuple(args) + extra, origins, module.__file__)
-        spec = Specialization(ir, source, run, len(core.results), core.returns_tuple, param_types)
+        spec = Specialization(ir, source, run, len(core.results), core.returns_tuple, param_types, ir.seed_types)
         self.last[mode] = spec
         return spec
 
@@ -222,6 +223,11 @@ def check_derivative(core, types, wrt_names, reporter: Reporter, forward_mode=Fa
         check_array_aliasing(core, types, activity, reporter)
     check_result_depends_on_inputs(core, activity, wrt_names, reporter)
     return activity
+
+
+def _example_cotangent(t):
+    """A value of type t, to give numba the seed parameters' types when compiling ahead of the first call."""
+    return np.zeros((1,) * t.ndim) if isinstance(t, T.Array) else 0.0
 
 
 def _describe(t) -> str:

@@ -120,6 +120,7 @@ class Function:
     returns_tuple: bool = False
     origin: Origin | None = None
     param_origins: dict = field(default_factory=dict)
+    seed_types: tuple = ()  # generated adjoints: the type of the cotangent each `seed` parameter takes
 
 
 Stmt = Union[Assign, Store, Effect, If, ForRange, While]

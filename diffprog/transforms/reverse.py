@@ -67,8 +67,10 @@ class ReverseTransform:
         backward = self._adjoint_inits() + self._seed(seeds) + self._backward_block(self.fn.body)
         body = prologue + forward + [v for v, _ in values] + backward
         results = tuple(C.Var(v.target) for v, _ in values) + tuple(C.Var(self.adj(p)) for p in self.wrt)
+        seed_types = tuple(self.types.get(a.name, T.FLOAT) if isinstance(a, C.Var) else T.FLOAT
+                           for a in self.fn.results)
         return C.Function(self.fn.name + "_reverse", list(self.fn.params) + seeds, body, results, True,
-                          self.fn.origin, dict(self.fn.param_origins))
+                          self.fn.origin, dict(self.fn.param_origins), seed_types)
 
     def adj(self, name: str) -> str:
         if name not in self.adjoint_names:
