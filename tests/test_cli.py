@@ -511,7 +511,7 @@ def test_sarif_format(tmp_path, capsys, monkeypatch):
     run = document["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     assert {r["id"] for r in rules} >= {"DP101", "DP201", "DP301"}
-    assert all(r["shortDescription"]["text"] and r["helpUri"] for r in rules)
+    assert all(r["shortDescription"]["text"] and r["help"]["text"] for r in rules)
     results = run["results"]
     assert [r["ruleId"] for r in results] == ["DP201", "DP101"]
     assert [r["level"] for r in results] == ["warning", "error"]
