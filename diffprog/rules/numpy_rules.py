@@ -154,3 +154,37 @@ p("np.arange2", "np.arange({0}, {1})", "start, stop", None, None, keys=[(np.aran
   result=lambda ts: T.Array(T.dtype_of(T.broadcast(ts)), 1))
 p("np.linspace", "np.linspace({0}, {1}, {2})", "start, stop, n", None, None, None, keys=[(np.linspace, 3)],
   result=lambda ts: T.Array("float64", 1))
+
+
+# Tangent (forward-mode) rules of the non-elementwise primitives above: the contribution of each argument's
+# tangent `t` to the result's tangent. Ties in max/min count every tied element, as their adjoints do.
+_JVPS = {
+    "np.sum": ("np.sum(t)",),
+    "np.mean": ("np.mean(t)",),
+    "np.max": ("np.sum(np.where(x == out, t, 0.0))",),
+    "np.min": ("np.sum(np.where(x == out, t, 0.0))",),
+    "np.prod": ("np.sum(out / x * t)",),
+    "np.var": ("np.sum(2.0 * (x - np.mean(x)) / x.size * t)",),
+    "np.std": ("np.sum((x - np.mean(x)) / (x.size * out) * t)",),
+    "np.cumsum": ("np.cumsum(t)",),
+    "np.sum_axis": ("np.sum(t, axis=axis)",),
+    "np.sum_axis_keepdims": ("np.expand_dims(np.sum(t, axis=axis), axis)",),
+    "np.mean_axis": ("np.sum(t, axis=axis) / x.shape[axis]",),
+    "np.mean_axis_keepdims": ("np.expand_dims(np.sum(t, axis=axis), axis) / x.shape[axis]",),
+    "matmul": ("t @ b", "a @ t"),
+    "np.inner": ("np.dot(t, b)", "np.dot(a, t)"),
+    "np.outer": ("np.outer(t, b)", "np.outer(a, t)"),
+    "transpose": ("t.T",),
+    "np.trace": ("np.trace(t)",),
+    "np.linalg.norm": ("np.sum(x * t) / out",),
+    "np.linalg.inv": ("-(out @ t @ out)",),
+    "np.linalg.det": ("out * np.trace(np.linalg.solve(a, t))",),
+    "np.linalg.solve": {(2, 1): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)"),
+                        (2, 2): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)")},
+    "ravel": ("np.ravel(t)",),
+    "reshape": ("np.ascontiguousarray(t).reshape(out.shape)",),
+    "np.expand_dims": ("np.expand_dims(t, axis)", None),
+    "copy": ("np.copy(t)",),
+}
+for _name, _rule in _JVPS.items():
+    REGISTRY.named(_name).jvps = _rule

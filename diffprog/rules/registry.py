@@ -29,8 +29,12 @@ class Primitive:
     array_partials: tuple | None = None  # elementwise partials for array arguments, where `partials` branch
     vjps: object = None  # non-elementwise array primitives: per-argument adjoint contributions over the params,
     #                      `out` and `g` (the result's adjoint); a tuple, or a dict keyed by argument ranks
+    jvps: object = None  # their tangent contributions, over the params, `out` and `t` (the argument's tangent)
     options: dict = field(default_factory=dict)  # static keyword arguments (axis=1), usable in rule templates
     shape_args: int | None = None  # position of a shape argument: normalize passes a tuple's elements
+    inline_primal: object = None  # user rules (types/rules.py) on a function with source: that function, inlined
+    #                               for the value, whose result is the primitive's last argument
+    scalar_partials: bool = False  # partials valid for number arguments only (user rules' tangent rules)
     _parsed: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -47,6 +51,12 @@ class Primitive:
     def partial(self, k: int, arrays: bool = False):
         """The k-th partial as a gast expression, or None when the result does not depend on argument k.
         With `arrays`, the form valid elementwise on arrays (no Python conditionals)."""
+        if arrays and self.scalar_partials:
+            from ..errors import DifferentiabilityError, Diagnostic
+
+            raise DifferentiabilityError([Diagnostic(
+                "DP102", f"forward mode has no tangent rule for {self.name} on array arguments: its derivative "
+                "rule was given for numbers", None, "use reverse mode (grad, vjp) for this function")])
         table = self.array_partials if arrays and self.array_partials is not None else self.partials
         if table is None or table[k] is None:
             return None
@@ -54,7 +64,14 @@ class Primitive:
 
     def vjp(self, k: int, ranks: tuple):
         """The adjoint contribution to argument k (a gast expression over params, out, g), or None."""
-        table = self.vjps.get(ranks) if isinstance(self.vjps, dict) else self.vjps
+        return self._by_ranks(self.vjps, k, ranks)
+
+    def jvp(self, k: int, ranks: tuple):
+        """The tangent contribution of argument k (a gast expression over params, out, t), or None."""
+        return self._by_ranks(self.jvps, k, ranks)
+
+    def _by_ranks(self, rules, k, ranks):
+        table = rules.get(ranks) if isinstance(rules, dict) else rules
         if table is None:
             raise TypeError(f"{self.name} has no derivative rule for arguments of rank {ranks}")
         return None if table[k] is None else self._parse(table[k])

@@ -200,6 +200,10 @@ class ForwardTransform:
             tangent = self._tangent_atom(stmt.value.args[k])
             if tangent is None:
                 continue
+            if stmt.value.prim.jvps is not None:  # a non-elementwise rule gives the whole contribution
+                ranks = tuple(self._rank(a) for a in stmt.value.args)
+                terms.append((None, emitter.jvp(stmt.value, k, C.Var(stmt.target), tangent, ranks), False))
+                continue
             self._check_rule(stmt, k)
             partial = emitter.partial(stmt.value, k, C.Var(stmt.target), arrays=self._has_arrays(stmt.value))
             if partial in (C.Const(0.0), C.Const(0)):
@@ -217,6 +221,10 @@ class ForwardTransform:
 
     def _is_array(self, name) -> bool:
         return isinstance(self.types.get(name), T.Array)
+
+    def _rank(self, atom) -> int:
+        t = self.types.get(atom.name) if isinstance(atom, C.Var) else None
+        return t.ndim if isinstance(t, T.Array) else 0
 
     def _has_arrays(self, call) -> bool:
         return any(isinstance(a, C.Var) and self._is_array(a.name) for a in call.args)

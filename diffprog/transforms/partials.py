@@ -44,6 +44,10 @@ class PartialEmitter:
         """The atom holding argument k's adjoint contribution (non-elementwise primitives)."""
         return self._instantiate(call.prim.vjp(k, ranks), call, out, g=g)
 
+    def jvp(self, call: C.Call, k: int, out: C.Var, t, ranks: tuple):
+        """The atom holding argument k's tangent contribution (non-elementwise primitives)."""
+        return self._instantiate(call.prim.jvp(k, ranks), call, out, t=t)
+
     def _instantiate(self, template, call, out, **extra):
         bindings = {name: _binding(atom) for name, atom in zip(call.prim.params, call.args)}
         bindings.update({name: C.Const(value) for name, value in call.prim.options.items()})
