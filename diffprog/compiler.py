@@ -25,6 +25,9 @@ from .normalize.cleanup import remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
 from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
+from .types import protocol as P
+from .types.boundary import Boundary, param_layouts
+from .types.layout import signature as layout_signature
 
 RUNTIME_MODULE = "diffprog.backend.runtime"
 
@@ -61,18 +64,46 @@ class FunctionCompiler:
 
     def core_for(self, args):
         """The normalized primal and its name allocator. Lowering does not depend on argument types, so plain
-        functions are lowered once."""
-        if self._core is None:
+        functions are lowered once (once per layout of registered-type arguments: types/boundary.py)."""
+        core, names, _ = self._lowered(param_layouts(args, self.parsed))
+        return core, names
+
+    def _lowered(self, layouts):
+        """(core, names, Boundary) for arguments laid out as `layouts` (None: no registered-type argument)."""
+        cache_ = self.__dict__.setdefault("_lowered_by_layout", {})
+        if layouts not in cache_:
             reporter = Reporter()
-            core, names = lower_to_core(self.parsed, reporter)
+            lowerer = Lowerer(reporter)
+            function = lowerer.lower_function(self.parsed, layouts)
             reporter.raise_if_errors()
-            self._core, self._names = core, names
-        return self._core, self._names
+            boundary = Boundary(layouts, lowerer.result_layouts, lowerer.returns_user_tuple, self.parsed.name)
+            cache_[layouts] = (remove_dead_code(function), lowerer.names, boundary)
+        return cache_[layouts]
+
+    def _flat_call(self, args, wrt):
+        """(arguments, differentiated positions, Boundary or None) as the compiled code takes them: registered-
+        type arguments split into their fields. The Boundary is None for plain numbers and arrays."""
+        if type(self) is not FunctionCompiler:  # derivatives of derivatives see flat arguments only
+            if any(P.is_registered(a) for a in args):
+                raise DifferentiabilityError([Diagnostic(
+                    "DP101", "higher derivatives (grad of grad, hessian, jvp_function) of functions taking "
+                    "registered types are not supported yet", self.parsed.origin(self.parsed.node),
+                    "pass the fields as floats or arrays")])
+            return args, wrt, None
+        layouts = param_layouts(args, self.parsed)
+        boundary = self._lowered(layouts)[2]
+        if boundary.trivial:
+            return args, wrt, None
+        if len(args) != len(self.params):
+            raise TypeError(f"{self.parsed.name}() takes {len(self.params)} arguments but {len(args)} were given")
+        flat = boundary.flat_args(args)
+        return flat, boundary.flat_wrt(wrt, flat, self.parsed), boundary
 
     def build(self, mode: str, wrt: tuple, args):
         """(code to run, the primal core, names) for `mode` ("primal", "reverse" or "forward") at these argument
         types."""
         core, names = self.core_for(args)
+        args, wrt, _ = self._flat_call(args, wrt)
         if len(args) != len(core.params):
             raise TypeError(f"{self.parsed.name}() takes {len(core.params)} arguments but {len(args)} were given")
         param_types = tuple(T.type_of_value(a) for a in args)
@@ -93,6 +124,8 @@ class FunctionCompiler:
 
     def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
         ir, core, _ = self.build(mode, wrt, args)
+        user_wrt = wrt
+        args, wrt, boundary = self._flat_call(args, wrt)
         param_types = tuple(T.type_of_value(a) for a in args)
         extra = tuple(map(_example_cotangent, ir.seed_types)) if mode == "reverse" else ()
         if mode == "forward":  # one tangent per differentiated argument, of the argument's type
@@ -107,6 +140,8 @@ class FunctionCompiler:
         if self.jit:
             run = compile_nopython(run, tuple(args) + extra, origins, module.__file__)
         spec = Specialization(ir, source, run, len(core.results), core.returns_tuple, param_types, ir.seed_types)
+        if boundary is not None:  # takes and returns the user's registered-type values
+            spec = boundary.wrap(spec, mode, user_wrt, wrt, ir.returns_tuple)
         self.last[mode] = spec
         return spec
 
@@ -127,12 +162,6 @@ class DerivativeCompiler(FunctionCompiler):
         self.parsed = inner.parsed
         self.specializations = {}
         self.last = {}
-
-    def build(self, mode: str, wrt: tuple, args):
-        """Forward mode differentiates array writes (tapes); reverse mode does not yet (DP112)."""
-        if mode == "reverse":
-            _check_no_array_writes(self.core_for(args)[0], self.parsed)
-        return super().build(mode, wrt, args)
 
     def core_for(self, args):
         ir, _, names = self.inner.build("reverse", self.wrt, args)
@@ -167,11 +196,6 @@ class TangentCompiler(FunctionCompiler):
         primals = args[:len(self.inner.params)]
         return tuple(k for k, a in enumerate(primals) if T.type_of_value(a).differentiable)
 
-    def build(self, mode: str, wrt: tuple, args):
-        if mode == "reverse":
-            _check_no_array_writes(self.core_for(args)[0], self.parsed)
-        return super().build(mode, wrt, args)
-
     def core_for(self, args):
         n = len(self.inner.params)
         wrt = self.tangent_positions(args)
@@ -183,14 +207,6 @@ class TangentCompiler(FunctionCompiler):
         results = ir.results[len(core.results):]
         derived = C.Function(ir.name, ir.params, ir.body, results, len(results) > 1, ir.origin, ir.param_origins)
         return remove_dead_code(split_self_updates(derived, names)), names
-
-
-def _check_no_array_writes(core, parsed):
-    if any(isinstance(s, C.Store) for s, _ in C.walk(core.body)):
-        raise DifferentiabilityError([Diagnostic(
-            "DP112", f"reverse mode cannot differentiate the derivative of '{parsed.name}' yet because that "
-            "derivative writes into arrays (the tapes of its loops)", parsed.origin(parsed.node),
-            "use forward-over-reverse instead: diffprog.hessian, diffprog.hvp, or diffprog.jvp of grad(f)")])
 
 
 # ---- the checking half of the engine, shared with the command line checker (`diffprog check`) ----------------
@@ -242,4 +258,6 @@ def arg_key(value):
     """The part of an argument's type that selects a specialization (cheap: runs on every call)."""
     if type(value) is np.ndarray:
         return (value.dtype.char, value.ndim)
+    if P.is_registered(value):  # a registered type: its classes and its array fields' kinds
+        return layout_signature(value)
     return type(value)

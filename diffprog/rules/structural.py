@@ -36,7 +36,8 @@ _TAPE_DTYPES = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}
 for _kind, _dtype in _TAPE_DTYPES.items():
     p(f"tape_empty_{_kind}", "np.empty({0}, %s)" % _dtype, "n", None,
       result=lambda ts, k=_kind: T.Array(T.np.dtype(_TAPE_DTYPES[k][3:]).name, 1))
-p("tape_reserve", "tape_reserve({0}, {1}, {2})", "tape, length, count", None, None, None, result="same")
+p("tape_reserve", "tape_reserve({0}, {1}, {2})", "tape, length, count", result="same",
+  vjps=("g[:tape.shape[0]]", None, None))  # grows a tape: its contents pass through unchanged
 p("zeros_like", "np.zeros_like({0})", "x", None, result="same")
 p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", None, None, result=lambda ts: ts[1] if T.is_array(
     ts[1]) else ts[0])

@@ -117,7 +117,8 @@ class ReverseTransform:
                     arg = value.args[k]
                     if self.activity.is_active(arg):
                         out += self._contribute(emitter, value, k, stmt, target_adj)
-        out.append(self._zero_adjoint(stmt.target, stmt.origin))
+        if not self._is_array(stmt.target):  # arrays: after the restore, shaped like the restored value
+            out.append(self._zero_adjoint(stmt.target, stmt.origin))
         self._note_reads(out)
         return out
 
@@ -389,8 +390,9 @@ class ReverseTransform:
         if not self._is_active(stmt):
             return self._restore(stmt, sorted(_all_targets(stmt) & self.pushed))
         if isinstance(stmt, C.Assign):
-            return self.backward_of[id(stmt)] + self._restore(stmt, [stmt.target] if stmt.target in self.pushed
-                                                              else [])
+            restore = self._restore(stmt, [stmt.target] if stmt.target in self.pushed else [])
+            zero = [self._zero_adjoint(stmt.target, stmt.origin)] if self._is_array(stmt.target) else []
+            return self.backward_of[id(stmt)] + restore + zero
         if isinstance(stmt, C.Store):
             return self.backward_of[id(stmt)] + self._restore_elements(stmt)
         if isinstance(stmt, C.If):
