@@ -5,11 +5,23 @@ from .errors import CompilationError, DifferentiabilityError, DifferentiabilityW
 from .rules.structural import no_derivative  # noqa: E402
 from .api import differentiable, grad, source, value_and_grad, vjp  # noqa: E402
 from .api import hessian, hvp, jacobian, jvp, jvp_function  # noqa: E402
+from .types.protocol import NoDerivative, add, differentiable_type, move, register_tangent, scale  # noqa: E402
+from .types.protocol import tangent_type, zero_tangent  # noqa: E402
+from .types.rules import derivative  # noqa: E402
 
 stop_gradient = no_derivative
 
 __all__ = [
     "CompilationError",
+    "NoDerivative",
+    "add",
+    "derivative",
+    "differentiable_type",
+    "move",
+    "register_tangent",
+    "scale",
+    "tangent_type",
+    "zero_tangent",
     "DifferentiabilityError",
     "DifferentiabilityWarning",
     "differentiable",

@@ -11,6 +11,7 @@ import numpy as np
 from .compiler import DerivativeCompiler, FunctionCompiler, TangentCompiler, arg_key
 from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
+from .types import protocol as P
 
 
 class DifferentiableFunction:
@@ -118,6 +119,8 @@ def _like(gradient, argument):
 
 
 def _cotangent(value, t):
+    if P.is_registered(value):  # the cotangent of a registered-type result: its tangent type (types/boundary.py)
+        return value
     if isinstance(t, T.Array):
         array = np.asarray(value, dtype=np.float64)
         if array.ndim != t.ndim:
@@ -165,7 +168,7 @@ def value_and_grad(f, argnums=0):
 def vjp(f, *args):
     """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers)."""
     df = as_differentiable(f)
-    differentiable = tuple(k for k, a in enumerate(args) if T.type_of_value(a).differentiable)
+    differentiable = tuple(k for k, a in enumerate(args) if _is_differentiable(a))
     runner = _ReverseRunner(df, differentiable)
     spec = runner.specialization(args)
     value = df(*args)
@@ -191,6 +194,8 @@ def _is_differentiable(value) -> bool:
         return True
     if type(value) is np.ndarray:
         return value.dtype.kind == "f"
+    if P.is_registered(value):  # a registered type with derivative-carrying fields
+        return bool(P.info(type(value)).tangent_fields)
     return T.type_of_value(value).differentiable
 
 
@@ -199,6 +204,8 @@ def _tangent_value(primal, tangent):
     if tangent is None:
         raise TypeError("a tangent is needed for every float or float-array argument (None is for ints only); "
                         "pass 0.0 or np.zeros_like(x) for a zero tangent")
+    if P.is_registered(primal):  # a value of the tangent type, split into fields at the compiled boundary
+        return tangent
     if isinstance(primal, np.ndarray):
         array = np.ascontiguousarray(tangent, dtype=np.float64)
         if array.shape != primal.shape:

@@ -26,7 +26,7 @@ from .normalize.lower import Lowerer, parsed_function
 from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
 from .types import protocol as P
-from .types.boundary import Boundary, param_layouts
+from .types.boundary import Boundary, param_layouts, unregistered_problems
 from .types.layout import signature as layout_signature
 
 RUNTIME_MODULE = "diffprog.backend.runtime"
@@ -65,7 +65,14 @@ class FunctionCompiler:
     def core_for(self, args):
         """The normalized primal and its name allocator. Lowering does not depend on argument types, so plain
         functions are lowered once (once per layout of registered-type arguments: types/boundary.py)."""
-        core, names, _ = self._lowered(param_layouts(args, self.parsed))
+        layouts = param_layouts(args, self.parsed)
+        unregistered = unregistered_problems(args, self.parsed)
+        try:
+            core, names, _ = self._lowered(layouts)
+        except DifferentiabilityError as error:
+            raise DifferentiabilityError(list(error.diagnostics) + unregistered) from None
+        if unregistered:
+            raise DifferentiabilityError(unregistered)
         return core, names
 
     def _lowered(self, layouts):

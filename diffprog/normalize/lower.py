@@ -11,6 +11,10 @@ Problems are reported (not raised) so that one error lists all of them.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import re
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,6 +28,7 @@ from ..frontend.source import ParsedFunction, parse_function
 from ..frontend.syntax import check_function_syntax, report_unsupported
 from ..ir import core as C
 from ..rules import REGISTRY, Primitive
+from ..types import protocol as P
 from . import control
 from .names import NameAllocator
 
@@ -31,6 +36,18 @@ from .names import NameAllocator
 @dataclass(frozen=True)
 class TupleValue:
     items: tuple
+    cls: type | None = None  # a value of a registered differentiable type: its fields, in order
+
+
+class Fields(tuple):
+    """The core names bound to a value of a registered type: a tuple of bindings that remembers the class."""
+
+    cls = None
+
+    def __new__(cls_, names, cls):
+        fields = tuple.__new__(cls_, names)
+        fields.cls = cls
+        return fields
 
 
 @dataclass(frozen=True)
@@ -97,31 +114,58 @@ class Lowerer:
         self.scope: Scope | None = None
         self._assigned: set = set()  # core names given a number (to catch tuple/number mix-ups)
         self._returns_tuple = False
+        self._under_construction: set = set()  # field names of registered values whose __init__ is inlined
+        self.result_layouts: tuple = ()
+        self.returns_user_tuple = False
 
     # ---- entry point -------------------------------------------------------------------------------------------
-    def lower_function(self, parsed: ParsedFunction) -> C.Function:
+    def lower_function(self, parsed: ParsedFunction, param_layouts=None) -> C.Function:
+        """The core function. `param_layouts` gives, per parameter, the layout (types.layout.Node) of a value of a
+        registered type, or None: such a parameter becomes one core parameter per field. What the function
+        returns is described by `self.result_layouts` (a Node or None per returned value) afterwards."""
         node = parsed.node
         scope = Scope(parsed, node, prefix="", locals=control.local_names(node))
         self.inline_stack.append((parsed.file, node.lineno + parsed.line_offset, node.col_offset))
-        params = [self._bind_name(scope, a.id) for a in node.args.args]
+        layouts = param_layouts or (None,) * len(node.args.args)
+        params, origins = [], {}
+        for a, layout in zip(node.args.args, layouts):
+            if layout is None:
+                params.append(self._bind_name(scope, a.id))
+            else:
+                scope.bindings[a.id] = self._names_for_layout(a.id, layout)
+                params.extend(_leaf_names(scope.bindings[a.id]))
+            origins.update({p: parsed.origin(a) for p in params if p not in origins})
         body, results = self._lower_body(scope, node, top_level=True)
         self.inline_stack.pop()
-        results = results if isinstance(results, TupleValue) else TupleValue((results,))
+        user_tuple = isinstance(results, TupleValue) and results.cls is None
+        results = results if user_tuple else TupleValue((results,))
         self.scope = scope  # problems with the returned values are reported in the function itself
+        self.result_layouts = tuple(_layout_of_value(item) for item in results.items)
+        self.returns_user_tuple = len(node.body) > 0 and user_tuple
         atoms = tuple(self._flat_atoms(results, node))
-        returns_tuple = len(node.body) > 0 and self._returns_tuple
-        return C.Function(parsed.name, params, body, atoms, returns_tuple, parsed.origin(node),
-                          {p: parsed.origin(a) for p, a in zip(params, node.args.args)})
+        returns_tuple = len(node.body) > 0 and (self._returns_tuple or len(atoms) != len(results.items))
+        return C.Function(parsed.name, params, body, atoms, returns_tuple, parsed.origin(node), origins)
 
-    def _lower_body(self, scope: Scope, node, top_level=False):
-        """Lowers a function body; returns (core statements, the value it returns)."""
+    def _names_for_layout(self, base, layout):
+        """Core parameter names for a registered-type argument: `q_w`, `q_x`, ..., `pose_q_w` when nested."""
+        names = []
+        for name, child in zip(layout.names, layout.children):
+            wanted = f"{base}_{name}"
+            names.append(self.names.claim(wanted) if child is None else self._names_for_layout(wanted, child))
+        for leaf in _leaf_names(names):
+            self._assigned.add(leaf)
+        return Fields(names, layout.cls)
+
+    def _lower_body(self, scope: Scope, node, top_level=False, constructor=False):
+        """Lowers a function body; returns (core statements, the value it returns). A `constructor` (an inlined
+        `__init__`) returns nothing: its value is the object it fills in."""
         outer_scope, self.scope = self.scope, scope
         self._returns_tuple = False
-        if not control.always_returns(node.body):
+        body_stmts = self._prune(node.body)
+        if not constructor and not control.always_returns(body_stmts):
             what = "does not return a value on every path" if control.has_return(node.body) else "returns nothing"
             self.reporter.error("DP108", f"function '{node.name}' {what}", scope.parsed.origin(node),
                                 "add a return statement at the end of every path")
-        body_stmts = node.body
         tail = None
         if body_stmts and isinstance(body_stmts[-1], gast.Return) and not control.block_exits(body_stmts[:-1]):
             body_stmts, tail = body_stmts[:-1], body_stmts[-1]
@@ -190,6 +234,11 @@ class Lowerer:
         stand_in = getattr(getattr(value, "obj", None), "__diffprog_number__", None)
         if stand_in is not None:  # a value `diffprog check` cannot see statically: an inactive number
             return C.Const(stand_in)
+        if isinstance(value, TupleValue) and value.cls is not None:
+            self.reporter.error("DP105", f"a {value.cls.__name__} value cannot be used as a number here",
+                                self.origin(node), f"use one of its fields ({', '.join(P.info(value.cls).field_names)})"
+                                f", or define the operator on {value.cls.__name__}")
+            return C.Const(0.0)
         if isinstance(value, TupleValue):
             what = "a tuple"
         elif isinstance(value, ShapeValue):
@@ -241,11 +290,12 @@ class Lowerer:
         if isinstance(binding, (Denotation, C.Const)):
             return binding
         if isinstance(binding, tuple):
-            return TupleValue(tuple(self._binding_value(b) for b in binding))
+            return TupleValue(tuple(self._binding_value(b) for b in binding), getattr(binding, "cls", None))
         return C.Var(binding)
 
     # ---- statements --------------------------------------------------------------------------------------------
     def _lower_block(self, stmts) -> list:
+        stmts = self._prune(stmts)
         with self._emitting() as block:
             for k, stmt in enumerate(stmts):
                 self.statement(stmt)
@@ -256,6 +306,67 @@ class Lowerer:
                     self._emit(C.If(guard, self._lower_block(rest), [], self.origin(stmt)))
                     break
         return block
+
+    # ---- static decisions: isinstance on registered types ------------------------------------------------------
+    def _prune(self, stmts) -> list:
+        """An `if` decided at compile time (isinstance on a value whose type is known statically, a constant)
+        keeps only the branch taken, and statements after one that always leaves the block are dropped. The
+        branch not taken may not even lower: `__mul__` written for both a Quaternion and a number."""
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.If):
+                decided = self._static_test(stmt.test)
+                if decided is not None:
+                    out.extend(self._prune(stmt.body if decided else stmt.orelse))
+                    if out and _leaves_block(out[-1]):
+                        break
+                    continue
+            out.append(stmt)
+            if _leaves_block(stmt):
+                break
+        return out
+
+    def _static_test(self, test):
+        """True/False when the condition is decided at compile time, else None. Emits nothing."""
+        if isinstance(test, gast.Constant) and isinstance(test.value, bool):
+            return test.value
+        if isinstance(test, gast.UnaryOp) and isinstance(test.op, gast.Not):
+            inner = self._static_test(test.operand)
+            return None if inner is None else not inner
+        if isinstance(test, gast.BoolOp):
+            values = [self._static_test(v) for v in test.values]
+            decisive = isinstance(test.op, gast.Or)
+            if decisive in values:
+                return decisive
+            return None if None in values else not decisive
+        if isinstance(test, gast.Call) and len(test.args) == 2 and not test.keywords and \
+                all(self._stable(n) for n in [test.func] + list(test.args)):
+            reported = len(self.reporter.diagnostics)
+            with self._emitting() as emitted:
+                func, value, classes = (self.expr(n) for n in [test.func] + list(test.args))
+            if emitted or len(self.reporter.diagnostics) != reported:
+                del self.reporter.diagnostics[reported:]
+                return None
+            if isinstance(func, Denotation) and func.obj is isinstance and isinstance(classes, Denotation):
+                return _isinstance_of(value, classes.obj)
+        return None
+
+    def _stable(self, node) -> bool:
+        """A name (or attribute of one) whose value cannot change while this function runs: a parameter it
+        never reassigns, or a global."""
+        while isinstance(node, gast.Attribute):
+            node = node.value
+        if not isinstance(node, gast.Name):
+            return False
+        scope = self.scope
+        if node.id in scope.locals:
+            return node.id in {a.id for a in scope.node.args.args} and \
+                node.id not in control.assigned_names(scope.node)
+        while scope is not None:
+            if node.id in scope.locals or node.id in scope.bindings:
+                return False
+            scope = scope.parent
+        return True
 
     def _guard(self, jumps, node) -> C.Var:
         """`not (flag or ...)` for the flags the jumps in `jumps` set."""
@@ -346,8 +457,7 @@ class Lowerer:
                 atom = value if isinstance(value, (C.Var, C.Const)) else self._not_a_number(value, node)
                 self._emit(C.Store(array.name, tuple(index), atom, self.origin(node)))
         elif isinstance(target, gast.Attribute):
-            self.reporter.error("DP104", f"write to attribute '{target.attr}' of an object", self.origin(target),
-                                "return the new value instead of storing it on an object")
+            self._store_field(target, value, node)
         else:
             self.reporter.error("DP101", "unsupported assignment target", self.origin(target),
                                 "assign to plain variable names")
@@ -371,14 +481,20 @@ class Lowerer:
         origin = origin or self.origin(node)
         existing = scope.bindings.get(user_name)
         if isinstance(value, TupleValue):
-            if existing is None or not isinstance(existing, tuple) or len(existing) != len(value.items):
+            if isinstance(existing, tuple) and getattr(existing, "cls", None) is not value.cls and \
+                    any(self._ever_assigned(n) for n in _leaf_names(existing)):
+                self.reporter.error("DP101", f"'{user_name}' holds {_class_name(value.cls)} here but "
+                                    f"{_class_name(existing.cls if hasattr(existing, 'cls') else None)} elsewhere",
+                                    origin, "use a different variable name for each kind of value")
+                return
+            if existing is None or not isinstance(existing, tuple) or not _same_shape(existing, value):
                 if existing is not None and not isinstance(existing, tuple) and self._ever_assigned(existing):
-                    self.reporter.error("DP101", f"'{user_name}' holds a tuple here but a number elsewhere",
-                                        origin, "use a different variable name for the tuple")
+                    self.reporter.error("DP101", f"'{user_name}' holds {_class_name(value.cls)} here but a number "
+                                        "elsewhere", origin, "use a different variable name for the tuple")
                     return
                 base = existing if isinstance(existing, str) else self.names.claim(
                     f"{scope.prefix}_{user_name}" if scope.prefix else user_name)
-                existing = tuple(self.names.claim(f"{base}_{k}") for k in range(len(value.items)))
+                existing = self._names_like(value, base)
                 scope.bindings[user_name] = existing
             self._assign_components(existing, value, node, origin)
             return
@@ -404,6 +520,13 @@ class Lowerer:
     def _ever_assigned(self, core):
         return core in self._assigned
 
+    def _names_like(self, value, base):
+        """Fresh core names shaped like a tuple value: `t_0`, `t_1` for a tuple, `q_w`, `q_x` for a Quaternion."""
+        labels = P.info(value.cls).field_names if value.cls is not None else range(len(value.items))
+        names = [self._names_like(item, f"{base}_{label}") if isinstance(item, TupleValue)
+                 else self.names.claim(f"{base}_{label}") for label, item in zip(labels, value.items)]
+        return Fields(names, value.cls) if value.cls is not None else tuple(names)
+
     def _assign_components(self, names, value, node, origin=None):
         origin = origin or self.origin(node)
         for name, item in zip(names, value.items):
@@ -424,6 +547,10 @@ class Lowerer:
         if isinstance(value, ShapeValue):
             value = TupleValue(tuple(self._call(REGISTRY.named("shape"), (value.array, C.Const(k)), node)
                                      for k in range(len(target.elts))))
+        if _is_typed(value) and not issubclass(value.cls, tuple):
+            self.reporter.error("DP101", f"a {value.cls.__name__} value cannot be unpacked", self.origin(node),
+                                "read its fields by name")
+            return
         if not isinstance(value, TupleValue) or len(value.items) != len(target.elts):
             self.reporter.error("DP101", f"cannot unpack this value into {len(target.elts)} variables",
                                 self.origin(node), "unpack a tuple with the same number of elements")
@@ -435,7 +562,7 @@ class Lowerer:
 
     def _snapshot(self, item, node):
         if isinstance(item, TupleValue):
-            return TupleValue(tuple(self._snapshot(i, node) for i in item.items))
+            return TupleValue(tuple(self._snapshot(i, node) for i in item.items), item.cls)
         if isinstance(item, C.Var):
             copy = self.names.temp(item.name)
             self._emit(C.Assign(copy, item, self.origin(node)))
@@ -460,15 +587,15 @@ class Lowerer:
                                 "return the function's result")
             return C.Const(0.0)
         value = self.expr(node.value)
-        if isinstance(value, TupleValue):
+        if isinstance(value, TupleValue) and value.cls is None:
             self._returns_tuple = True
         return value
 
     def _assign_result(self, scope, value, node):
         if scope.result is None:
             scope.result = self._result_names(value, scope)
-        shape_ok = (isinstance(scope.result, tuple) == isinstance(value, TupleValue)) and (
-            not isinstance(value, TupleValue) or len(value.items) == len(scope.result))
+        shape_ok = _same_shape(scope.result, value) and \
+            getattr(scope.result, "cls", None) is (value.cls if isinstance(value, TupleValue) else None)
         if not shape_ok:
             self.reporter.error("DP101", "this return gives a different number of values than another return",
                                 self.origin(node), "return the same kind of value on every path")
@@ -482,6 +609,8 @@ class Lowerer:
 
     def _result_names(self, value, scope):
         base = f"{scope.prefix}_result" if scope.prefix else "result"
+        if isinstance(value, TupleValue) and value.cls is not None:
+            return self._names_like(value, base)
         if isinstance(value, TupleValue):
             return tuple(self._result_names(item, scope) if isinstance(item, TupleValue)
                          else self.names.claim(base) for item in value.items)
@@ -642,8 +771,11 @@ class Lowerer:
         return TupleValue(tuple(self.expr(e) for e in node.elts))
 
     def expr_BinOp(self, node, hint):
-        left = self._atom(node.left)
-        right = self._atom(node.right)
+        left, right = self.expr(node.left), self.expr(node.right)
+        if _is_typed(left) or _is_typed(right):
+            return self._typed_operator(type(node.op).__name__, (left, right), node)
+        left = left if isinstance(left, (C.Var, C.Const)) else self._not_a_number(left, node.left)
+        right = right if isinstance(right, (C.Var, C.Const)) else self._not_a_number(right, node.right)
         prim = REGISTRY.lookup(type(node.op).__name__)
         if prim is None:
             self.reporter.error("DP101", f"operator '{type(node.op).__name__}' is not supported on numbers",
@@ -652,7 +784,11 @@ class Lowerer:
         return self._call(prim, (left, right), node, hint)
 
     def expr_UnaryOp(self, node, hint):
-        operand = self._atom(node.operand)
+        operand = self.expr(node.operand)
+        if _is_typed(operand) and type(node.op).__name__ in _DUNDERS:
+            return self._typed_operator(type(node.op).__name__, (operand,), node)
+        if not isinstance(operand, (C.Var, C.Const)):
+            operand = self._not_a_number(operand, node.operand)
         if isinstance(node.op, gast.UAdd):
             return operand
         if isinstance(node.op, gast.USub) and isinstance(operand, C.Const) and type(operand.value) in (int, float):
@@ -706,6 +842,9 @@ class Lowerer:
         return C.Var(result)
 
     def expr_IfExp(self, node, hint):
+        decided = self._static_test(node.test)
+        if decided is not None:  # `a if isinstance(o, Quaternion) else b`: only the branch taken is lowered
+            return self.expr(node.body if decided else node.orelse, hint)
         cond = self._fresh_cond(node.test)
         result = hint or self.names.temp("choice")
         branches = []
@@ -717,6 +856,233 @@ class Lowerer:
             branches.append(block)
         self._emit(C.If(cond, branches[0], branches[1], self.origin(node)))
         return C.Var(result)
+
+    # ---- registered differentiable types: values are tuples of their fields, tagged with the class -----------
+    def _inline_python(self, fn, node, leading=(), arg_nodes=(), keywords=(), label=None, constructor=False):
+        """Inlines a Python function (a method, an operator, a property, a constructor) at `node`."""
+        label = label or getattr(fn, "__qualname__", "function")
+        try:
+            parsed = parsed_function(fn)
+        except DifferentiabilityError as error:  # reported where the user's code uses it
+            for d in error.diagnostics:
+                self.reporter.error(d.code, d.message, self.origin(node), d.hint,
+                                    notes=(f"'{label}' is defined at {d.origin}",))
+            return C.Const(0.0)
+        check_function_syntax(parsed, self.reporter)
+        prefix = re.sub(r"_+", "_", re.sub(r"\W", "_", label)).strip("_") or "method"
+        return self._inline(parsed.node, parsed, node, None, label, leading=leading, arg_nodes=list(arg_nodes),
+                            keywords=list(keywords), prefix=prefix, constructor=constructor)
+
+    def _typed_attribute(self, base, node):
+        """`q.w` reads a field; `q.norm` runs a property's getter; class constants are constants."""
+        cls, entry = base.cls, P.info(base.cls)
+        if node.attr in entry.field_names:
+            return base.items[entry.field_names.index(node.attr)]
+        found = inspect.getattr_static(cls, node.attr, MISSING)
+        if isinstance(found, property) and found.fget is not None:
+            return self._inline_python(found.fget, node, leading=(base,), label=f"{cls.__name__}.{node.attr}")
+        if isinstance(found, functools.cached_property):
+            return self._inline_python(found.func, node, leading=(base,), label=f"{cls.__name__}.{node.attr}")
+        if isinstance(found, (bool, int, float, np.number)):
+            return constant_value(found)
+        hint = (f"add it to register_tangent({cls.__name__}, fields=...)" if entry.constructor != "dataclass"
+                else "read one of its fields, properties or methods")
+        self.reporter.error("DP105", f"'{node.attr}' is not a field or property of {cls.__name__} "
+                            f"(fields: {', '.join(entry.field_names)})", self.origin(node), hint)
+        return C.Const(0.0)
+
+    def _typed_method_call(self, owner, node):
+        """`q.conj()`: the method inlined from its source with `self` bound to q's fields."""
+        cls, name = owner.cls, node.func.attr
+        found = inspect.getattr_static(cls, name, MISSING)
+        label = f"{cls.__name__}.{name}"
+        if isinstance(found, staticmethod) and inspect.isfunction(found.__func__):
+            return self._inline_python(found.__func__, node, (), node.args, node.keywords, label)
+        if isinstance(found, classmethod) and inspect.isfunction(found.__func__):
+            return self._inline_python(found.__func__, node, (Denotation(cls),), node.args, node.keywords, label)
+        if inspect.isfunction(found):
+            return self._inline_python(found, node, (owner,), node.args, node.keywords, label)
+        what = "has no method" if found is MISSING else "has no differentiable method"
+        self.reporter.error("DP105", f"{cls.__name__} {what} '{name}'", self.origin(node),
+                            f"define '{name}' as a plain Python method of {cls.__name__}")
+        return C.Const(0.0)
+
+    def _typed_operator(self, op, operands, node):
+        """An operator with a registered-type operand: its dunder method (`__mul__`, then the reflected
+        `__rmul__` of the right operand), inlined. NotImplemented falls through to the reflected method."""
+        forward, reflected, symbol = _DUNDERS[op]
+        left = operands[0]
+        attempts = [(left, forward, operands)]
+        if len(operands) == 2:
+            attempts.append((operands[1], reflected, operands[::-1]))
+        for owner, dunder, args in attempts:
+            if not (isinstance(owner, TupleValue) and owner.cls is not None):
+                continue
+            method = inspect.getattr_static(owner.cls, dunder, None)
+            if inspect.isfunction(method):
+                result = self._inline_python(method, node, args, label=f"{owner.cls.__name__}.{dunder}")
+                if not (isinstance(result, Denotation) and result.obj is NotImplemented):
+                    return result
+        kinds = " and ".join(_describe_value(v) for v in operands)
+        owner = next(v for v in operands if isinstance(v, TupleValue) and v.cls is not None)
+        self.reporter.error("DP101", f"operator '{symbol}' is not defined for {kinds}", self.origin(node),
+                            f"define {forward} on {owner.cls.__name__} as a Python method")
+        return C.Const(0.0)
+
+    def _construct(self, cls, node):
+        """`Quaternion(w, x, y, z)`: the tuple of the field values, tagged with the class."""
+        entry = P.info(cls)
+        if entry.constructor == "init":
+            return self._construct_by_init(cls, entry, node)
+        if entry.constructor == "none" or (entry.constructor == "dataclass" and hasattr(cls, "__post_init__")):
+            why = "it has a __post_init__" if entry.constructor == "dataclass" else "its constructor has no source"
+            self.reporter.error("DP101", f"{cls.__name__}(...) cannot be called in differentiated code: {why}",
+                                self.origin(node), f"build the {cls.__name__} outside and pass it in")
+            return C.Const(0.0)
+        names = entry.field_names
+        if len(node.args) > len(names):
+            self.reporter.error("DP101", f"{cls.__name__} takes {len(names)} fields, not {len(node.args)}",
+                                self.origin(node), f"pass {', '.join(names)}")
+            return C.Const(0.0)
+        given = dict(zip(names, (self.expr(a) for a in node.args)))
+        for keyword in node.keywords:
+            if keyword.arg not in names or keyword.arg in given:
+                self.reporter.error("DP101", f"unexpected or repeated argument '{keyword.arg}' for {cls.__name__}",
+                                    self.origin(keyword.value), f"its fields are {', '.join(names)}")
+                return C.Const(0.0)
+            given[keyword.arg] = self.expr(keyword.value)
+        defaults = _field_defaults(cls, entry)
+        items = []
+        for f in entry.fields:
+            if f.name not in given and f.name not in defaults:
+                self.reporter.error("DP101", f"missing field '{f.name}' in {cls.__name__}(...)", self.origin(node),
+                                    f"pass every field: {', '.join(names)}")
+                return C.Const(0.0)
+            value = given[f.name] if f.name in given else defaults[f.name]
+            items.append(self._field_value(cls, f, value, node))
+        return TupleValue(tuple(items), cls)
+
+    def _field_value(self, cls, f, value, node):
+        """A constructor argument as the field holds it: ints given to float fields become floats, and fields
+        that carry no derivative (NoDerivative) are cut from what flows in."""
+        if f.kind == "type":
+            if not (isinstance(value, TupleValue) and value.cls is not None and issubclass(value.cls, f.cls)):
+                self.reporter.error("DP101", f"field '{f.name}' of {cls.__name__} takes a {f.cls.__name__}, not "
+                                    f"{_describe_value(value)}", self.origin(node), f"pass a {f.cls.__name__}")
+                return value
+            return value if f.tangent else self._cut(value, node)
+        if isinstance(value, TupleValue) and value.cls is not None and f.kind == "leaf":
+            return value if f.tangent else self._cut(value, node)
+        if not isinstance(value, (C.Var, C.Const)):
+            return self._not_a_number(value, node)
+        if f.kind == "float" and isinstance(value, C.Const) and type(value.value) in (int, bool):
+            return C.Const(float(value.value))
+        if not f.tangent and f.kind not in ("int", "bool"):
+            return self._cut(value, node)
+        return value
+
+    def _cut(self, value, node):
+        if isinstance(value, TupleValue):
+            return TupleValue(tuple(self._cut(item, node) for item in value.items), value.cls)
+        if isinstance(value, C.Var):
+            return self._call(REGISTRY.named("no_derivative"), (value,), node)
+        return value
+
+    def _construct_by_init(self, cls, entry, node):
+        """A registered plain class: its `__init__` inlined, `self.a = ...` writes filling in the fields."""
+        names = Fields([self.names.claim(f"{cls.__name__}_{f.name}") for f in entry.fields], cls)
+        value = TupleValue(tuple(C.Var(n) for n in names), cls)
+        self._under_construction.add(tuple(names))
+        try:
+            self._inline_python(cls.__dict__["__init__"], node, (value,), node.args, node.keywords,
+                                f"{cls.__name__}.__init__", constructor=True)
+        finally:
+            self._under_construction.discard(tuple(names))
+        unset = [f.name for f, n in zip(entry.fields, names) if n not in self._assigned]
+        if unset:
+            self.reporter.error("DP101", f"{cls.__name__}.__init__ does not set {', '.join(unset)}",
+                                self.origin(node), f"assign self.{unset[0]} in __init__")
+        return value
+
+    def _store_field(self, target, value, node):
+        """`self.a = v` inside an inlined constructor; any other attribute write is a side effect (DP104)."""
+        base = self.expr(target.value) if isinstance(target.value, gast.Name) else None
+        if isinstance(base, TupleValue) and base.cls is not None and \
+                tuple(_leaf_names(_as_binding(base) or ())) in self._under_construction:
+            fields = P.info(base.cls).field_names
+            if target.attr not in fields:
+                self.reporter.error("DP101", f"'{target.attr}' is not a registered field of {base.cls.__name__}",
+                                    self.origin(target), f"its fields are {', '.join(fields)}")
+                return
+            name = base.items[fields.index(target.attr)].name
+            atom = value if isinstance(value, (C.Var, C.Const)) else self._not_a_number(value, node)
+            self._assigned.add(name)
+            if atom != C.Var(name):
+                self._emit(C.Assign(name, atom, self.origin(node)))
+            return
+        self.reporter.error("DP104", f"write to attribute '{target.attr}' of an object", self.origin(target),
+                            "return the new value instead of storing it on an object")
+
+    def _protocol_call(self, op, node):
+        """diffprog.add / scale / move / zero_tangent inside differentiated code: field by field over the
+        tangent fields (move calls the type's own `move` method when it has one)."""
+        values = [self.expr(a) for a in node.args]
+        if len(values) != (1 if op == "zero_tangent" else 2) or node.keywords:
+            self.reporter.error("DP101", f"diffprog.{op} takes {1 if op == 'zero_tangent' else 2} arguments",
+                                self.origin(node), "check the call")
+            return C.Const(0.0)
+        if op == "zero_tangent":
+            return self._zero_tangent(values[0], node)
+        if op == "move" and _is_typed(values[0]):
+            cls = values[0].cls
+            own = inspect.getattr_static(cls, "move", None)
+            if inspect.isfunction(own):
+                return self._inline_python(own, node, tuple(values), label=f"{cls.__name__}.move")
+            custom = P.info(cls).move
+            if custom is not None:
+                return self._inline_python(custom, node, tuple(values), label=f"move of {cls.__name__}")
+        return self._fieldwise(op, values[0], values[1], node)
+
+    def _fieldwise(self, op, a, b, node):
+        if _is_typed(a):
+            entry = P.info(a.cls)
+            items = []
+            for f, item in zip(entry.fields, a.items):
+                other = b if op == "scale" else self._field_named(b, f.name, node) if f.tangent else None
+                items.append(self._fieldwise(op, item, other, node) if f.tangent else item)
+            return TupleValue(tuple(items), a.cls)
+        operands = [v if isinstance(v, (C.Var, C.Const)) else self._not_a_number(v, node) for v in (a, b)]
+        return self._call(REGISTRY.named("mul" if op == "scale" else "add"), operands, node)
+
+    def _field_named(self, value, name, node):
+        if _is_typed(value) and name in P.info(value.cls).field_names:
+            return value.items[P.info(value.cls).field_names.index(name)]
+        self.reporter.error("DP101", f"this tangent has no field '{name}'", self.origin(node),
+                            "pass a value of the tangent type")
+        return C.Const(0.0)
+
+    def _zero_tangent(self, value, node):
+        if _is_typed(value):
+            entry = P.info(value.cls)
+            items = [self._zero_tangent(item, node) for f, item in zip(entry.fields, value.items) if f.tangent]
+            return TupleValue(tuple(items), entry.tangent_cls)
+        if isinstance(value, C.Var):  # a float or an array: shaped like it, without a derivative
+            cut = self._call(REGISTRY.named("no_derivative"), (value,), node)
+            return self._call(REGISTRY.named("mul"), (cut, C.Const(0.0)), node)
+        return C.Const(0.0)
+
+    def _isinstance_call(self, node):
+        if len(node.args) != 2 or node.keywords:
+            self.reporter.error("DP101", "isinstance takes two arguments", self.origin(node), "check the call")
+            return C.Const(False)
+        value, classes = self.expr(node.args[0]), self.expr(node.args[1])
+        decided = _isinstance_of(value, classes.obj) if isinstance(classes, Denotation) else None
+        if decided is None:
+            self.reporter.error("DP101", "isinstance can only be decided at compile time for registered types",
+                                self.origin(node), "test for the registered class, e.g. isinstance(other, "
+                                "Quaternion), and treat everything else as a number")
+            return C.Const(False)
+        return C.Const(decided)
 
     def _method_call(self, owner, node, hint):
         """`x.sum()`, `x.copy()`, `x.reshape(...)`: the numpy function with the array as first argument."""
@@ -731,6 +1097,8 @@ class Lowerer:
         return self._attribute_of(self.expr(node.value), node, hint)
 
     def _attribute_of(self, base, node, hint=None):
+        if _is_typed(base):
+            return self._typed_attribute(base, node)
         if isinstance(base, Denotation):
             obj = getattr(base.obj, node.attr, MISSING)
             if obj is MISSING:
@@ -751,6 +1119,13 @@ class Lowerer:
     def expr_Subscript(self, node, hint):
         base = self.expr(node.value)
         index_node = node.slice
+        if _is_typed(base) and not issubclass(base.cls, tuple):
+            method = inspect.getattr_static(base.cls, "__getitem__", None)
+            if inspect.isfunction(method):
+                return self._inline_python(method, node, (base,), [index_node], (), f"{base.cls.__name__}.__getitem__")
+            self.reporter.error("DP101", f"{base.cls.__name__} values cannot be indexed", self.origin(node),
+                                "read its fields by name")
+            return C.Const(0.0)
         if isinstance(base, TupleValue):
             if isinstance(index_node, gast.Constant) and isinstance(index_node.value, int) \
                     and -len(base.items) <= index_node.value < len(base.items):
@@ -784,6 +1159,8 @@ class Lowerer:
             owner = self.expr(node.func.value)
             if isinstance(owner, C.Var):
                 return self._method_call(owner, node, hint)
+            if _is_typed(owner):
+                return self._typed_method_call(owner, node)
             callee = self._attribute_of(owner, node.func)
         else:
             callee = self.expr(node.func)
@@ -802,7 +1179,20 @@ class Lowerer:
         if isinstance(obj, LocalDef):
             return self._inline(obj.node, self.scope.parsed, node, obj.scope, obj.node.name)
         target = getattr(obj, "__diffprog_function__", obj)
+        if target is isinstance:
+            return self._isinstance_call(node)
+        if isinstance(target, type) and P.info(target) is not None and target not in _BUILTIN_TYPES:
+            return self._construct(target, node)
+        if isinstance(target, types.MethodType) and isinstance(target.__self__, type) and \
+                inspect.isfunction(target.__func__):  # a classmethod called on its class: Quaternion.identity()
+            return self._inline_python(target.__func__, node, (Denotation(target.__self__),), node.args,
+                                       node.keywords, target.__qualname__)
+        protocol = _PROTOCOL.get(id(target))
+        if protocol is not None:
+            return self._protocol_call(protocol, node)
         prim = REGISTRY.lookup(target, len(node.args))
+        if prim is not None and prim.inline_primal is not None:
+            return self._overridden_call(prim, node, hint)
         if prim is not None:
             return self._primitive_call(prim, node, hint)
         static = getattr(target, "__diffprog_parsed__", None)
@@ -831,17 +1221,33 @@ class Lowerer:
         if prim is None:
             return C.Const(0.0)
         values = list(leading) + [self.expr(a) for a in node.args]
-        if prim.shape_args is not None:
+        if prim.tuple_arg is not None:
             prim, values = self._shape_arguments(prim, values)
         args = [v if isinstance(v, (C.Var, C.Const)) else self._not_a_number(v, node) for v in values]
         if prim.effect:
             self._emit(C.Effect(C.Call(prim, tuple(args)), self.origin(node)))
             return C.Const(None)
+        if prim.components:  # a tuple-valued function: one primitive per element
+            return TupleValue(tuple(self._call(REGISTRY.named(c), args, node) for c in prim.components))
         if prim.params and len(args) != len(prim.params):
             self.reporter.error("DP101", f"{prim.name} takes {len(prim.params)} arguments here, not {len(args)}",
                                 self.origin(node), "check the call")
             return C.Const(0.0)
         return self._call(prim, args, node, hint)
+
+    def _overridden_call(self, prim, node, hint):
+        """A function with source and a user derivative rule: its value from its inlined source, its derivative
+        from the rule (the primitive passes the value through and differentiates by the rule alone)."""
+        n = len(prim.params) - 1
+        if len(node.args) != n or node.keywords:
+            self.reporter.error("DP101", f"{prim.name[5:]} takes {n} arguments here (passed by position)",
+                                self.origin(node), "check the call")
+            return C.Const(0.0)
+        args = [self._atom(a) for a in node.args]
+        value = self._inline_python(prim.inline_primal, node, tuple(args), label=prim.name[5:])
+        if not isinstance(value, (C.Var, C.Const)):
+            value = self._not_a_number(value, node)
+        return self._call(prim, (*args, value), node, hint)
 
     def _with_keywords(self, prim, node):
         """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive."""
@@ -868,7 +1274,7 @@ class Lowerer:
 
     def _shape_arguments(self, prim, values):
         """A shape given as a tuple becomes separate arguments; `x.shape` selects the `_shape` variant."""
-        at = prim.shape_args
+        at = prim.tuple_arg
         before, shape, after = values[:at], values[at] if at < len(values) else None, values[at + 1:]
         if isinstance(shape, ShapeValue):
             return REGISTRY.named(prim.name + "_shape"), before + [shape.array] + after
@@ -888,17 +1294,20 @@ class Lowerer:
         return self._call(opaque_primitive(obj, path), [self._atom(a) for a in node.args], node, hint)
 
     # ---- inlining ----------------------------------------------------------------------------------------------
-    def _inline(self, fdef, parsed, call, parent, name):
+    def _inline(self, fdef, parsed, call, parent, name, leading=(), arg_nodes=None, keywords=None, prefix=None,
+                constructor=False):
+        """Lowers a call in place. `leading` are argument values already lowered (`self` of a method, the
+        operands of an operator), followed by `arg_nodes` (the call's own arguments by default)."""
         code_key = (parsed.file, fdef.lineno + parsed.line_offset, fdef.col_offset)
         if code_key in self.inline_stack:
             self.reporter.error("DP110", f"recursive call to '{name}'", self.origin(call),
                                 "diffprog inlines calls; rewrite the recursion as a loop")
             return C.Const(0.0)
-        args = [self.expr(a) for a in call.args]
+        args = list(leading) + [self.expr(a) for a in (call.args if arg_nodes is None else arg_nodes)]
         params = fdef.args.args
         defaults = self._defaults(fdef, parsed, parent)
-        keywords = {k.arg: k.value for k in call.keywords}
-        scope = Scope(parsed, fdef, prefix=self.names.claim(name), parent=parent,
+        keywords = {k.arg: k.value for k in (call.keywords if keywords is None else keywords)}
+        scope = Scope(parsed, fdef, prefix=self.names.claim(prefix or name), parent=parent,
                       locals=control.local_names(fdef))
         values = []
         for k, param in enumerate(params):
@@ -920,12 +1329,14 @@ class Lowerer:
         for param, value in zip(params, values):
             if isinstance(value, C.Var) and param.id not in reassigned:
                 scope.bindings[param.id] = value.name  # the callee only reads it: no copy needed
+            elif isinstance(value, TupleValue) and param.id not in reassigned and _as_binding(value) is not None:
+                scope.bindings[param.id] = _as_binding(value)  # a method's `self`: its fields, not copies
             else:
                 self._bind_param(scope, param.id, value, call)
         self.inline_stack.append(code_key)
         outer_tuple = self._returns_tuple
         with self._called_from(call):
-            body, result = self._lower_body(scope, fdef)
+            body, result = self._lower_body(scope, fdef, constructor=constructor)
         self._returns_tuple = outer_tuple
         self.inline_stack.pop()
         self.block.extend(body)
@@ -947,9 +1358,11 @@ class Lowerer:
         nodes = fdef.args.defaults
         return {p: self.expr(d) for p, d in zip(params[len(params) - len(nodes):], nodes)}
 
-    def _flat_atoms(self, value, node):
+    def _flat_atoms(self, value, node, nested=False):
         for item in value.items:
-            if isinstance(item, TupleValue):
+            if isinstance(item, TupleValue) and (item.cls is not None):
+                yield from self._flat_atoms(item, node, nested=True)
+            elif isinstance(item, TupleValue):
                 self.reporter.error("DP101", "nested tuples cannot be returned yet", self.origin(node),
                                     "return a flat tuple")
             elif isinstance(item, (C.Var, C.Const)):
@@ -967,8 +1380,118 @@ def _is_library(fn) -> bool:
     return module.split(".")[0] in _LIBRARIES
 
 
+_DUNDERS = {
+    "Add": ("__add__", "__radd__", "+"), "Sub": ("__sub__", "__rsub__", "-"), "Mult": ("__mul__", "__rmul__", "*"),
+    "Div": ("__truediv__", "__rtruediv__", "/"), "FloorDiv": ("__floordiv__", "__rfloordiv__", "//"),
+    "Mod": ("__mod__", "__rmod__", "%"), "Pow": ("__pow__", "__rpow__", "**"),
+    "MatMult": ("__matmul__", "__rmatmul__", "@"), "USub": ("__neg__", None, "-"), "UAdd": ("__pos__", None, "+"),
+}
+
+
+def _is_typed(value) -> bool:
+    return isinstance(value, TupleValue) and value.cls is not None
+
+
+def _describe_value(value) -> str:
+    if _is_typed(value):
+        return f"a {value.cls.__name__}"
+    if isinstance(value, TupleValue):
+        return "a tuple"
+    return "a number or array" if isinstance(value, (C.Var, C.Const)) else "a function or module"
+
+
+def _field_defaults(cls, entry) -> dict:
+    """Constant defaults of a dataclass's or namedtuple's fields, as core values."""
+    if entry.constructor == "namedtuple":
+        return {k: constant_value(v) for k, v in getattr(cls, "_field_defaults", {}).items()}
+    found = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            found[f.name] = constant_value(f.default)
+    return found
+
+
+def _as_binding(value):
+    """What a scope binds to a tuple value read but never reassigned by the callee (None: copy it instead)."""
+    if isinstance(value, C.Var):
+        return value.name
+    if isinstance(value, (C.Const, Denotation)):
+        return value
+    if isinstance(value, TupleValue):
+        items = [_as_binding(item) for item in value.items]
+        if any(item is None for item in items):
+            return None
+        return Fields(items, value.cls) if value.cls is not None else tuple(items)
+    return None
+
+
+def _leaves_block(stmt) -> bool:
+    """The statements after `stmt` in its block never run."""
+    return isinstance(stmt, (gast.Return, gast.Break, gast.Continue)) or control.always_returns([stmt])
+
+
+_NUMBER_TYPES = (float, int, bool, np.ndarray, np.floating, np.integer, np.bool_)
+
+
+def _isinstance_of(value, classes):
+    """isinstance(value, classes) decided from what is known statically, or None when only the run-time type
+    (number or array) would tell."""
+    classes = classes if isinstance(classes, tuple) else (classes,)
+    if not all(isinstance(c, type) for c in classes):
+        return None
+    if isinstance(value, TupleValue):
+        return issubclass(value.cls or tuple, classes)
+    if isinstance(value, C.Const):
+        return isinstance(value.value, classes)
+    if isinstance(value, Denotation):
+        return isinstance(value.obj, classes)
+    if not any(issubclass(n, c) for n in _NUMBER_TYPES for c in classes):
+        return False  # a number or an array is never an instance of a user class
+    return None
+
+
+def _leaf_names(binding) -> list:
+    """The core names of a (possibly nested) tuple binding, depth first: the flattening order everywhere."""
+    if isinstance(binding, tuple):
+        return [leaf for item in binding for leaf in _leaf_names(item)]
+    return [binding] if isinstance(binding, str) else []
+
+
+def _layout_of_value(value):
+    """The layout (types.layout.Node) of a returned value of a registered type, None for a number or array."""
+    from ..types.layout import Node
+
+    if not isinstance(value, TupleValue) or value.cls is None:
+        return None
+    entry = P.info(value.cls)
+    return Node(value.cls, entry.field_names, tuple(_layout_of_value(item) for item in value.items),
+                tuple(f.tangent for f in entry.fields))
+
+
+def _same_shape(binding, value) -> bool:
+    """Whether core names bound to a tuple can hold `value` (same nesting and lengths)."""
+    if isinstance(value, TupleValue):
+        return isinstance(binding, tuple) and len(binding) == len(value.items) and all(
+            _same_shape(b, v) for b, v in zip(binding, value.items))
+    return not isinstance(binding, tuple)
+
+
+def _class_name(cls) -> str:
+    return "a tuple" if cls is None else f"a {cls.__name__}"
+
+
+_BUILTIN_TYPES = (float, int, bool)
+_PROTOCOL = {id(P.add): "add", id(P.scale): "scale", id(P.move): "move", id(P.zero_tangent): "zero_tangent"}
+
+
 def constant_value(obj):
-    """What a global or captured object becomes in core code: numbers are inlined, the rest is compile-time."""
+    """What a global or captured object becomes in core code: numbers are inlined, the rest is compile-time;
+    a value of a registered type is the tuple of its (constant) fields."""
+    if P.is_registered(obj) and not isinstance(obj, type):
+        entry = P.info(type(obj))
+        return TupleValue(tuple(constant_value(getattr(obj, f.name)) for f in entry.fields), type(obj))
+    if obj is None:  # np.newaxis in an index
+        return C.Const(None)
     if isinstance(obj, (bool, np.bool_)):
         return C.Const(bool(obj))
     if isinstance(obj, (int, np.integer)):
