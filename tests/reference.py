@@ -397,3 +397,175 @@ def away_from(value, points, margin=1e-3):
 def frac_distance(value):
     """Distance from value to the nearest integer."""
     return abs(value - round(value))
+
+
+# --------------------------------------------------------------------------------------------------------
+# N-D array programs (tests/test_arrays*.py): shapes drawn from named dimensions, gradients of any rank
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arr:
+    """A float array argument of shape `shape` (a tuple of dimension names or ints), elements in [lo, hi];
+    differentiated. Named dimensions are shared between arguments (drawn once per example from `dims`)."""
+
+    shape: tuple
+    lo: float = -2.0
+    hi: float = 2.0
+
+
+@dataclass(eq=False)
+class ArrayProgram:
+    """Like `Program`, for N-D array arguments. `ref_source`, if given, is what autograd differentiates instead
+    of `source` (autograd cannot run in-place writes into arrays); it must define the same entry point.
+    `dims` maps dimension names to (lo, hi) size ranges; `prep` maps drawn args to the args actually used
+    (e.g. to make a matrix well conditioned)."""
+
+    name: str
+    source: str
+    args: tuple
+    entry: str = "f"
+    ok: Callable | None = None
+    ref_source: str | None = None
+    dims: dict = field(default_factory=dict)
+    prep: Callable | None = None
+    fd: bool = True
+    f32: bool = False  # also run the float32 check in the parametrized float32 tests
+
+    def __repr__(self):
+        return f"ArrayProgram({self.name})"
+
+    @property
+    def diff_argnums(self) -> tuple:
+        return tuple(k for k, s in enumerate(self.args) if isinstance(s, (F, A, Arr)))
+
+
+_LOADED_ND: dict[int, Loaded] = {}
+
+
+def load_nd(program: ArrayProgram) -> Loaded:
+    key = id(program)
+    if key not in _LOADED_ND:
+        module, path = write_module(program.source, program.name)
+        ref_text = program.ref_source if program.ref_source is not None else program.source
+        namespace = autograd_namespace(ref_text, path)
+        _LOADED_ND[key] = Loaded(program, module, path, namespace)
+    return _LOADED_ND[key]
+
+
+DEFAULT_DIM = (1, 4)
+
+
+def draw_nd_args(data, program: ArrayProgram):
+    sizes = {}
+
+    def size(d):
+        if isinstance(d, int):
+            return d
+        if d not in sizes:
+            lo, hi = program.dims.get(d, DEFAULT_DIM)
+            sizes[d] = data.draw(st.integers(lo, hi), label=f"dim {d}")
+        return sizes[d]
+
+    args = []
+    for k, spec in enumerate(program.args):
+        if isinstance(spec, Arr):
+            shape = tuple(size(d) for d in spec.shape)
+            n = int(np.prod(shape, dtype=np.int64))
+            values = data.draw(st.lists(_float_strategy(spec.lo, spec.hi), min_size=n, max_size=n),
+                               label=f"arg{k}")
+            args.append(np.array(values, dtype=np.float64).reshape(shape))
+        else:
+            args.extend(draw_args(data, [spec]))
+    args = tuple(args)
+    if program.prep is not None:
+        args = tuple(program.prep(*args))
+    return args
+
+
+def finite_difference_nd(fun, args, argnum):
+    """Central differences of scalar `fun` wrt args[argnum] (float or array of any rank), and smoothness."""
+    x = args[argnum]
+    if not isinstance(x, np.ndarray):
+        return finite_difference(fun, args, argnum)
+    out = np.zeros(x.shape, dtype=np.float64)
+    smooth_all = True
+    for idx in np.ndindex(*x.shape):
+
+        def phi(v, idx=idx):
+            y = x.copy()
+            y[idx] = v
+            new = list(args)
+            new[argnum] = y
+            return fun(*new)
+
+        out[idx], smooth = _fd_scalar(phi, float(x[idx]))
+        smooth_all = smooth_all and smooth
+    return out, smooth_all
+
+
+def check_gradient_nd(program: ArrayProgram, args: tuple, *, use_fd: bool = True, jit: bool = True):
+    """Assert dp.grad (wrt every float/array argument) agrees with autograd and with central differences, and
+    that each gradient has its argument's shape (a number for a float argument) and dtype. `jit=False` runs the
+    same generated code as plain Python (no numba compile cost)."""
+    loaded = load_nd(program)
+    if program.ok is not None:
+        assume(program.ok(*args))
+    argnums = program.diff_argnums
+    plain = loaded.plain
+    fds = []
+    for k in argnums:
+        if use_fd and program.fd:
+            fd, smooth = finite_difference_nd(plain, args, k)
+            assume(smooth)
+            fds.append(fd)
+        else:
+            fds.append(None)
+    grads = as_tuple_result(loaded.dp_grad(jit=jit)(*args), len(argnums))
+    ref = loaded.reference
+    expected = tuple(autograd.grad(ref, k)(*args) for k in argnums)
+    tol = fd_tolerance(plain, args)
+    for k, got, exp, fd in zip(argnums, grads, expected, fds):
+        if isinstance(args[k], np.ndarray):
+            got_arr = np.asarray(got)
+            assert isinstance(got, np.ndarray), f"{program.name}: gradient {k} is {type(got).__name__}"
+            assert got_arr.shape == args[k].shape, (
+                f"{program.name}: gradient wrt argument {k} has shape {got_arr.shape}, expected {args[k].shape}")
+            assert got_arr.dtype == args[k].dtype, (
+                f"{program.name}: gradient wrt argument {k} has dtype {got_arr.dtype}, expected {args[k].dtype}")
+        else:
+            assert np.ndim(got) == 0, f"{program.name}: gradient wrt scalar argument {k} is not a scalar: {got!r}"
+        np.testing.assert_allclose(
+            np.asarray(got, dtype=np.float64), np.asarray(exp, dtype=np.float64), rtol=REF_RTOL, atol=REF_ATOL,
+            err_msg=f"{program.name}: dp.grad vs autograd, argument {k}, args={args!r}")
+        if fd is not None:
+            np.testing.assert_allclose(
+                np.asarray(got, dtype=np.float64), fd, rtol=FD_RTOL, atol=tol,
+                err_msg=f"{program.name}: dp.grad vs central differences, argument {k}, args={args!r}")
+    return grads
+
+
+def check_gradient_nd_f32(program: ArrayProgram, args: tuple, rtol=2e-3, atol=2e-4):
+    """float32 array arguments: the gradient of each array argument is float32 and close to autograd's float64
+    gradient at the (float32-rounded) point."""
+    loaded = load_nd(program)
+    args32 = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args)
+    args64 = tuple(a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args32)
+    if program.ok is not None:
+        assume(program.ok(*args64))
+    argnums = program.diff_argnums
+    for k in argnums:
+        _, smooth = finite_difference_nd(loaded.plain, args64, k)
+        assume(smooth)
+    grads = as_tuple_result(loaded.dp_grad()(*args32), len(argnums))
+    expected = tuple(autograd.grad(loaded.reference, k)(*args64) for k in argnums)
+    scale = 1.0 + max((float(np.max(np.abs(e))) if np.size(e) else 0.0) for e in expected)
+    for k, got, exp in zip(argnums, grads, expected):
+        if isinstance(args32[k], np.ndarray):
+            assert isinstance(got, np.ndarray) and got.dtype == np.float32, (
+                f"{program.name}: float32 argument {k} got a gradient of dtype {getattr(got, 'dtype', type(got))}")
+            assert got.shape == args32[k].shape
+        np.testing.assert_allclose(
+            np.asarray(got, dtype=np.float64), np.asarray(exp, dtype=np.float64), rtol=rtol, atol=atol * scale,
+            err_msg=f"{program.name}: float32 dp.grad vs float64 autograd, argument {k}, args={args32!r}")
+    return grads
