@@ -666,3 +666,10 @@ def test_in_process_run_leaves_numba_unimported(tmp_path):
 def test_console_script_is_declared():
     text = (REPO / "pyproject.toml").read_text()
     assert 'diffprog = "diffprog.cli:main"' in text
+
+
+def test_decorator_re_exported_by_a_project_module_is_found(tmp_path):
+    write(tmp_path, "mylib.py", "from diffprog import differentiable\n")
+    path = write(tmp_path, "user.py", "from mylib import differentiable as d\n\n\n@d\ndef f(x):\n    global g\n"
+                                      "    return x\n")
+    assert codes(path) == [("DP104", 6)]

@@ -3,8 +3,8 @@ SARIF output and of docs/diagnostics.md (`python -m diffprog.cli.docs` regenerat
 
 Codes are stable. Each entry has a failing example and the same code fixed; the tests run both, so the
 catalogue cannot drift from what the checker reports. `checked_by` says which engine finds the problem:
-"check" (statically, by `diffprog check` and at decoration or first call) or "run" (only when the code runs:
-the source is missing, or numba refuses the generated code).
+"check" (statically, by `diffprog check` and at decoration or first call), "run" (only when the code runs:
+the source is missing, or numba refuses the generated code) or "retired" (no longer reported; never reused).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Entry:
     fix: str
     example: str = ""  # a complete module showing the problem (may define main() to trigger it at run time)
     fixed: str = ""  # the same module with the fix applied
-    checked_by: str = "check"  # "check": found statically too; "run": only when the code runs
+    checked_by: str = "check"  # "check": found statically too; "run": only when the code runs; "retired"
 
 
 _HEADER = "import diffprog as dp\n\n\n"
@@ -67,10 +67,10 @@ ENTRIES = [
         "no derivative rule is registered. Inactive arguments are fine: such calls run as they are.",
         "Register a derivative for the function with `@diffprog.derivative(of=...)`, or wrap the argument in "
         "`diffprog.no_derivative(...)` if no derivative should flow through the call.",
-        "import math\n\n" + _HEADER + "@dp.differentiable\ndef f(x):\n    return math.gamma(x) * x\n\n\n"
+        "import math\n\n" + _HEADER + "@dp.differentiable\ndef f(x):\n    return math.lgamma(x) * x\n\n\n"
         "def main():\n    return dp.grad(f)(1.5)\n",
         "import math\n\n" + _HEADER + "@dp.differentiable\ndef f(x):\n"
-        "    return math.gamma(dp.no_derivative(x)) * x\n\n\ndef main():\n    return dp.grad(f)(1.5)\n",
+        "    return math.lgamma(dp.no_derivative(x)) * x\n\n\ndef main():\n    return dp.grad(f)(1.5)\n",
     ),
     Entry(
         "DP103", "error", "call that cannot be resolved statically",
@@ -172,16 +172,12 @@ ENTRIES = [
         "def main():\n    value, pullback = dp.vjp(polar, 1.0, 2.0)\n    return pullback((1.0, 0.0))\n",
     ),
     Entry(
-        "DP112", "error", "reverse mode over a derivative that writes into arrays",
-        "The adjoint of a function with loops records intermediate values on tapes (array writes). Reverse mode "
-        "cannot differentiate array writes yet, so `grad(grad(f))` fails for such functions; forward mode can.",
-        "Use forward-over-reverse (`diffprog.hessian`, `diffprog.hvp`, or `diffprog.jvp` of `grad(f)`), or take "
-        "higher derivatives of loop-free functions.",
-        _HEADER + "@dp.differentiable\ndef f(x):\n    y = x\n    for i in range(3):\n        y = y * x\n"
-        "    return y\n\n\ndef main():\n    return dp.grad(dp.grad(f))(1.5)\n",
-        _HEADER + "@dp.differentiable\ndef f(x):\n    return x * x * x * x\n\n\n"
-        "def main():\n    return dp.grad(dp.grad(f))(1.5)\n",
-        checked_by="run",
+        "DP112", "error", "reverse mode over a derivative that writes into arrays (retired)",
+        "Reported before reverse mode could differentiate the tapes of a generated adjoint, when `grad(grad(f))` "
+        "was taken of a function with loops. Reverse mode now differentiates those tapes, so nothing reports this "
+        "code any more; it stays in the catalogue so that it is never reused for something else.",
+        "Nothing to fix: higher derivatives through loops work in both modes.",
+        checked_by="retired",
     ),
     Entry(
         "DP201", "warning", "derivative cut",
@@ -233,6 +229,8 @@ def explain(code: str) -> str:
         parts += ["Fixed:", "", _indent(entry.fixed)]
     if entry.checked_by == "run":
         parts += ["Found when the code runs (not by `diffprog check`)."]
+    if entry.checked_by == "retired":
+        parts += ["", "Retired: no longer reported."]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -261,6 +259,8 @@ def markdown() -> str:
         lines += ["", f"## {entry.code}", "", f"**{entry.title}** ({entry.severity})", "", entry.explanation, ""]
         if entry.checked_by == "run":
             lines += ["*Found when the code runs, not by `diffprog check`.*", ""]
+        if entry.checked_by == "retired":
+            lines += ["*Retired: no longer reported; the code is never reused.*", ""]
         lines += [f"**Fix:** {entry.fix}", ""]
         if entry.example:
             lines += ["Example:", "", "```python", entry.example.rstrip(), "```", ""]

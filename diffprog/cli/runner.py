@@ -21,6 +21,7 @@ from .static import Project, display_path, read_source
 SKIPPED_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules", "build",
                 "dist", ".eggs", "site-packages", ".mypy_cache", ".pytest_cache"}
 CHECKER_CODES = ("DP001", "DP002")  # about the checker itself: never filtered out
+_MENTIONS = ("diffprog", "differentiable", "grad", "vjp")
 _SUPPRESSION = re.compile(r"#\s*diffprog:\s*ignore(?:\[([A-Za-z0-9_,\s]*)\])?")
 
 
@@ -101,13 +102,13 @@ def check_paths(paths, settings: Settings | None = None, all_functions: bool = F
 
 
 def _load(project, path, report, all_functions):
-    """The parsed module, or None. A file that never mentions diffprog can hold neither a decorated function nor
-    a grad call: it is only checked to be valid Python (ast, in C) and parsed for the engine (gast, slow) only
-    if a checked function imports from it."""
+    """The parsed module, or None. A file that mentions none of _MENTIONS can hold neither a decorated function
+    nor a grad call (not even through a re-export): it is only checked to be valid Python (ast, in C) and parsed
+    for the engine (gast, slow) only if a checked function imports from it."""
     try:
         if not all_functions:
             text = read_source(Path(path))
-            if "diffprog" not in text:
+            if not any(word in text for word in _MENTIONS):
                 ast.parse(text, filename=str(path))
                 report.lines += text.count("\n")
                 return None
