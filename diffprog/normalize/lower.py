@@ -555,15 +555,17 @@ class Lowerer:
             self.reporter.error("DP101", f"cannot unpack this value into {len(target.elts)} variables",
                                 self.origin(node), "unpack a tuple with the same number of elements")
             return
-        # Snapshot variables the targets overwrite, so `a, b = b, a` swaps.
-        items = tuple(self._snapshot(item, node) for item in value.items)
+        # Snapshot variables the targets overwrite, so `a, b = b, a` swaps (and only those: `x, y, z =
+        # q.rotate(...)` copies nothing).
+        overwritten = set(_leaf_names(tuple(self.scope.bindings.get(t.id) for t in _target_names(target))))
+        items = tuple(self._snapshot(item, node, overwritten) for item in value.items)
         for element, item in zip(target.elts, items):
             self._assign_value(element, item, node)
 
-    def _snapshot(self, item, node):
+    def _snapshot(self, item, node, overwritten):
         if isinstance(item, TupleValue):
-            return TupleValue(tuple(self._snapshot(i, node) for i in item.items), item.cls)
-        if isinstance(item, C.Var):
+            return TupleValue(tuple(self._snapshot(i, node, overwritten) for i in item.items), item.cls)
+        if isinstance(item, C.Var) and item.name in overwritten:
             copy = self.names.temp(item.name)
             self._emit(C.Assign(copy, item, self.origin(node)))
             return C.Var(copy)
@@ -1423,6 +1425,15 @@ def _as_binding(value):
             return None
         return Fields(items, value.cls) if value.cls is not None else tuple(items)
     return None
+
+
+def _target_names(target) -> list:
+    """The plain names an unpacking target assigns, nested ones included."""
+    if isinstance(target, gast.Name):
+        return [target]
+    if isinstance(target, (gast.Tuple, gast.List)):
+        return [n for element in target.elts for n in _target_names(element)]
+    return []
 
 
 def _leaves_block(stmt) -> bool:
