@@ -39,7 +39,12 @@ BUGS: dict = {
     "sum_mean_axis_positional": "np.sum(x, 1) / np.mean(x, 0) with a positional axis: DP101 'np.sum takes 1 "
                                 "arguments here, not 2' (axis=1 works)",
 }
-BUGS_JIT: dict = {}
+_F32_MIXED = ("float32 arrays: the adjoint mixes the float64 adjoint g with float32 primals in a numba linear "
+              "algebra call ({}), which numba rejects (DP301 'arguments must all have the same dtype')")
+BUGS_JIT: dict = {
+    "f32_matvec_matmat": _F32_MIXED.format("A.T @ g"),
+    "f32_solve_inv_det": _F32_MIXED.format("np.linalg.solve(a.T, g), out.T @ g @ out.T"),
+}
 
 # Compiling the generated adjoints with numba costs seconds per program (about 5 s per elementwise term of a 2-D
 # program on a 2-core machine), so every program is checked on many examples with the generated code run as plain
@@ -850,3 +855,74 @@ def test_vjp_array_valued(program):
 @pytest.mark.parametrize("program", params(VJP_PROGRAMS, jit=True))
 def test_vjp_array_valued_compiled(program):
     run_vjp_examples(program, jit=True, max_examples=5)
+
+
+# =============================================================================================================
+# float32: gradients of float32 arguments are float32 and close to float64 autograd (compiled; small programs)
+# =============================================================================================================
+
+FLOAT32 = [
+    P("f32_unary_1d", """
+def f(x):
+    return np.sum(np.sin(x) * np.exp(0.5 * x) + np.sqrt(x * x + 1.0))
+""", [Arr(("n",))]),
+    P("f32_broadcast", """
+def f(x, b, c):
+    return np.sum(np.tanh(x + b) * c)
+""", [Arr(NM), Arr(("m",)), Arr(("n", 1))]),
+    P("f32_scalar_mixed", """
+def f(x, a):
+    return np.sum(a * x ** 2 - x / a)
+""", [Arr(NM), F(0.5, 2.0)]),
+    P("f32_matvec_matmat", """
+def f(A, v, B):
+    return np.sum(np.sin(A @ v)) + np.sum(np.cos(A @ B))
+""", [Arr(NM), Arr(("m",)), Arr(("m", "k"))]),
+    P("f32_sum_mean_axis", """
+def f(x):
+    return np.sum(np.mean(x, axis=0) ** 2) + np.sum(np.sin(np.sum(x, axis=1, keepdims=True)) * x)
+""", [Arr(NM)]),
+    P("f32_reductions", """
+def f(x, y):
+    return np.prod(x) + np.max(y) + np.std(y)
+""", [Arr(("n",), lo=0.5, hi=1.5), Arr(("n",))], dims=dict(n=(2, 5)), prep=spread(1), ok=distinct_args(1)),
+    P("f32_solve_inv_det", """
+def f(A, b):
+    return np.sum(np.linalg.solve(A, b)) + np.sum(np.linalg.inv(A)) + np.linalg.det(A)
+""", [Arr(("n", "n")), Arr(("n",))], prep=well_conditioned(0)),
+    P("f32_logsumexp", """
+def f(x):
+    m = np.max(x)
+    return m + np.log(np.sum(np.exp(x - m)))
+""", [Arr(("n",), lo=-50.0, hi=50.0)]),
+    P("f32_write_loop", """
+def f(x):
+    out = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = x[i] * x[i] + np.sin(x[i])
+    return np.sum(out * out)
+""", [Arr(("n",))], ref_source=HEADER + """
+def f(x):
+    out = x * x + np.sin(x)
+    return np.sum(out * out)
+"""),
+]
+
+
+@pytest.mark.parametrize("program", params(FLOAT32, jit=True))
+def test_float32(program):
+    run_examples(program, check_gradient_nd_f32, max_examples=5)
+
+
+def test_float32_and_float64_arguments_together():
+    """Each gradient takes its own argument's dtype."""
+    prog = next(p for p in FLOAT32 if p.name == "f32_broadcast")
+    x = np.linspace(-1, 1, 6).reshape(2, 3).astype(np.float32)
+    b = np.array([0.1, -0.2, 0.3])  # float64
+    c = np.array([[0.5], [1.5]], dtype=np.float32)
+    gx, gb, gc = load_nd(prog).dp_grad()(x, b, c)
+    assert (gx.dtype, gb.dtype, gc.dtype) == (np.float32, np.float64, np.float32)
+    t = np.tanh(x.astype(np.float64) + b)
+    np.testing.assert_allclose(gx, (1 - t * t) * c, rtol=1e-5)
+    np.testing.assert_allclose(gb, np.sum((1 - t * t) * c, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(gc, np.sum(t, axis=1, keepdims=True), rtol=1e-5)
