@@ -36,6 +36,16 @@ BUGS: dict = {
     "ravel_flatten": "np.ravel / x.ravel() / x.flatten() in reverse mode: KeyError 'reshape_shape' (the vjp template "
                      "g.reshape(x.shape) is lowered to a missing primitive)",
     "expand_dims": "np.expand_dims in reverse mode: KeyError 'reshape_shape'",
+    "prod_axis": "np.prod(x, axis=0): DP101 'np.prod with keyword arguments axis is not supported' (issue 3 "
+                 "lists prod with axis)",
+    "var_std_axis": "np.var / np.std with axis: DP101 'keyword arguments axis is not supported'",
+    "max_axis_keepdims": "np.max(x, axis=1, keepdims=True): DP101 'keyword arguments axis, keepdims is not "
+                         "supported' (axis alone works)",
+    "cumsum_axis": "np.cumsum(x, axis=0): DP101 'keyword arguments axis is not supported'",
+    "cumsum_2d_flattens": "np.cumsum of a 2-D array (flattens): the 1-D adjoint is not reshaped to x: ValueError "
+                          "'could not be broadcast together with shapes (2,3) (6,)', or for x of shape (2, 1) a "
+                          "silently wrong (2, 2) gradient",
+    "norm_fro_and_axis": "np.linalg.norm(x, 'fro') and norm(x, axis=0): DP101 (only norm(x) works)",
     "sum_mean_axis_positional": "np.sum(x, 1) / np.mean(x, 0) with a positional axis: DP101 'np.sum takes 1 "
                                 "arguments here, not 2' (axis=1 works)",
 }
@@ -329,6 +339,36 @@ def f(a, c, d):
 def f(b, c):
     return np.sum(np.sin(np.sum(b, 1))) + np.sum(np.mean(c, 0) ** 2)
 """, [Arr(NM), Arr(NM)]),
+    P("max_min_axis", """
+def f(x, y):
+    return np.sum(np.max(x, axis=0) ** 2) + np.sum(np.sin(np.min(y, axis=1)))
+""", [Arr(NM), Arr(NM)], prep=spread(0, 1, step=0.37), ok=distinct_args(0, 1)),
+    P("sum_mean_axis_3d_and_negative", """
+def f(x, y):
+    return (np.sum(np.sin(np.sum(x, axis=1))) + np.sum(np.cos(np.sum(x, axis=-1)))
+            + np.sum((y - np.mean(y, axis=-1, keepdims=True)) ** 2))
+""", [Arr(("n", "m", "k")), Arr(NM)]),
+    # reductions along an axis the issue lists but diffprog rejects (DP101) or gets wrong today
+    P("prod_axis", """
+def f(x):
+    return np.sum(np.prod(x, axis=0))
+""", [Arr(NM, lo=0.5, hi=1.5)]),
+    P("var_std_axis", """
+def f(x, y):
+    return np.sum(np.var(x, axis=0)) + np.sum(np.std(y, axis=1))
+""", [Arr(NM), Arr(NM)], dims=dict(n=(2, 3), m=(2, 3)), prep=spread(0, 1, step=0.37)),
+    P("max_axis_keepdims", """
+def f(x):
+    return np.sum(np.exp(x - np.max(x, axis=1, keepdims=True)))
+""", [Arr(NM)], prep=spread(0, step=0.37), ok=distinct_args(0)),
+    P("cumsum_axis", """
+def f(x):
+    return np.sum(np.sin(np.cumsum(x, axis=0)))
+""", [Arr(NM)]),
+    P("cumsum_2d_flattens", """
+def f(x):
+    return np.sum(np.sin(np.cumsum(x)) * np.arange(x.size))
+""", [Arr(NM)]),
     P("cumsum_1d", """
 def f(x, y):
     return np.sum(np.sin(np.cumsum(x))) + np.sum(y.cumsum() ** 2)
@@ -429,6 +469,10 @@ def f(S, R):
 def f(v, A):
     return np.linalg.norm(v) + np.linalg.norm(A) ** 2 + np.sin(np.linalg.norm(A))
 """, [Arr(("n",)), Arr(("n", "m"))], prep=pushed(0.0, margin=0.1)),
+    P("norm_fro_and_axis", """
+def f(x, y):
+    return np.linalg.norm(x, 'fro') + np.sum(np.linalg.norm(y, axis=0))
+""", [Arr(NM), Arr(NM)], prep=pushed(0.0, margin=0.1)),
     P("solve_vector_rhs", """
 def f(A, b):
     return np.sum(np.sin(np.linalg.solve(A, b)))

@@ -23,6 +23,11 @@ BUGS_WRITES: dict = {
     "row_from_own_row": "out[i, :] = out[i, :] + row: " + _ROW_DP101,
     "row_from_previous_row": "U[t] = np.sin(U[t - 1]) (even straight-line U[1] = np.sin(U[0])): " + _ROW_DP101,
     "heat_equation_rows": "U[t, 1:-1] = U[t - 1, 1:-1] + ...: " + _ROW_DP101 + " (12 diagnostics for 4 places)",
+    "index_array_write_repeated": "out[idx] = x[idx] * 2.0 with a repeated index: numpy keeps one write, but the "
+                                  "adjoint sends the element's adjoint to every duplicate (gradient doubled)",
+    "index_array_plus_equals": "out[idx] += x[idx]: " + _ROW_DP101,
+    "helper_fills_local_buffer": "an inlined helper writing into a local buffer the caller passes it: false DP107 "
+                                 "'in-place write to the argument array buf' (buf is not an argument of f)",
     "heat_equation_rows_copy": "prev = U[t - 1].copy() then writes into U[t]: still DP101 (3 identical diagnostics) "
                                "although the fix hint says to take a copy",
 }
@@ -375,6 +380,123 @@ def f(x):
 """, [Arr(("n",))], """
 def f(x):
     return np.sum((np.exp(x) - x) ** 2)
+"""),
+    W("colliding_element_writes", """
+def f(x):
+    out = np.zeros(2)
+    for i in range(x.shape[0]):
+        out[i % 2] = out[i % 2] * x[i] + np.sin(x[i])
+    return np.sum(out * out)
+""", [Arr(("n",))], """
+def f(x):
+    o = [0.0, 0.0]
+    for i in range(x.shape[0]):
+        o[i % 2] = o[i % 2] * x[i] + np.sin(x[i])
+    return o[0] * o[0] + o[1] * o[1]
+""", dims=dict(n=(1, 6))),
+    W("write_then_conditional_overwrite", """
+def f(x):
+    out = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = x[i]
+        if x[i] > 0.0:
+            out[i] = out[i] * out[i]
+    return np.sum(np.sin(out))
+""", [Arr(("n",))], """
+def f(x):
+    return np.sum(np.sin(np.where(x > 0.0, x * x, x)))
+""", prep=pushed(0.0)),
+    W("array_tape_and_element_write", """
+def f(x):
+    v = np.zeros(x.shape[0])
+    s = 0.0
+    for k in range(3):
+        v = v * 0.5 + x
+        v[0] = np.sin(v[0]) * x[-1]
+        s = s + np.sum(v * v)
+    return s
+""", [Arr(("n",))], """
+def f(x):
+    v = x * 0.0
+    s = 0.0
+    for k in range(3):
+        v = v * 0.5 + x
+        v = np.concatenate([np.sin(v[0:1]) * x[-1], v[1:]])
+        s = s + np.sum(v * v)
+    return s
+"""),
+    W("mask_write_into_copy", """
+def f(x):
+    out = x.copy()
+    out[x < 0.0] = 0.0
+    return np.sum(out * out * np.arange(1, x.shape[0] + 1))
+""", [Arr(("n",))], """
+def f(x):
+    out = np.where(x < 0.0, 0.0, x)
+    return np.sum(out * out * np.arange(1, x.shape[0] + 1))
+""", prep=pushed(0.0)),
+    W("strided_slice_write", """
+def f(x):
+    out = np.zeros(x.shape[0])
+    out[::2] = np.sin(x[::2])
+    out[1::2] = x[1::2] * x[1::2]
+    return np.sum(out * x)
+""", [Arr(("n",))], """
+def f(x):
+    return np.sum(np.sin(x[::2]) * x[::2]) + np.sum(x[1::2] ** 3)
+"""),
+    W("index_array_write_unique", """
+def f(x, idx):
+    out = np.zeros(x.shape[0])
+    out[idx] = x[idx] * 2.0
+    return np.sum(np.sin(out) * np.arange(1, x.shape[0] + 1))
+""", [Arr(("n",)), I(0, 10_000)], """
+def f(x, idx):
+    w = np.arange(1, x.shape[0] + 1)
+    s = 0.0
+    for i in idx:
+        s = s + np.sin(2.0 * x[i]) * w[i]
+    return s
+""", prep=lambda x, seed: (x, np.random.default_rng(seed).permutation(x.shape[0])[:3].astype(np.int64))),
+    W("index_array_write_repeated", """
+def f(x, idx):
+    out = np.zeros(x.shape[0])
+    out[idx] = x[idx] * 2.0
+    return np.sum(np.sin(out) * np.arange(1, x.shape[0] + 1))
+""", [Arr(("n",)), I(0, 10_000)], """
+def f(x, idx):
+    w = np.arange(1, x.shape[0] + 1)
+    s = 0.0
+    for i in sorted(set(int(j) for j in idx)):
+        s = s + np.sin(2.0 * x[i]) * w[i]
+    return s
+""", prep=lambda x, seed: (x, np.append(np.random.default_rng(seed).integers(0, x.shape[0], 3), 0).astype(np.int64)
+                          [[0, 1, 2, 3, 3]])),
+    W("index_array_plus_equals", """
+def f(x, idx):
+    out = np.zeros(x.shape[0])
+    out[idx] += x[idx]
+    return np.sum(out * out)
+""", [Arr(("n",)), I(0, 10_000)], """
+def f(x, idx):
+    s = 0.0
+    for i in sorted(set(int(j) for j in idx)):
+        s = s + x[i] * x[i]
+    return s
+""", prep=lambda x, seed: (x, np.random.default_rng(seed).integers(0, x.shape[0], 4).astype(np.int64))),
+    W("helper_fills_local_buffer", """
+def fill(buf, x):
+    for i in range(buf.shape[0]):
+        buf[i] = x[i] * x[i]
+    return 0.0
+
+def f(x):
+    buf = np.zeros(x.shape[0])
+    z = fill(buf, x)
+    return np.sum(np.sin(buf)) + z
+""", [Arr(("n",))], """
+def f(x):
+    return np.sum(np.sin(x * x))
 """),
     # array-valued loop state: a tape of arrays (no writes, autograd runs the same source)
     P("array_state_rnn", """
