@@ -169,8 +169,7 @@ def vjp(f, *args):
     """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers)."""
     df = as_differentiable(f)
     differentiable = tuple(k for k, a in enumerate(args) if _is_differentiable(a))
-    runner = _ReverseRunner(df, differentiable)
-    spec = runner.specialization(args)
+    spec = _reverse_runner(df, differentiable).specialization(args)  # cached: vjp is called in loops
     value = df(*args)
 
     def pullback(cotangent):

@@ -29,7 +29,6 @@ from .types import protocol as P
 from .types.boundary import Boundary, param_layouts, unregistered_problems
 from .types.layout import signature as layout_signature
 
-RUNTIME_MODULE = "diffprog.backend.runtime"
 
 
 @dataclass
@@ -141,7 +140,7 @@ class FunctionCompiler:
         header = (f"diffprog {__version__}: {mode} code for {self.parsed.name} "
                   f"({self.parsed.file}:{self.parsed.node.lineno + self.parsed.line_offset})\n"
                   f"specialized for ({', '.join(f'{p}: {t}' for p, t in zip(core.params, param_types))})")
-        source, origins = codegen.module_source([ir], header, RUNTIME_MODULE)
+        source, origins = codegen.module_source([ir], header)
         module = cache.load_module(source)
         run = getattr(module, ir.name)
         if self.jit:

@@ -108,23 +108,29 @@ def _range(stmt) -> str:
 
 
 def imports_of(functions) -> list:
-    modules = {"math", "numpy as np"}
+    """Import lines for what the functions call: "module" entries import a module, "module:name" one name."""
+    entries = {"math", "numpy as np"}
     for fn in functions:
         for stmt, _ in C.walk(fn.body):
             value = getattr(stmt, "value", None) or getattr(stmt, "call", None)
             if isinstance(value, C.Call):
-                modules.update(value.prim.imports)
-    return sorted(modules)
+                entries.update(value.prim.imports)
+    modules = sorted(e for e in entries if ":" not in e)
+    names = {}
+    for entry in entries - set(modules):
+        module, name = entry.split(":")
+        names.setdefault(module, set()).add(name)
+    return [f"import {m}" for m in modules] + [f"from {m} import {', '.join(sorted(n))}" for m, n in sorted(
+        names.items())]
 
 
-def module_source(functions, header: str, runtime_module: str):
+def module_source(functions, header: str):
     """The full generated module and a map from its line numbers to user source origins."""
     printer = Printer()
     for text in header.splitlines():
         printer.line(0, f"# {text}")
-    for module in imports_of(functions):
-        printer.line(0, f"import {module}")
-    printer.line(0, f"from {runtime_module} import scatter_add, tape_reserve, unbroadcast")
+    for line in imports_of(functions):
+        printer.line(0, line)
     for fn in functions:
         printer.line(0, "")
         printer.line(0, "")

@@ -56,3 +56,62 @@ def scatter_add(target, index, values):
 
 
 scatter_add = register_jitable(scatter_add)
+
+
+@register_jitable
+def cholesky_vjp(lower, g):
+    """Adjoint of A = L L^T factorization (Murray 2016): sym(L^-T Phi(L^T g) L^-1), Phi = lower part, half
+    diagonal."""
+    inner = np.tril(lower.T @ g)
+    for k in range(inner.shape[0]):
+        inner[k, k] *= 0.5
+    inverse = np.linalg.inv(lower)
+    s = inverse.T @ inner @ inverse
+    return 0.5 * (s + s.T)
+
+
+@register_jitable
+def cholesky_jvp(lower, t):
+    """Tangent of L = cholesky(A): L Phi(L^-1 t L^-T)."""
+    inverse = np.linalg.inv(lower)
+    inner = np.tril(inverse @ t @ inverse.T)
+    for k in range(inner.shape[0]):
+        inner[k, k] *= 0.5
+    return lower @ inner
+
+
+@register_jitable
+def max_along(x, axis):
+    """np.max(x, axis) for matrices (numba's np.max takes no axis)."""
+    if axis == 0:
+        out = x[0].copy()
+        for i in range(1, x.shape[0]):
+            out = np.maximum(out, x[i])
+        return out
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = np.max(x[i])
+    return out
+
+
+@register_jitable
+def min_along(x, axis):
+    """np.min(x, axis) for matrices."""
+    return -max_along(-x, axis)
+
+
+@register_jitable
+def prod_others(x):
+    """For each element, the product of all the others: d prod(x) / d x, also where elements are zero."""
+    flat = np.ascontiguousarray(x).ravel()
+    n = flat.shape[0]
+    out = np.ones(n)
+    left = 1.0
+    for k in range(n):
+        out[k] = left
+        left *= flat[k]
+    right = 1.0
+    for k in range(n - 1, -1, -1):
+        out[k] *= right
+        right *= flat[k]
+    return out.reshape(x.shape)

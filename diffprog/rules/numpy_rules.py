@@ -11,6 +11,7 @@ import numpy as np
 from ..ir import types as T
 from .registry import REGISTRY
 from .registry import primitive as p
+from .runtime_calls import rt, runtime_import
 
 
 _float = lambda ts: T.broadcast(ts, "float")  # noqa: E731
@@ -59,7 +60,7 @@ for _name, _vjp in [
     ("mean", f"{_ones} * (g / x.size)"),
     ("max", "np.where(x == out, 1.0, 0.0) * g"),
     ("min", "np.where(x == out, 1.0, 0.0) * g"),
-    ("prod", "out / x * g"),
+    ("prod", "rt.prod_others(x) * g"),
     ("var", "2.0 * (x - np.mean(x)) / x.size * g"),
     ("std", "(x - np.mean(x)) / (x.size * out) * g"),
 ]:
@@ -122,8 +123,12 @@ p("np.linalg.solve", "np.linalg.solve({0}, {1})", "a, b", keys=[np.linalg.solve]
 _back = ("np.ascontiguousarray(g).reshape(x.shape)",)
 p("ravel", "np.ravel({0})", "x", keys=[np.ravel, "method:ravel", "method:flatten"], vjps=_back,
   result=lambda ts: T.Array(ts[0].dtype, 1))
-p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args[1:])})", "", vjps=_back,
-  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), shape_args=1)
+p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args[1:])})", "",
+  vjps=lambda ranks: ("np.ascontiguousarray(g).reshape(a0.shape)",) + (None,) * (len(ranks) - 1),
+  jvps=lambda ranks: ("np.ascontiguousarray(t).reshape(out.shape)",) + (None,) * (len(ranks) - 1),
+  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1)
+p("reshape_shape", "np.ascontiguousarray({0}).reshape({1}.shape)", "x, like", vjps=(
+    "np.ascontiguousarray(g).reshape(x.shape)", None), result=lambda ts: T.Array(ts[0].dtype, ts[1].ndim))
 p("np.expand_dims", "np.expand_dims({0}, {1})", "x, axis", keys=[np.expand_dims], vjps=_back + (None,),
   result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim + 1))
 p("size", "{0}.size", "x", None, keys=["attr:size"], result="int")
@@ -137,12 +142,12 @@ def _shape(args) -> str:
 
 for _name in ("zeros", "ones", "empty"):
     p(f"np.{_name}", lambda args, f=_name: f"np.{f}({_shape(args)})", "", keys=[getattr(np, _name)],
-      result=lambda ts: T.Array("float64", len(ts)), shape_args=0)
+      result=lambda ts: T.Array("float64", len(ts)), tuple_arg=0)
     p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))
     p(f"np.{_name}_like", f"np.{_name}_like({{0}})", "x", None, keys=[getattr(np, f"{_name}_like")],
       result="same")
 p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full],
-  result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), shape_args=0)
+  result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), tuple_arg=0)
 p("np.full_shape", "np.full({0}.shape, {1})", "x, value", None, None,
   result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim))
 p("np.full_like", "np.full_like({0}, {1})", "x, value", None, None, keys=[np.full_like], result="same")
@@ -156,6 +161,65 @@ p("np.linspace", "np.linspace({0}, {1}, {2})", "start, stop, n", None, None, Non
   result=lambda ts: T.Array("float64", 1))
 
 
+# Factorizations and helpers numba lacks, computed by runtime helpers.
+p("np.linalg.cholesky", "np.linalg.cholesky({0})", "a", keys=[np.linalg.cholesky], vjps=("rt.cholesky_vjp(out, g)",),
+  result="same")
+p("rt.prod_others", "prod_others({0})", "x", keys=[rt.prod_others], result=lambda ts: T.Array("float64", ts[0].ndim),
+  imports=runtime_import("prod_others"))
+p("rt.cholesky_vjp", "cholesky_vjp({0}, {1})", "lower, g", keys=[rt.cholesky_vjp], result=lambda ts: ts[0],
+  imports=runtime_import("cholesky_vjp"))
+p("rt.cholesky_jvp", "cholesky_jvp({0}, {1})", "lower, t", keys=[rt.cholesky_jvp], result=lambda ts: ts[0],
+  imports=runtime_import("cholesky_jvp"))
+p("np.linalg.slogdet", "", "a", keys=[np.linalg.slogdet], components=("slogdet_sign", "slogdet_logabsdet"),
+  result="float")
+p("slogdet_sign", "np.linalg.slogdet({0})[0]", "a", None, result=lambda ts: T.FLOAT)
+p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.inv(a).T",),
+  result=lambda ts: T.FLOAT)
+for _name in ("max", "min"):
+    p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", vjps=(
+        f"np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g, axis)",),
+      result=lambda ts: T.Array(ts[0].dtype, 1), imports=runtime_import(f"{_name}_along"))
+
+
+def _concatenated(ranks, stacked=False):
+    """Adjoint of joining arrays along axis 0: each argument gets its slice (or, stacked, its row) of g."""
+    rules, offset = [], "0"
+    for k in range(len(ranks)):
+        rules.append(f"g[{k}]" if stacked else f"g[{offset}:{offset} + a{k}.shape[0]]")
+        offset = f"{offset} + a{k}.shape[0]"
+    return tuple(rules)
+
+
+def _joined_tangents(ranks, join):
+    zeros = [f"np.zeros(a{j}.shape)" for j in range(len(ranks))]
+    return tuple(f"np.{join}(({', '.join(zeros[:k] + ['t'] + zeros[k + 1:])},))" for k in range(len(ranks)))
+
+
+def _joined(ts, extra_rank):
+    dtype = ts[0].dtype
+    for t in ts[1:]:
+        dtype = np.promote_types(dtype, t.dtype).name
+    return T.Array(dtype, ts[0].ndim + extra_rank)
+
+
+_JOINS = {  # name: (numpy function, stacks a new axis?, ranks it accepts)
+    "concatenate": (np.concatenate, False, None), "stack": (np.stack, True, None),
+    "hstack": (np.hstack, False, 1), "vstack": (np.vstack, None, None),
+}
+for _name, (_func, _stacked, _only) in _JOINS.items():
+    def _rules(ranks, stacked=_stacked, only=_only):
+        if only is not None and set(ranks) != {only}:
+            return None
+        return _concatenated(ranks, stacked if stacked is not None else ranks[0] == 1)
+
+    def _tangents(ranks, name=_name, only=_only):
+        return None if only is not None and set(ranks) != {only} else _joined_tangents(ranks, name)
+
+    p(f"np.{_name}", lambda args, n=_name: f"np.{n}(({', '.join(args)},))", "", keys=[_func], tuple_arg=0,
+      vjps=_rules, jvps=_tangents,
+      result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
+
+
 # Tangent (forward-mode) rules of the non-elementwise primitives above: the contribution of each argument's
 # tangent `t` to the result's tangent. Ties in max/min count every tied element, as their adjoints do.
 _JVPS = {
@@ -163,7 +227,7 @@ _JVPS = {
     "np.mean": ("np.mean(t)",),
     "np.max": ("np.sum(np.where(x == out, t, 0.0))",),
     "np.min": ("np.sum(np.where(x == out, t, 0.0))",),
-    "np.prod": ("np.sum(out / x * t)",),
+    "np.prod": ("np.sum(rt.prod_others(x) * t)",),
     "np.var": ("np.sum(2.0 * (x - np.mean(x)) / x.size * t)",),
     "np.std": ("np.sum((x - np.mean(x)) / (x.size * out) * t)",),
     "np.cumsum": ("np.cumsum(t)",),
@@ -182,9 +246,12 @@ _JVPS = {
     "np.linalg.solve": {(2, 1): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)"),
                         (2, 2): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)")},
     "ravel": ("np.ravel(t)",),
-    "reshape": ("np.ascontiguousarray(t).reshape(out.shape)",),
     "np.expand_dims": ("np.expand_dims(t, axis)", None),
     "copy": ("np.copy(t)",),
+    "np.linalg.cholesky": ("rt.cholesky_jvp(out, t)",),
+    "slogdet_logabsdet": ("np.trace(np.linalg.solve(a, t))",),
+    "np.max_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis)",),
+    "np.min_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis)",),
 }
 for _name, _rule in _JVPS.items():
     REGISTRY.named(_name).jvps = _rule

@@ -31,7 +31,9 @@ class Primitive:
     #                      `out` and `g` (the result's adjoint); a tuple, or a dict keyed by argument ranks
     jvps: object = None  # their tangent contributions, over the params, `out` and `t` (the argument's tangent)
     options: dict = field(default_factory=dict)  # static keyword arguments (axis=1), usable in rule templates
-    shape_args: int | None = None  # position of a shape argument: normalize passes a tuple's elements
+    tuple_arg: int | None = None  # position of an argument given as a tuple (a shape, arrays to concatenate):
+    #                               normalize passes the tuple's elements as separate arguments
+    components: tuple = ()  # a tuple-valued function (slogdet): the primitives computing each element
     inline_primal: object = None  # user rules (types/rules.py) on a function with source: that function, inlined
     #                               for the value, whose result is the primitive's last argument
     scalar_partials: bool = False  # partials valid for number arguments only (user rules' tangent rules)
@@ -71,7 +73,7 @@ class Primitive:
         return self._by_ranks(self.jvps, k, ranks)
 
     def _by_ranks(self, rules, k, ranks):
-        table = rules.get(ranks) if isinstance(rules, dict) else rules
+        table = rules.get(ranks) if isinstance(rules, dict) else rules(ranks) if callable(rules) else rules
         if table is None:
             raise TypeError(f"{self.name} has no derivative rule for arguments of rank {ranks}")
         return None if table[k] is None else self._parse(table[k])
@@ -79,6 +81,8 @@ class Primitive:
     def depends_on(self, k: int) -> bool:
         if self.adjoint == "index":
             return k == 0
+        if callable(self.vjps):  # variadic (concatenate): every argument flows into the result
+            return True
         if self.vjps is not None:
             tables = self.vjps.values() if isinstance(self.vjps, dict) else [self.vjps]
             return any(k < len(t) and t[k] is not None for t in tables)

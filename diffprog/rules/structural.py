@@ -6,6 +6,7 @@ emits from the `adjoint="index"` tag.
 import builtins
 
 from ..ir import types as T
+from .runtime_calls import runtime_import
 
 from .registry import primitive as p
 
@@ -37,11 +38,13 @@ for _kind, _dtype in _TAPE_DTYPES.items():
     p(f"tape_empty_{_kind}", "np.empty({0}, %s)" % _dtype, "n", None,
       result=lambda ts, k=_kind: T.Array(T.np.dtype(_TAPE_DTYPES[k][3:]).name, 1))
 p("tape_reserve", "tape_reserve({0}, {1}, {2})", "tape, length, count", result="same",
+  imports=runtime_import("tape_reserve"),
   vjps=("g[:tape.shape[0]]", None, None))  # grows a tape: its contents pass through unchanged
 p("zeros_like", "np.zeros_like({0})", "x", None, result="same")
 p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", None, None, result=lambda ts: ts[1] if T.is_array(
-    ts[1]) else ts[0])
-p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", None, None, None, result="same")
+    ts[1]) else ts[0], imports=runtime_import("unbroadcast"))
+p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", None, None, None, result="same",
+  imports=runtime_import("scatter_add"))
 p("sum_leading", "np.sum({0}, axis=0)", "x", None, result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim - 1)
   if ts[0].ndim > 1 else T.FLOAT)
 p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), imports=("numba.typed",))

@@ -16,6 +16,7 @@ from ..errors import Reporter
 from ..frontend.source import ParsedFunction
 from ..ir import core as C
 from ..normalize.lower import Lowerer, Scope
+from ..rules.runtime_calls import rt
 
 _RULES = ParsedFunction(
     fn=None,
@@ -24,7 +25,7 @@ _RULES = ParsedFunction(
     file="<derivative rules>",
     line_offset=0,
     col_offset=0,
-    globals={"math": math, "np": np},
+    globals={"math": math, "np": np, "rt": rt},
 )
 
 
@@ -49,7 +50,8 @@ class PartialEmitter:
         return self._instantiate(call.prim.jvp(k, ranks), call, out, t=t)
 
     def _instantiate(self, template, call, out, **extra):
-        bindings = {name: _binding(atom) for name, atom in zip(call.prim.params, call.args)}
+        params = call.prim.params or tuple(f"a{k}" for k in range(len(call.args)))  # variadic: a0, a1, ...
+        bindings = {name: _binding(atom) for name, atom in zip(params, call.args)}
         bindings.update({name: C.Const(value) for name, value in call.prim.options.items()})
         bindings["out"] = out.name
         bindings.update({name: _binding(atom) for name, atom in extra.items()})

@@ -1,0 +1,24 @@
+"""Names for the helpers in backend/runtime.py that rules and generated code call.
+
+Rules refer to them as `rt.NAME(...)`; the markers below stand for the helpers so that the rules stage never
+imports the backend (nor numba, which the command line checker must not load).
+"""
+from types import SimpleNamespace
+
+RUNTIME_MODULE = "diffprog.backend.runtime"
+
+
+class RuntimeHelper:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"<runtime helper {self.name}>"
+
+
+rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in (
+    "cholesky_vjp", "cholesky_jvp", "prod_others", "max_along", "min_along", "unbroadcast", "scatter_add", "tape_reserve")})
+
+
+def runtime_import(name) -> tuple:
+    return (f"{RUNTIME_MODULE}:{name}",)
