@@ -27,15 +27,6 @@ def P(name, body, args, **kw):
 # Known bugs, by program name -> reason. Tests of these programs are xfail(strict=True). BUGS apply to the
 # generated code run as Python and compiled; BUGS_JIT only to the numba-compiled code (and float32).
 BUGS: dict = {
-    "reshape_method_tuple_and_args": "reshape in reverse mode: 'derivative rule failed to lower: name 'x' is not "
-                                     "defined' (AssertionError; the rule's vjp template uses x but declares no "
-                                     "parameters)",
-    "np_reshape_to_1d_and_back": "np.reshape in reverse mode: AssertionError 'derivative rule failed to lower: name "
-                                 "'x' is not defined'",
-    "reshape_1d_to_2d": "v.reshape((k, 2)) in reverse mode: AssertionError 'derivative rule failed to lower'",
-    "ravel_flatten": "np.ravel / x.ravel() / x.flatten() in reverse mode: KeyError 'reshape_shape' (the vjp template "
-                     "g.reshape(x.shape) is lowered to a missing primitive)",
-    "expand_dims": "np.expand_dims in reverse mode: KeyError 'reshape_shape'",
     "prod_axis": "np.prod(x, axis=0): DP101 'np.prod with keyword arguments axis is not supported' (issue 3 "
                  "lists prod with axis)",
     "var_std_axis": "np.var / np.std with axis: DP101 'keyword arguments axis is not supported'",
@@ -46,6 +37,7 @@ BUGS: dict = {
                           "'could not be broadcast together with shapes (2,3) (6,)', or for x of shape (2, 1) a "
                           "silently wrong (2, 2) gradient",
     "norm_fro_and_axis": "np.linalg.norm(x, 'fro') and norm(x, axis=0): DP101 (only norm(x) works)",
+    "concatenate_axis_keyword": "np.concatenate((A, B), axis=0): DP101 'keyword arguments axis is not supported'",
     "sum_mean_axis_positional": "np.sum(x, 1) / np.mean(x, 0) with a positional axis: DP101 'np.sum takes 1 "
                                 "arguments here, not 2' (axis=1 works)",
 }
@@ -402,14 +394,16 @@ def test_logsumexp_gradient_finite_on_large_inputs():
     np.testing.assert_allclose(g, e / e.sum(), rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.xfail(strict=True, reason="np.prod adjoint is out / x * g: 0/0 = nan at a zero element")
 def test_prod_with_a_zero_element():
     """d prod(x) / d x_k = product of the other elements, also when some element is 0 (no 0/0)."""
     prog = next(p for p in REDUCTIONS if p.name == "prod_signed")
     x = np.array([[0.0, 2.0, 3.0], [1.5, -1.0, 0.5]])
     g = dp.grad(load_nd(prog).plain)(x)
-    expected = np.array([[4.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    expected = np.array([[2.0 * 3.0 * 1.5 * -1.0 * 0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    x1 = np.array([0.0, 0.0, 2.0])  # two zeros: every product of the others is 0
+    g1 = dp.grad(load_nd(prog).plain)(x1.reshape(1, 3))
     np.testing.assert_allclose(g, expected)
+    np.testing.assert_array_equal(g1, np.zeros((1, 3)))
 
 
 @pytest.mark.xfail(strict=True, reason="np.max/np.min adjoint gives every tied element the full adjoint "
@@ -489,6 +483,12 @@ def f(A):
 def f(A):
     return np.linalg.det(A) + np.log(np.linalg.det(A))
 """, [Arr(("n", "n"))], prep=well_conditioned(0)),
+    P("slogdet_cholesky", """
+def f(A, S):
+    sign, logdet = np.linalg.slogdet(A)
+    L = np.linalg.cholesky(S @ S.T + S.shape[0] * np.eye(S.shape[0]))
+    return sign * logdet + np.sum(np.sin(L))
+""", [Arr(("n", "n")), Arr(("n", "n"))], prep=well_conditioned(0)),
     P("linalg_chain", """
 def f(A, x, y):
     r = A @ x - y
@@ -582,6 +582,24 @@ def f(x):
 def f(x):
     return np.sum(x ** 2)
 """),
+]
+
+
+SHAPES += [
+    P("concatenate_stack", """
+def f(x, y, A, B):
+    return (np.sum(np.sin(np.concatenate((x, y))) * np.arange(x.shape[0] + y.shape[0]))
+            + np.sum(np.cos(np.stack((x, x * 2.0))) * np.arange(x.shape[0]))
+            + np.sum(np.sin(np.hstack((x, y))) ** 2) + np.sum(np.tanh(np.vstack((A, B))) * 1.5))
+""", [Arr(("n",)), Arr(("m",)), Arr(("k", "m")), Arr(("j", "m"))]),
+    P("concatenate_axis_keyword", """
+def f(A, B):
+    return np.sum(np.sin(np.concatenate((A, B), axis=0))) + np.sum(np.cos(np.concatenate((A, A), axis=1)))
+""", [Arr(("k", "m")), Arr(("j", "m"))]),
+    P("newaxis", """
+def f(u, v):
+    return np.sum(np.sin(u[:, np.newaxis] * v[np.newaxis, :])) + np.sum(np.cos(u[:, None] - u[None, :]))
+""", [Arr(("n",)), Arr(("m",))]),
 ]
 
 
