@@ -21,7 +21,7 @@ from .errors import DifferentiabilityError, Diagnostic, Reporter
 from .frontend.syntax import check_function_syntax
 from .ir import core as C
 from .ir import types as T
-from .normalize.cleanup import remove_dead_code, split_self_updates
+from .normalize.cleanup import hoist_loop_invariants, remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
 from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
@@ -83,7 +83,7 @@ class FunctionCompiler:
             function = lowerer.lower_function(self.parsed, layouts)
             reporter.raise_if_errors()
             boundary = Boundary(layouts, lowerer.result_layouts, lowerer.returns_user_tuple, self.parsed.name)
-            cache_[layouts] = (remove_dead_code(function), lowerer.names, boundary)
+            cache_[layouts] = (hoist_loop_invariants(remove_dead_code(function)), lowerer.names, boundary)
         return cache_[layouts]
 
     def _flat_call(self, args, wrt):
@@ -220,7 +220,7 @@ def lower_to_core(parsed, reporter: Reporter):
     """(core function, name allocator) for a parsed function; problems go to `reporter`."""
     lowerer = Lowerer(reporter)
     function = lowerer.lower_function(parsed)
-    return remove_dead_code(function), lowerer.names
+    return hoist_loop_invariants(remove_dead_code(function)), lowerer.names
 
 
 def wrt_problems(core, wrt_names, types) -> list:

@@ -19,6 +19,12 @@ def compile_nopython(py_function, arg_values, origins: dict, path: str):
         dispatcher.compile(signature)
     except NumbaError as error:
         raise CompilationError([_diagnostic(error, origins, path)]) from None
+    except (AssertionError, NotImplementedError, LookupError, TypeError) as error:  # numba failing internally
+        raise CompilationError([Diagnostic(
+            "DP301", f"numba failed internally while compiling the generated code ({type(error).__name__}: "
+            f"{error})", origins.get(min(origins)) if origins else None,
+            hint="report this with the generated code; meanwhile, run with @diffprog.differentiable(jit=False)",
+            notes=(f"generated code: {path}",))]) from error
     return dispatcher
 
 

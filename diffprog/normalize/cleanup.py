@@ -1,6 +1,8 @@
 """Dead-code removal on core code: lowering emits flags and copies eagerly and lets this pass drop the unused."""
 from __future__ import annotations
 
+from collections import Counter
+
 from ..ir import core as C
 
 
@@ -59,3 +61,53 @@ def _split_block(block, names) -> list:
             child[:] = _split_block(child, names)
         out.append(stmt)
     return out
+
+
+# Pure operations that cannot raise, so computing them once before a loop (even one that runs zero times) is
+# safe. Division, indexing and powers can raise in compiled code, so they stay where the user put them.
+_HOISTABLE = {"add", "sub", "mul", "neg", "math.sin", "math.cos", "math.exp", "math.tanh", "math.atan",
+              "math.sinh", "math.cosh", "math.hypot", "abs", "min", "max", "float", "np.sin", "np.cos", "np.exp",
+              "np.tanh", "transpose", "matmul", "np.outer", "np.sum", "np.square"}
+
+
+def hoist_loop_invariants(function: C.Function) -> C.Function:
+    """Moves computations that do not change inside a loop to just before it (loop-invariant code motion): the
+    primal does them once, and the adjoint neither repeats nor tapes them per iteration."""
+    counts = Counter(s.target for s, _ in C.walk(function.body) if isinstance(s, C.Assign))
+    counts.update(s.var for s, _ in C.walk(function.body) if isinstance(s, C.ForRange))
+    counts.update(function.params)
+    function.body = _hoist_block(function.body, counts)
+    return function
+
+
+def _hoist_block(block, counts) -> list:
+    out = []
+    for stmt in block:
+        for child in C.children(stmt):
+            child[:] = _hoist_block(child, counts)
+        if isinstance(stmt, (C.ForRange, C.While)):
+            out.extend(_invariants(stmt, counts))
+        out.append(stmt)
+    return out
+
+
+def _invariants(loop, counts) -> list:
+    """Removes and returns the loop body's leading-level invariant assignments, in order."""
+    changing = C.assigned(loop.body) | ({loop.var} if isinstance(loop, C.ForRange) else set())
+    hoisted, kept = [], []
+    for stmt in loop.body:
+        if (isinstance(stmt, C.Assign) and counts[stmt.target] == 1 and _hoistable(stmt.value)
+                and not set(_operands(stmt.value)) & (changing - {h.target for h in hoisted})):
+            hoisted.append(stmt)
+        else:
+            kept.append(stmt)
+    loop.body[:] = kept
+    return hoisted
+
+
+def _hoistable(value) -> bool:
+    return isinstance(value, C.Var) or isinstance(value, C.Call) and value.prim.name in _HOISTABLE
+
+
+def _operands(value) -> list:
+    return [value.name] if isinstance(value, C.Var) else C.atom_vars(value.args)

@@ -48,5 +48,6 @@ p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", None, No
 p("sum_leading", "np.sum({0}, axis=0)", "x", None, result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim - 1)
   if ts[0].ndim > 1 else T.FLOAT)
 p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), imports=("numba.typed",))
-p("list_append", "{0}.append({1})", "tape, x", None, None, effect=True, result="none")
+# Saved arrays are stored contiguous: a typed list holds one array layout, and views come in several.
+p("list_append", "{0}.append(np.ascontiguousarray({1}))", "tape, x", None, None, effect=True, result="none")
 p("list_pop", "{0}.pop()", "tape", None, result=lambda ts: T.Opaque("element"))

@@ -25,7 +25,8 @@ from .partials import PartialEmitter
 
 _P = REGISTRY.named
 # Cheap enough to recompute in the backward sweep rather than tape: memory reads and index arithmetic.
-_RECOMPUTABLE = {"getitem", "shape", "len", "add", "sub", "mul", "neg", "floordiv", "mod"}
+_READS = {"getitem", "shape", "len", "size", "transpose"}
+_INDEX_ARITHMETIC = {"add", "sub", "mul", "neg", "floordiv", "mod"}
 
 
 @dataclass
@@ -226,27 +227,33 @@ class ReverseTransform:
         recomputed = {s.target for stmts in self.recompute.values() for s in stmts}
         self.pushed = {v for v in self.needed if (sites[v] > 1 or v in in_loop) and v not in recomputed}
 
+    def _recomputable(self, stmt) -> bool:
+        """Reads and index arithmetic are cheaper to redo than to tape; float arithmetic is not."""
+        name = stmt.value.prim.name
+        return name in _READS or name in _INDEX_ARITHMETIC and self.types.get(stmt.target) == T.INT
+
     def _plan_recomputation(self, sites):
-        """Per `for` loop, the body's leading reads of unmodified arguments (`a[i]`) and index arithmetic:
-        the backward sweep recomputes them from the loop index instead of taping them."""
+        """Per `for` loop, cheap values of the body computed from the loop index and from values the loop does
+        not change (array reads `a[i]`, index and small arithmetic): the backward sweep recomputes them at the
+        start of each iteration instead of taping them. Values the loop does not assign hold still during its
+        backward sweep (every variable is restored to its value at that point), so they may be read."""
         stored = {s.base for s, _ in C.walk(self.fn.body) if isinstance(s, C.Store)}
-        invariant = {p for p in self.fn.params if sites[p] == 1 and p not in stored}
-        for loop, _ in C.walk(self.fn.body):
-            if not isinstance(loop, C.ForRange):
-                continue
-            available = invariant | {loop.var}
+        loops = [loop for loop, _ in C.walk(self.fn.body) if isinstance(loop, C.ForRange)]
+        for loop in reversed(loops):  # inner loops first: what they recompute from, outer loops must provide
+            changing = C.assigned(loop.body) | stored
+            available = {loop.var}
             chosen = []
             for stmt in loop.body:
                 if (isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and sites[stmt.target] == 1
-                        and stmt.value.prim.name in _RECOMPUTABLE
-                        and all(v in available for v in C.atom_vars(stmt.value.args))):
+                        and self._recomputable(stmt)
+                        and all(v in available or v not in changing for v in C.atom_vars(stmt.value.args))):
                     chosen.append(stmt)
                     available.add(stmt.target)
-            wanted, kept = set(self.needed), []
+            kept = []
             for stmt in reversed(chosen):  # keep what is needed, and what that is recomputed from
-                if stmt.target in wanted:
+                if stmt.target in self.needed:
                     kept.insert(0, stmt)
-                    wanted.update(C.atom_vars(stmt.value.args))
+                    self.needed.update(C.atom_vars(stmt.value.args))
             self.recompute[id(loop)] = kept
 
     # ---- forward sweep -----------------------------------------------------------------------------------------
