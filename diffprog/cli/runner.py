@@ -16,6 +16,7 @@ from ..errors import Diagnostic, Origin
 from .config import Settings, UsageError
 from .engine import GradSite, Target, check_target, discover
 from .static import Project, display_path, read_source
+from .user_rules import find_rules, project_modules, registered
 
 # Directories never searched when a directory is given (virtual environments, build output, VCS metadata).
 SKIPPED_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules", "build",
@@ -84,10 +85,12 @@ def check_paths(paths, settings: Settings | None = None, all_functions: bool = F
     project = Project([r for r in roots if r and r.is_dir()])
     report = Report(files=len(files))
     targets: dict = {}
+    modules = []
     for path in files:
         module = _load(project, path, report, all_functions)
         if module is None:
             continue
+        modules.append(module)
         found, sites = discover(module, all_functions)
         for key, target in found.items():
             targets.setdefault(key, target)
@@ -95,8 +98,13 @@ def check_paths(paths, settings: Settings | None = None, all_functions: bool = F
             target = targets.setdefault(Target(fn).key, Target(fn))
             target.sites.append(site)
     report.functions = len(targets)
-    for target in targets.values():
-        report.diagnostics.extend(check_target(target))
+    # Derivative rules registered by the checked files and the project files they import: the rules table as it
+    # is when the checked code runs (and only for this check).
+    rules = [site for module in project_modules(project, modules) for site in find_rules(module)]
+    with registered(rules) as rule_problems:
+        report.diagnostics.extend(rule_problems)
+        for target in targets.values():
+            report.diagnostics.extend(check_target(target))
     report.diagnostics = _filter(_unique(report.diagnostics), settings, report)
     return report
 

@@ -113,6 +113,26 @@ class StaticFunction:
         return values or None
 
     @property
+    def __diffprog_import_path__(self):
+        """For a function under a decorator other than diffprog's (`@numba.njit`): what the module binds is not
+        this Python function, so a derivative rule for it calls it by name, as at run time, instead of inlining
+        its source. Undecorated functions have no import path (AttributeError): they are inlined."""
+        if not self.wrapped:
+            raise AttributeError("__diffprog_import_path__")
+        return self.module.name, self.__name__
+
+    @property
+    def wrapped(self) -> bool:
+        """Decorated with something other than diffprog.differentiable (resolved statically)."""
+        from .engine import _DECORATOR, _static_value
+
+        for decorator in self.node.decorator_list:
+            expr = decorator.func if isinstance(decorator, gast.Call) else decorator
+            if _static_value(self.module, expr) is not _DECORATOR:
+                return True
+        return False
+
+    @property
     def is_async(self) -> bool:
         return isinstance(self.node, gast.AsyncFunctionDef)
 

@@ -16,6 +16,7 @@ numba like user code (so rules compose with every transform, including higher de
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import types
@@ -48,15 +49,44 @@ def derivative(of, mode="reverse"):
         raise TypeError(f"derivative(of=...) takes a function, not {type(of).__name__}")
 
     def register(rule):
-        entry = _RULES.setdefault(id(target), {"target": target})
-        entry[mode] = _checked(rule, target, mode)
-        _install(entry)
+        register_rule(target, rule, mode)
         return rule
 
     return register
 
 
+def register_rule(target, rule, mode="reverse"):
+    """What `@derivative(of=target, mode=mode)` does to `rule`. The command line checker registers the rules it
+    finds in source this way (target and rule may be its static stand-ins), inside `isolated_rules()`."""
+    entry = _RULES.setdefault(id(target), {"target": target})
+    entry[mode] = _checked(rule, target, mode)
+    _install(entry)
+
+
+@contextlib.contextmanager
+def isolated_rules():
+    """Rules registered inside the block are removed at its end (every registry entry is restored)."""
+    saved = (dict(REGISTRY._by_object), dict(REGISTRY._by_name), dict(_RULES), dict(_PREVIOUS),
+             set(partials._RULES.globals))
+    try:
+        yield
+    finally:
+        REGISTRY._by_object.clear()
+        REGISTRY._by_object.update(saved[0])
+        REGISTRY._by_name.clear()
+        REGISTRY._by_name.update(saved[1])
+        for table, before in ((_RULES, saved[2]), (_PREVIOUS, saved[3])):
+            table.clear()
+            table.update(before)
+        for name in set(partials._RULES.globals) - saved[4]:
+            del partials._RULES.globals[name]
+
+
 def _nargs(target):
+    static = getattr(target, "__diffprog_parsed__", None)
+    if static is not None:  # a function the command line checker knows from source only
+        args = static.node.args
+        return None if args.vararg or args.kwarg else len(getattr(args, "posonlyargs", ()) or ()) + len(args.args)
     try:
         params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
@@ -69,7 +99,7 @@ def _nargs(target):
 def _checked(rule, target, mode):
     """(rule, number of g's arguments, per-argument None markers): the rule's source parses, passes the syntax
     check, and its parameters match g's."""
-    parsed = parsed_function(rule)  # DP109 when the rule has no source
+    parsed = getattr(rule, "__diffprog_parsed__", None) or parsed_function(rule)  # DP109 when it has no source
     reporter = Reporter()
     check_function_syntax(parsed, reporter)
     reporter.raise_if_errors()
@@ -121,7 +151,9 @@ def _install(entry):
     reverse, forward = entry.get("reverse"), entry.get("forward")
     n = (reverse or forward)[1]
     params = tuple(f"a{k}" for k in range(n))
-    inline = isinstance(target, types.FunctionType) and not _is_library(target) and _has_source(target)
+    inline = (getattr(target, "__diffprog_parsed__", None) is not None and  # the checker's stand-in
+              getattr(target, "__diffprog_import_path__", None) is None) or (
+        isinstance(target, types.FunctionType) and not _is_library(target) and _has_source(target))
     extra = ("v",) if inline else ()
     args = ", ".join(params)
     vjps = None
