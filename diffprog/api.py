@@ -46,7 +46,23 @@ class DifferentiableFunction:
 def differentiable(fn=None, *, jit=True):
     """Decorator: parse, check and (lazily, per argument types) compile `fn` with numba.
 
-    `@differentiable(jit=False)` runs the generated Python without numba, for debugging.
+    The function's source is read and checked when it is decorated (problems raise `DifferentiabilityError`
+    listing every one, at your source lines); the numba-compiled primal is built at the first call for each
+    combination of argument types. `@differentiable(jit=False)` runs the generated Python without numba, for
+    debugging. Decorating is optional for `grad` and friends, which accept plain functions too.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        @dp.differentiable
+        def f(x, y):
+            return math.sin(x) * y + x ** 2
+
+        f(1.0, 2.0)          # 2.682941969615793, computed by the compiled primal
+        dp.grad(f)(1.0, 2.0) # 3.0806046117362795
+        ```
     """
     if fn is None:
         return lambda f: DifferentiableFunction(f, jit=jit)
@@ -156,17 +172,81 @@ def _cached(f, kind, argnums):
 
 def grad(f, argnums=0):
     """The gradient of scalar-valued `f` with respect to argument `argnums` (an int), or a tuple of gradients
-    (a tuple of ints, even of length one)."""
+    (a tuple of ints, even of length one).
+
+    Returns a function taking the same arguments as `f`. A float argument gets a float gradient, a float array
+    an array of its shape, a registered type (`differentiable_type`) a value of its tangent type. Integer
+    arguments (counts, indices) may be passed but not differentiated (DP106). `grad(f)` is cached, so writing
+    `dp.grad(f)(x)` inside an optimizer loop is cheap. Composable: `grad(grad(f))` is the second derivative.
+
+    Example:
+        ```python
+        import math
+        import numpy as np
+        import diffprog as dp
+
+        def f(x, y):
+            return math.sin(x) * y + x ** 2
+
+        dp.grad(f)(1.0, 2.0)            # 3.0806046117362795  (d f / d x)
+        dp.grad(f, (0, 1))(1.0, 2.0)    # (3.0806046117362795, 0.8414709848078965)
+
+        def energy(a, n):
+            s = 0.0
+            for i in range(n):
+                s += a[i] * a[i]
+            return s
+
+        dp.grad(energy)(np.array([1.0, 2.0, 3.0]), 2)   # array([2., 4., 0.])
+        ```
+    """
     return _cached(f, "grad", argnums)
 
 
 def value_and_grad(f, argnums=0):
-    """Like `grad`, but returns `(value, gradient)` from one run."""
+    """Like `grad`, but returns `(value, gradient)` from one run of the generated adjoint.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        def f(x, y):
+            return math.sin(x) * y + x ** 2
+
+        dp.value_and_grad(f, (0, 1))(1.0, 2.0)
+        # (2.682941969615793, (3.0806046117362795, 0.8414709848078965))
+        ```
+    """
     return _cached(f, "value_and_grad", argnums)
 
 
 def vjp(f, *args):
-    """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers)."""
+    """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers).
+
+    The value is `f(*args)`; `pullback` runs the compiled adjoint seeded with `cotangent`, which has the
+    structure of the result: a number, an array of the result's shape, or a tuple of those for a function
+    returning a tuple. One `vjp` can be pulled back many times (e.g. once per output to build a Jacobian).
+
+    Example:
+        ```python
+        import math
+        import numpy as np
+        import diffprog as dp
+
+        def polar(r, theta):
+            return r * math.cos(theta), r * math.sin(theta)
+
+        value, pullback = dp.vjp(polar, 2.0, 0.5)   # value == (1.7551651237807455, 0.958851077208406)
+        pullback((1.0, 0.0))                        # (0.8775825618903728, -0.958851077208406)
+
+        def pick(x, a, n):
+            return x * a[n]
+
+        value, pullback = dp.vjp(pick, 1.5, np.array([1.0, 2.0, 3.0]), 2)
+        pullback(1.0)                               # (3.0, array([0. , 0. , 1.5]), None)
+        ```
+    """
     df = as_differentiable(f)
     differentiable = tuple(k for k, a in enumerate(args) if _is_differentiable(a))
     spec = _reverse_runner(df, differentiable).specialization(args)  # cached: vjp is called in loops
@@ -230,6 +310,19 @@ def jvp(f, primals, tangents):
 
     `primals` and `tangents` are tuples matching f's arguments; the tangents of int/bool arguments are ignored
     (pass None). `tangent_out` has the structure of f's result (a number, an array, or a tuple of them).
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        def polar(r, theta):
+            return r * math.cos(theta), r * math.sin(theta)
+
+        value, tangent = dp.jvp(polar, (2.0, 0.5), (0.0, 1.0))   # derivative along theta
+        # value   == (1.7551651237807455, 0.958851077208406)
+        # tangent == (-0.958851077208406, 1.7551651237807455)
+        ```
     """
     df = as_differentiable(f)
     primals, tangents = tuple(primals), tuple(tangents)
@@ -242,7 +335,21 @@ def jvp(f, primals, tangents):
 
 def jvp_function(f):
     """f's tangent map as a differentiable function: `t(*primals, *tangents)` returns the tangent of f's result,
-    with one tangent per float or float-array primal. `grad(jvp_function(f))` is reverse-over-forward."""
+    with one tangent per float or float-array primal. `grad(jvp_function(f))` is reverse-over-forward.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        def f(x):
+            return math.sin(x) * x
+
+        t = dp.jvp_function(f)
+        t(1.0, 1.0)            # f'(1) = sin(1) + cos(1) = 1.3817732906760363
+        dp.grad(t)(1.0, 1.0)   # f''(1) = 2 cos(1) - sin(1) = 0.23913362692838303
+        ```
+    """
     df = as_differentiable(f)
     if df not in _tangent_maps:
         compiler = TangentCompiler(df.compiler, jit=df.compiler.jit)
@@ -380,6 +487,20 @@ def jacobian(f, argnums=0, mode="auto"):
     Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
     vector. `mode="forward"` runs one tangent pass per input entry, `"reverse"` one adjoint pass per output
     (outputs must be numbers), and `"auto"` picks forward unless there are more inputs than outputs.
+
+    Example:
+        ```python
+        import math
+        import numpy as np
+        import diffprog as dp
+
+        def polar_to_xy(p):
+            return p[0] * math.cos(p[1]), p[0] * math.sin(p[1])
+
+        dp.jacobian(polar_to_xy)(np.array([2.0, 0.5]))
+        # array([[ 0.87758256, -0.95885108],
+        #        [ 0.47942554,  1.75516512]])
+        ```
     """
     return JacobianFunction(f, argnums, mode)
 
@@ -387,6 +508,22 @@ def jacobian(f, argnums=0, mode="auto"):
 def hessian(f, argnums=0):
     """The Hessian of scalar-valued f with respect to argument `argnums` (a float or 1-D float array), as a
     function: forward mode applied to the generated gradient code (forward-over-reverse), one pass per column.
+
+    Example:
+        ```python
+        import numpy as np
+        import diffprog as dp
+
+        def rosenbrock(x):
+            s = 0.0
+            for i in range(x.shape[0] - 1):
+                s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+            return s
+
+        dp.hessian(rosenbrock)(np.array([1.0, 1.0]))
+        # array([[ 802., -400.],
+        #        [-400.,  200.]])
+        ```
     """
     if not isinstance(argnums, int):
         raise NotImplementedError("hessian takes one argument position (an int) for now")
@@ -399,6 +536,21 @@ def hvp(f, primals, vector):
 
     `primals` and `vector` are tuples matching f's arguments (vector entries of int arguments are ignored); the
     result is a tuple matching f's arguments, None for int arguments.
+
+    Example:
+        ```python
+        import numpy as np
+        import diffprog as dp
+
+        def rosenbrock(x):
+            s = 0.0
+            for i in range(x.shape[0] - 1):
+                s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+            return s
+
+        x = np.array([1.0, 1.0])
+        dp.hvp(rosenbrock, (x,), (np.array([1.0, 0.0]),))   # (array([ 802., -400.]),): the Hessian's column 0
+        ```
     """
     primals, vector = tuple(primals), tuple(vector)
     wrt = _differentiable_positions(primals)
@@ -416,6 +568,31 @@ def source(f, mode="reverse", *, args=None, argnums=0):
     `mode` is "reverse" (the adjoint), "forward" (the tangent code) or "primal" (the normalized primal). With
     `args`, for those argument types; otherwise the most recent specialization, or floats for every parameter if
     `f` has not run yet.
+
+    The text starts with a comment naming the function, its file and the argument types it was specialized
+    for; each group of statements is headed by a comment quoting the user's line it came from.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        @dp.differentiable
+        def g(x):
+            return x * dp.no_derivative(math.exp(x))
+
+        print(dp.source(g, mode="primal"))
+        # # diffprog 0.1.0: primal code for g (/path/to/your_file.py:5)
+        # # specialized for (x: float64)
+        # ...
+        # def g(x):
+        #     # your_file.py:6: return x * dp.no_derivative(math.exp(x))
+        #     exp_1 = math.exp(x)
+        #     no_derivative_2 = exp_1
+        #     mul_3 = x * no_derivative_2
+        #     return mul_3
+        print(dp.source(g, mode="reverse", args=(1.0,)))   # the adjoint: g_reverse(x, seed)
+        ```
     """
     if mode not in ("reverse", "forward", "primal"):
         raise ValueError(f"mode must be 'reverse', 'forward' or 'primal', not {mode!r}")

@@ -25,6 +25,22 @@ class NoDerivative:
     """Marker for fields that are not part of a type's tangent: `n: Annotated[int, diffprog.NoDerivative]`.
 
     Such a field is carried through compiled code as data; no derivative flows into or out of it.
+
+    Example:
+        ```python
+        from dataclasses import dataclass
+        from typing import Annotated
+        import numpy as np
+        import diffprog as dp
+
+        @dp.differentiable_type
+        @dataclass
+        class Particles:
+            positions: np.ndarray
+            count: Annotated[int, dp.NoDerivative]   # data, not differentiated, no warning
+
+        dp.tangent_type(Particles)   # a generated dataclass ParticlesTangent with the field `positions` only
+        ```
     """
 
     def __init__(self):
@@ -94,6 +110,27 @@ def differentiable_type(cls):
     `Annotated[int, diffprog.NoDerivative]`), nor do fields annotated NoDerivative. Methods, properties and
     operators are differentiated from their Python source. The tangent type is the class itself when every field
     is part of the tangent, otherwise a generated dataclass `<Name>Tangent` with just the tangent fields.
+
+    Example:
+        ```python
+        import math
+        from dataclasses import dataclass
+        import diffprog as dp
+
+        @dp.differentiable_type
+        @dataclass(frozen=True)
+        class Vec2:
+            x: float
+            y: float
+
+            def norm(self):
+                return math.sqrt(self.x * self.x + self.y * self.y)
+
+        def length(v):
+            return v.norm()
+
+        dp.grad(length)(Vec2(3.0, 4.0))   # Vec2(x=0.6, y=0.8): a gradient is a value of the tangent type
+        ```
     """
     if not isinstance(cls, type):
         raise TypeError("@diffprog.differentiable_type decorates a class")
@@ -116,6 +153,20 @@ def register_tangent(cls, fields=(), build=None, move=None):
     `fields` names its differentiable attributes; `build(*values)` rebuilds an instance from their values (by
     default `cls(*values)`); `move(x, t)` optionally overrides the step `diffprog.move` takes. Attributes not
     listed are invisible to differentiated code. The tangent type is a generated dataclass with these fields.
+
+    Example:
+        ```python
+        from collections import namedtuple
+        import diffprog as dp
+
+        Point = namedtuple("Point", ["x", "y"])
+        dp.register_tangent(Point, fields=("x", "y"))
+
+        def dist2(p):
+            return p.x * p.x + p.y * p.y
+
+        dp.grad(dist2)(Point(1.0, 2.0))   # PointTangent(x=2.0, y=4.0)
+        ```
     """
     if not isinstance(cls, type):
         raise TypeError("register_tangent takes a class")
@@ -232,7 +283,14 @@ def _make_tangent_cls(entry: TypeInfo):
 
 
 def tangent_type(cls):
-    """The class gradients with respect to values of `cls` are returned as."""
+    """The class gradients with respect to values of `cls` are returned as.
+
+    Example:
+        ```python
+        dp.tangent_type(Vec2)        # Vec2 itself: every field is a float
+        dp.tangent_type(Particles)   # ParticlesTangent: the NoDerivative field is left out
+        ```
+    """
     entry = info(cls)
     if entry is None:
         raise TypeError(f"{getattr(cls, '__name__', cls)} is not a differentiable type")
@@ -246,7 +304,15 @@ def _fields_of(value):
 
 
 def zero_tangent(x):
-    """The zero tangent at `x`: 0.0 for a float, zeros for an array, the tangent type with zero fields."""
+    """The zero tangent at `x`: 0.0 for a float, zeros for an array, the tangent type with zero fields.
+
+    Example:
+        ```python
+        dp.zero_tangent(2.5)                  # 0.0
+        dp.zero_tangent(np.ones(3))           # array([0., 0., 0.])
+        dp.zero_tangent(Vec2(3.0, 4.0))       # Vec2(x=0.0, y=0.0)
+        ```
+    """
     if isinstance(x, np.ndarray):
         return np.zeros_like(x, dtype=np.float64)
     if isinstance(x, (float, int, np.number)):
@@ -256,7 +322,14 @@ def zero_tangent(x):
 
 
 def add(t1, t2):
-    """The sum of two tangents (field by field; plain + for floats and arrays)."""
+    """The sum of two tangents (field by field; plain + for floats and arrays).
+
+    Example:
+        ```python
+        dp.add(Vec2(1.0, 2.0), Vec2(0.5, 0.5))   # Vec2(x=1.5, y=2.5)
+        dp.add(1.0, 2.0)                        # 3.0
+        ```
+    """
     if not is_registered(t1):
         return t1 + t2
     entry = _require(t1, "add")
@@ -266,7 +339,13 @@ def add(t1, t2):
 
 
 def scale(t, s):
-    """A tangent times a number (field by field)."""
+    """A tangent times a number (field by field).
+
+    Example:
+        ```python
+        dp.scale(Vec2(1.0, 2.0), -0.1)   # Vec2(x=-0.1, y=-0.2): e.g. a gradient-descent step
+        ```
+    """
     if not is_registered(t):
         return t * s
     entry = _require(t, "scale")
@@ -277,7 +356,18 @@ def scale(t, s):
 def move(x, t):
     """`x` moved by the tangent step `t` (Swift's move(by:)): the type's own `move(self, t)` method when it has
     one (e.g. a unit quaternion that renormalizes), the `move` given to register_tangent, else field-wise x + t.
-    This is what optimizers call."""
+    This is what optimizers call.
+
+    Example:
+        ```python
+        v = Vec2(3.0, 4.0)
+        for _ in range(100):                       # gradient descent on a registered type
+            v = dp.move(v, dp.scale(dp.grad(length)(v), -0.1))
+
+        # A type with its own `move` (a retraction) stays on its manifold, e.g. a unit quaternion that
+        # renormalizes after each step: see examples/quaternion_pose.py.
+        ```
+    """
     if not is_registered(x):
         return x + t
     entry = _require(x, "move")

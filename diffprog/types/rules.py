@@ -41,6 +41,32 @@ def derivative(of, mode="reverse"):
     mode="reverse": `rule(*args, result, cotangent)` returns a tuple with one cotangent per argument of `of`
     (None for an argument without a derivative). mode="forward": `rule(*args, *tangents)` returns the result's
     tangent. The rule's signature is checked here; mismatches are reported with the rule's file and line.
+
+    Use it for a function diffprog cannot read (a numba function, a C extension, `math.gamma`), or to replace
+    the derivative of one it can read by a numerically better one. The rule's source is inlined and compiled
+    like user code. `diffprog.types.rules.remove_derivative(of)` undoes the registration.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        def softplus(x):
+            return math.log1p(math.exp(-abs(x))) + max(x, 0.0)
+
+        @dp.derivative(of=softplus)
+        def softplus_reverse(x, result, cotangent):
+            return (cotangent / (1.0 + math.exp(-x)),)    # one cotangent per argument of softplus
+
+        @dp.derivative(of=softplus, mode="forward")
+        def softplus_forward(x, x_dot):
+            return x_dot / (1.0 + math.exp(-x))
+
+        def model(x):
+            return softplus(3.0 * x)
+
+        dp.grad(model)(0.0)   # 1.5 = 3 * 0.5, from the rule (max and abs alone would give a subgradient)
+        ```
     """
     if mode not in ("reverse", "forward"):
         raise ValueError(f"mode must be 'reverse' or 'forward', not {mode!r}")
