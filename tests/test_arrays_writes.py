@@ -15,21 +15,12 @@ from reference import Arr, F, I, check_gradient_nd, check_gradient_nd_f32, load_
 import test_arrays
 from test_arrays import HEADER, NM, P, nojit, params, pushed, run_examples, slow
 
-_ROW_DP101 = ("reading a row/slice of a local buffer on the right of a write to that buffer is rejected: false "
-              "DP101 \'getitem_N is a view of out taken before this write\'")
+_INDEX_WRITE = ("writes through an index array are rejected (DP101): with a repeated index numpy keeps one write, "
+                "which an adjoint cannot tell apart")
 BUGS_WRITES: dict = {
-    "row_plus_equals": "out[i, :] += row: " + _ROW_DP101 + " (each diagnostic also reported twice)",
-    "row_plus_equals_without_colon": "out[i] += row: " + _ROW_DP101,
-    "row_from_own_row": "out[i, :] = out[i, :] + row: " + _ROW_DP101,
-    "row_from_previous_row": "U[t] = np.sin(U[t - 1]) (even straight-line U[1] = np.sin(U[0])): " + _ROW_DP101,
-    "heat_equation_rows": "U[t, 1:-1] = U[t - 1, 1:-1] + ...: " + _ROW_DP101 + " (12 diagnostics for 4 places)",
-    "index_array_write_repeated": "out[idx] = x[idx] * 2.0 with a repeated index: numpy keeps one write, but the "
-                                  "adjoint sends the element's adjoint to every duplicate (gradient doubled)",
-    "index_array_plus_equals": "out[idx] += x[idx]: " + _ROW_DP101,
-    "helper_fills_local_buffer": "an inlined helper writing into a local buffer the caller passes it: false DP107 "
-                                 "'in-place write to the argument array buf' (buf is not an argument of f)",
-    "heat_equation_rows_copy": "prev = U[t - 1].copy() then writes into U[t]: still DP101 (3 identical diagnostics) "
-                               "although the fix hint says to take a copy",
+    "index_array_write_repeated": _INDEX_WRITE,
+    "index_array_write_unique": _INDEX_WRITE,
+    "index_array_plus_equals": _INDEX_WRITE,
 }
 
 

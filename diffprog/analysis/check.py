@@ -58,36 +58,66 @@ _VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims"}
 
 
 def check_array_aliasing(function: C.Function, types: dict, activity: Activity, reporter: Reporter) -> None:
-    """Writes and views of the same active array must not interleave: the adjoint of a write assumes nothing
-    else sees the written memory. A view taken after the last write (and outside the loops that write) is fine,
-    as is writing into a fresh array; writing through a view, or reading a view across a write, is rejected."""
+    """A view of an array (a slice, `.T`, a second name) must not be read after a write to the array, nor be
+    written through, when derivatives flow through the array: the adjoint of a write assumes nothing else sees
+    that memory. Views read before the write (`out[i, :] += row` reads its row first), copies, and views taken
+    after the writes are fine."""
     order = list(C.walk(function.body))
     position = {id(stmt): k for k, (stmt, _) in enumerate(order)}
     loops = _enclosing_loops(function.body)
-    reads = Counter(name for stmt, _ in order for name in C.reads(stmt))
+    readers = {}
+    for stmt, _ in order:
+        for name in C.reads(stmt):
+            readers.setdefault(name, []).append(stmt)
+    views = _views(order, types, readers)
+    reported = set()
+
+    def report(message, origin, fix):
+        if (message, origin) not in reported:
+            reported.add((message, origin))
+            reporter.error("DP101", message, origin, fix)
+
+    for store, _ in order:
+        if not isinstance(store, C.Store) or store.base not in activity.varied:
+            continue
+        if any(isinstance(types.get(i.name), T.Array) and types[i.name].dtype != "bool"
+               for i in store.index if isinstance(i, C.Var)):
+            report("writing through an index array cannot be differentiated: if an index repeats, numpy keeps "
+                   "only one of the writes", store.origin, "write the elements one by one in a loop")
+            continue
+        if store.base in views:
+            base = views[store.base][0]
+            report(f"writing through '{store.base}', a view of '{base}', cannot be differentiated", store.origin,
+                   f"write into '{base}' directly, or make '{store.base}' a copy (.copy())")
+            continue
+        for view, (base, definition) in views.items():
+            if base == store.base and any(_reads_across(definition, store, reader, position, loops)
+                                          for reader in readers.get(view, []) if reader is not store):
+                report(f"'{view}' is a view of '{base}' read after a write to '{base}'; its adjoint would miss the "
+                       "write", definition.origin, "take a copy (.copy()), or take the view after the writes")
+
+
+def _views(order, types, readers) -> dict:
+    """view name -> (array it shares memory with, defining statement)."""
     views = {}
     for stmt, _ in order:
         value = getattr(stmt, "value", None)
         if not isinstance(stmt, C.Assign) or not isinstance(types.get(stmt.target), T.Array):
             continue
-        if isinstance(value, C.Var) and reads[value.name] > 1:  # a second name for an array still in use
+        if isinstance(value, C.Var) and len(readers.get(value.name, [])) > 1:  # a second name still in use
             views[stmt.target] = value.name, stmt
         elif isinstance(value, C.Call) and value.prim.name in _VIEWS and isinstance(value.args[0], C.Var):
             views[stmt.target] = value.args[0].name, stmt
-    for stmt, _ in order:
-        if not isinstance(stmt, C.Store) or stmt.base not in activity.active:
-            continue
-        if stmt.base in views:
-            reporter.error("DP101", f"writing through '{stmt.base}', a view of '{views[stmt.base][0]}', cannot be "
-                           "differentiated", stmt.origin,
-                           f"write into '{views[stmt.base][0]}' directly, or make '{stmt.base}' a copy (.copy())")
-            continue
-        for view, (base, definition) in views.items():
-            if base == stmt.base and (position[id(definition)] < position[id(stmt)]
-                                      or loops[id(definition)] & loops[id(stmt)]):
-                reporter.error("DP101", f"'{view}' is a view of '{base}' taken before this write to '{base}'; "
-                               "its adjoint would miss the write", definition.origin,
-                               f"take a copy instead ({view} = ... .copy()), or take the view after the writes")
+    return views
+
+
+def _reads_across(definition, store, reader, position, loops) -> bool:
+    """Does `reader` read the view after `store` wrote its array, the view having been taken before?"""
+    taken, written, read = position[id(definition)], position[id(store)], position[id(reader)]
+    if taken < written < read:
+        return True
+    # a loop that writes and reads, around a view taken outside it: later iterations read after earlier writes
+    return bool((loops[id(store)] & loops[id(reader)]) - loops[id(definition)])
 
 
 def _enclosing_loops(block, enclosing=frozenset()) -> dict:

@@ -73,7 +73,10 @@ class Printer:
     def statement(self, depth, stmt):
         self.comment_for(depth, stmt.origin)
         origin = stmt.origin
-        if isinstance(stmt, C.Assign):
+        if isinstance(stmt, C.Assign) and _updates_in_place(stmt):
+            operator = "+=" if stmt.value.prim.name == "accumulate" else "-="
+            self.line(depth, f"{stmt.target} {operator} {render_atom(stmt.value.args[1])}", origin)
+        elif isinstance(stmt, C.Assign):
             self.line(depth, f"{stmt.target} = {render_expr(stmt.value)}", origin)
         elif isinstance(stmt, C.Store):
             index = ", ".join(render_atom(i) for i in stmt.index)
@@ -98,6 +101,12 @@ class Printer:
             self._last_origin = None
         else:
             raise TypeError(stmt)
+
+
+def _updates_in_place(stmt) -> bool:
+    value = stmt.value
+    return (isinstance(value, C.Call) and value.prim.name in ("accumulate", "deduct")
+            and value.args[0] == C.Var(stmt.target))
 
 
 def _range(stmt) -> str:

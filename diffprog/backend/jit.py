@@ -40,12 +40,12 @@ def _diagnostic(error, origins, path) -> Diagnostic:
         known = [n for n in origins if n <= lines[0]]
         origin = origins[max(known)] if known else None
     body = [line.strip() for line in text.splitlines()[1:] if line.strip()]
-    summary = " ".join(body[:2]) if body else text.strip()
+    informative = [line for line in body if not line.startswith(("During:", "File ", "<source"))]
+    summary = " ".join(informative[:3]) if informative else text.strip()
     return Diagnostic(
         "DP301",
         f"numba cannot compile this in nopython mode: {summary}",
         origin,
-        hint="use only numbers, numpy arrays and tuples of them on this line; the full numba message is in "
-        "the chained error",
-        notes=(f"generated code: {path}",),
+        hint="use only numbers, numpy arrays and tuples of them on this line (see numba's message below)",
+        notes=(f"generated code: {path}", "numba said: " + " | ".join(body[:12])),
     )

@@ -71,4 +71,9 @@ def _visit(node, parsed, reporter):
     if report_unsupported(node, parsed, reporter):
         return
     for child in gast.iter_child_nodes(node):
+        if isinstance(node, gast.Call) and isinstance(child, gast.List):
+            # `np.array([a, b])`: whether a list argument is fine depends on the callee, known when lowering
+            for element in child.elts:
+                _visit(element, parsed, reporter)
+            continue
         _visit(child, parsed, reporter)

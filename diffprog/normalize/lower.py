@@ -112,7 +112,8 @@ class Lowerer:
         self.inline_stack: list = []
         self.call_sites: list = []  # Origins of the calls being inlined, outermost first (for diagnostics)
         self.scope: Scope | None = None
-        self._assigned: set = set()  # core names given a number (to catch tuple/number mix-ups)
+        self._assigned: set = set()
+        self._argument_arrays: set = set()  # core names of the differentiated function's own arguments  # core names given a number (to catch tuple/number mix-ups)
         self._returns_tuple = False
         self._under_construction: set = set()  # field names of registered values whose __init__ is inlined
         self.result_layouts: tuple = ()
@@ -135,7 +136,17 @@ class Lowerer:
                 scope.bindings[a.id] = self._names_for_layout(a.id, layout)
                 params.extend(_leaf_names(scope.bindings[a.id]))
             origins.update({p: parsed.origin(a) for p in params if p not in origins})
-        body, results = self._lower_body(scope, node, top_level=True)
+        reassigned = control.assigned_names(node)
+        self._argument_arrays = {scope.bindings[a.id] for a in node.args.args
+                                 if a.id not in reassigned and isinstance(scope.bindings.get(a.id), str)}
+        rule = REGISTRY.lookup(parsed.fn, len(params)) if parsed.fn is not None and param_layouts is None else None
+        if rule is not None:  # the function has a user derivative rule: differentiate through the rule
+            self.scope = scope
+            body, results = [], self._call(rule, [C.Var(p) for p in params], node)
+            self.scope = None
+            body, self.block = self.block, []
+        else:
+            body, results = self._lower_body(scope, node, top_level=True)
         self.inline_stack.pop()
         user_tuple = isinstance(results, TupleValue) and results.cls is None
         results = results if user_tuple else TupleValue((results,))
@@ -463,14 +474,14 @@ class Lowerer:
                                 "assign to plain variable names")
 
     def _store_target(self, target):
-        """The local array a subscript assignment writes into, or None (reported) when it cannot."""
+        """The local array a subscript assignment writes into, or None (reported) when it cannot. A helper may
+        fill a buffer its caller made; nothing may write into the differentiated function's own arguments."""
         name = target.value.id if isinstance(target.value, gast.Name) else None
-        if name is not None and name in {a.id for a in self.scope.node.args.args} and \
-                name not in control.assigned_names(self.scope.node):
+        base = self.expr(target.value) if name is not None else None
+        if isinstance(base, C.Var) and base.name in self._argument_arrays:
             self.reporter.error("DP107", f"in-place write to the argument array '{name}'", self.origin(target),
                                 f"write into a local copy instead: {name} = {name}.copy()")
             return None
-        base = self.expr(target.value) if name is not None else None
         if not isinstance(base, C.Var):
             self.reporter.error("DP101", "only local arrays can be written into", self.origin(target),
                                 "assign to an element of a local array: out[i] = value")
@@ -1219,10 +1230,12 @@ class Lowerer:
         return self._opaque_call(target, node, hint)
 
     def _primitive_call(self, prim, node, hint, leading=()):
-        prim = self._with_keywords(prim, node)
+        positional = list(node.args)
+        prim = self._with_keywords(prim, node, positional)
         if prim is None:
             return C.Const(0.0)
-        values = list(leading) + [self.expr(a) for a in node.args]
+        values = list(leading) + [self._argument(a, k + len(leading) == prim.tuple_arg)
+                                  for k, a in enumerate(positional)]
         if prim.tuple_arg is not None:
             prim, values = self._shape_arguments(prim, values)
         args = [v if isinstance(v, (C.Var, C.Const)) else self._not_a_number(v, node) for v in values]
@@ -1251,20 +1264,33 @@ class Lowerer:
             value = self._not_a_number(value, node)
         return self._call(prim, (*args, value), node, hint)
 
-    def _with_keywords(self, prim, node):
-        """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive."""
-        if not node.keywords:
+    def _argument(self, node, tuple_wanted):
+        """A list literal where a primitive takes a tuple (`np.array([a, b])`) is read as a tuple."""
+        if tuple_wanted and isinstance(node, gast.List):
+            return TupleValue(tuple(self.expr(e) for e in node.elts))
+        return self.expr(node)
+
+    def _with_keywords(self, prim, node, positional):
+        """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive; so does an axis
+        passed by position (np.sum(x, 1)). Options equal to the primitive's defaults are dropped."""
+        named = [(k.arg, k.value) for k in node.keywords]
+        if len(positional) == 2 and prim.params == ("x",) and REGISTRY.has(f"{prim.name}_axis"):
+            named.append(("axis", positional.pop()))
+        if not named:
             return prim
         options = {}
-        for keyword in node.keywords:
-            value = self.expr(keyword.value)
-            if keyword.arg is None or not isinstance(value, C.Const):
-                self.reporter.error("DP101", f"keyword argument '{keyword.arg}' of {prim.name} must be a constant",
-                                    self.origin(keyword.value), "write the value literally, e.g. axis=0")
+        for name, value_node in named:
+            value = self.expr(value_node)
+            if name is None or not isinstance(value, C.Const):
+                self.reporter.error("DP101", f"keyword argument '{name}' of {prim.name} must be a constant",
+                                    self.origin(value_node), "write the value literally, e.g. axis=0")
                 return None
-            options[keyword.arg] = value.value
-        if options.get("keepdims") is False:
-            del options["keepdims"]
+            options[name] = value.value
+        defaults = {"keepdims": False, **prim.default_options}
+        options = {k: v for k, v in options.items() if k not in defaults or defaults[k] is not v and (
+            type(defaults[k]) is not type(v) or defaults[k] != v)}
+        if not options:
+            return prim
         suffix = "".join(f"_{name}" for name in sorted(options))
         try:
             variant = REGISTRY.named(prim.name + suffix)

@@ -58,15 +58,16 @@ _ones = "np.ones(x.shape)"
 for _name, _vjp in [
     ("sum", f"{_ones} * g"),
     ("mean", f"{_ones} * (g / x.size)"),
-    ("max", "np.where(x == out, 1.0, 0.0) * g"),
-    ("min", "np.where(x == out, 1.0, 0.0) * g"),
+    ("max", "np.where(x == out, 1.0, 0.0) * (g / np.sum(np.where(x == out, 1.0, 0.0)))"),  # ties share g
+    ("min", "np.where(x == out, 1.0, 0.0) * (g / np.sum(np.where(x == out, 1.0, 0.0)))"),
     ("prod", "rt.prod_others(x) * g"),
     ("var", "2.0 * (x - np.mean(x)) / x.size * g"),
     ("std", "(x - np.mean(x)) / (x.size * out) * g"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
       result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"))
-p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"], vjps=("np.cumsum(g[::-1])[::-1]",),
+p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"],
+  vjps=("np.ascontiguousarray(np.cumsum(g[::-1])[::-1]).reshape(x.shape)",),
   result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
 
 # Sum and mean along an axis (numba has np.sum(x, axis=k); mean is sum / n).
@@ -161,6 +162,12 @@ p("np.linspace", "np.linspace({0}, {1}, {2})", "start, stop, n", None, None, Non
   result=lambda ts: T.Array("float64", 1))
 
 
+p("np.array", lambda args: f"np.array([{', '.join(args)}])", "", keys=[np.array, np.asarray], tuple_arg=0,
+  vjps=lambda ranks: tuple(f"g[{k}]" for k in range(len(ranks))) if set(ranks) <= {0} else None,
+  jvps=lambda ranks: tuple(f"np.array([{', '.join('t' if j == k else '0.0' for j in range(len(ranks)))}])"
+                           for k in range(len(ranks))) if set(ranks) <= {0} else None,
+  result=lambda ts: T.Array(T.dtype_of(T.broadcast(ts, "float")), 1))
+
 # Factorizations and helpers numba lacks, computed by runtime helpers.
 p("np.linalg.cholesky", "np.linalg.cholesky({0})", "a", keys=[np.linalg.cholesky], vjps=("rt.cholesky_vjp(out, g)",),
   result="same")
@@ -177,7 +184,8 @@ p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.in
   result=lambda ts: T.FLOAT)
 for _name in ("max", "min"):
     p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", vjps=(
-        f"np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g, axis)",),
+        "np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g / np.sum(np.where("
+        "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis), axis)",),
       result=lambda ts: T.Array(ts[0].dtype, 1), imports=runtime_import(f"{_name}_along"))
 
 
@@ -216,6 +224,7 @@ for _name, (_func, _stacked, _only) in _JOINS.items():
         return None if only is not None and set(ranks) != {only} else _joined_tangents(ranks, name)
 
     p(f"np.{_name}", lambda args, n=_name: f"np.{n}(({', '.join(args)},))", "", keys=[_func], tuple_arg=0,
+      default_options={"axis": 0},
       vjps=_rules, jvps=_tangents,
       result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
 
@@ -225,12 +234,12 @@ for _name, (_func, _stacked, _only) in _JOINS.items():
 _JVPS = {
     "np.sum": ("np.sum(t)",),
     "np.mean": ("np.mean(t)",),
-    "np.max": ("np.sum(np.where(x == out, t, 0.0))",),
-    "np.min": ("np.sum(np.where(x == out, t, 0.0))",),
+    "np.max": ("np.sum(np.where(x == out, t, 0.0)) / np.sum(np.where(x == out, 1.0, 0.0))",),
+    "np.min": ("np.sum(np.where(x == out, t, 0.0)) / np.sum(np.where(x == out, 1.0, 0.0))",),
     "np.prod": ("np.sum(rt.prod_others(x) * t)",),
     "np.var": ("np.sum(2.0 * (x - np.mean(x)) / x.size * t)",),
     "np.std": ("np.sum((x - np.mean(x)) / (x.size * out) * t)",),
-    "np.cumsum": ("np.cumsum(t)",),
+    "np.cumsum": ("np.cumsum(np.ascontiguousarray(t))",),
     "np.sum_axis": ("np.sum(t, axis=axis)",),
     "np.sum_axis_keepdims": ("np.expand_dims(np.sum(t, axis=axis), axis)",),
     "np.mean_axis": ("np.sum(t, axis=axis) / x.shape[axis]",),
@@ -250,8 +259,10 @@ _JVPS = {
     "copy": ("np.copy(t)",),
     "np.linalg.cholesky": ("rt.cholesky_jvp(out, t)",),
     "slogdet_logabsdet": ("np.trace(np.linalg.solve(a, t))",),
-    "np.max_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis)",),
-    "np.min_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis)",),
+    "np.max_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
+                    "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
+    "np.min_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
+                    "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
 }
 for _name, _rule in _JVPS.items():
     REGISTRY.named(_name).jvps = _rule

@@ -33,6 +33,7 @@ class Primitive:
     options: dict = field(default_factory=dict)  # static keyword arguments (axis=1), usable in rule templates
     tuple_arg: int | None = None  # position of an argument given as a tuple (a shape, arrays to concatenate):
     #                               normalize passes the tuple's elements as separate arguments
+    default_options: dict = field(default_factory=dict)  # keyword arguments that change nothing (axis=0)
     components: tuple = ()  # a tuple-valued function (slogdet): the primitives computing each element
     inline_primal: object = None  # user rules (types/rules.py) on a function with source: that function, inlined
     #                               for the value, whose result is the primitive's last argument
@@ -181,6 +182,9 @@ class Registry:
 
     def names(self):
         return sorted(self._by_name)
+
+    def has(self, name: str) -> bool:
+        return name in self._by_name
 
 
 def _key(obj, nargs):

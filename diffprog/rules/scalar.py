@@ -24,6 +24,10 @@ p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result=
   array_partials=("1.0", "-np.floor(a / b)"))
 p("floordiv", "{0} // {1}", "a, b", None, None, keys=["FloorDiv"], result="numeric", cut=True)
 p("neg", "-{0}", "a", "-1.0", keys=["USub"], result="numeric")
+# Adjoint accumulation `x_adj = x_adj + c`, printed `x_adj += c`: in place for arrays (adjoint arrays are never
+# shared, so updating one in place is safe and saves an allocation per contribution).
+p("accumulate", "{0} + {1}", "a, b", "1.0", "1.0", result="numeric")
+p("deduct", "{0} - {1}", "a, b", "1.0", "-1.0", result="numeric")
 
 # Comparisons and logic: boolean results carry no derivative.
 for _op, _sym in [("Lt", "<"), ("LtE", "<="), ("Gt", ">"), ("GtE", ">="), ("Eq", "=="), ("NotEq", "!=")]:

@@ -51,3 +51,4 @@ p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), impo
 # Saved arrays are stored contiguous: a typed list holds one array layout, and views come in several.
 p("list_append", "{0}.append(np.ascontiguousarray({1}))", "tape, x", None, None, effect=True, result="none")
 p("list_pop", "{0}.pop()", "tape", None, result=lambda ts: T.Opaque("element"))
+p("as_float64", "{0}.astype(np.float64)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))

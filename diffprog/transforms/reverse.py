@@ -132,6 +132,9 @@ class ReverseTransform:
         arg, out = call.args[k], C.Var(stmt.target)
         if call.prim.vjps is not None:
             ranks = tuple(self.rank(a) for a in call.args)
+            # adjoints are float64: numba's linear algebra wants float32 operands converted to match
+            call = C.Call(call.prim, tuple(self._as_float64(emitter, a) for a in call.args))
+            out = self._as_float64(emitter, out)
             try:
                 contribution = emitter.vjp(call, k, out, g, ranks)
             except TypeError as error:
@@ -140,7 +143,7 @@ class ReverseTransform:
             return self._accumulate(arg.name, contribution, stmt.origin)
         partial = emitter.partial(call, k, out, arrays=any(self.rank(a) for a in call.args))
         if partial == C.Const(-1.0):  # x_adj -= y_adj reads better than multiplying by -1
-            return self._accumulate(arg.name, self._fit(emitter, g, call, k, out), stmt.origin, prim="sub")
+            return self._accumulate(arg.name, self._fit(emitter, g, call, k, out), stmt.origin, prim="deduct")
         contribution = emitter.apply(_P("mul"), partial, g)
         return self._accumulate(arg.name, self._fit(emitter, contribution, call, k, out), stmt.origin)
 
@@ -158,11 +161,17 @@ class ReverseTransform:
             contribution = emitter.apply(_P("unbroadcast"), contribution, call.args[k])
         return contribution
 
+    def _as_float64(self, emitter, atom):
+        t = self.types.get(atom.name) if isinstance(atom, C.Var) else None
+        if isinstance(t, T.Array) and t.dtype != "float64" and t.differentiable:
+            return emitter.apply(_P("as_float64"), atom)
+        return atom
+
     def rank(self, atom) -> int:
         t = self.types.get(atom.name) if isinstance(atom, C.Var) else None
         return t.ndim if isinstance(t, T.Array) else 0
 
-    def _accumulate(self, name, contribution, origin, prim="add") -> list:
+    def _accumulate(self, name, contribution, origin, prim="accumulate") -> list:
         adj = self.adj(name)
         return [C.Assign(adj, C.Call(_P(prim), (C.Var(adj), contribution)), origin)]
 
