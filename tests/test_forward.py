@@ -363,11 +363,10 @@ def test_jvp_local_buffer_and_writes_through_a_view(x):
         assert tangent == pytest.approx(fd, rel=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="reverse mode misses writes through a slice view of a local buffer "
-                                       "(reported to the reverse-mode owner); remove this mark when fixed")
-def test_reverse_mode_agrees_with_forward_on_writes_through_views():
-    x, n = 0.4, 5
-    assert dp.grad(buffer_written_through_view)(x, n) == pytest.approx(_buffer_closed_form(x, n), rel=1e-12)
+def test_reverse_mode_rejects_writes_through_views():
+    """Forward mode follows a write through a view; reverse mode refuses it (DP101) rather than miss it."""
+    with pytest.raises(dp.DifferentiabilityError, match="DP101.*view"):
+        dp.grad(buffer_written_through_view)(0.4, 5)
 
 
 def test_reductions_have_tangent_rules():
