@@ -13,6 +13,16 @@ from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
 from .types import protocol as P
 
+# ---- types for mypy/pyright (diffprog ships py.typed) ------------------------------------------------------------
+from typing import Any, Callable, ParamSpec, TypeVar, overload  # noqa: E402
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# A derivative has the structure of what it is taken with respect to: a float for a float argument, an array of
+# the argument's shape for an array, a value of the tangent type for a registered type. Typed Any: it depends on
+# the argument's run-time type, which argnums selects.
+Gradient = Any
+
 
 class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
@@ -43,6 +53,10 @@ class DifferentiableFunction:
         return spec
 
 
+@overload
+def differentiable(fn: Callable[_P, _R], *, jit: bool = True) -> Callable[_P, _R]: ...
+@overload
+def differentiable(fn: None = None, *, jit: bool = True) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]: ...
 def differentiable(fn=None, *, jit=True):
     """Decorator: parse, check and (lazily, per argument types) compile `fn` with numba.
 
@@ -170,6 +184,10 @@ def _cached(f, kind, argnums):
     return per_function[key]
 
 
+@overload
+def grad(f: Callable[_P, Any], argnums: int = 0) -> Callable[_P, Gradient]: ...
+@overload
+def grad(f: Callable[_P, Any], argnums: tuple[int, ...]) -> Callable[_P, tuple[Gradient, ...]]: ...
 def grad(f, argnums=0):
     """The gradient of scalar-valued `f` with respect to argument `argnums` (an int), or a tuple of gradients
     (a tuple of ints, even of length one).
@@ -203,6 +221,10 @@ def grad(f, argnums=0):
     return _cached(f, "grad", argnums)
 
 
+@overload
+def value_and_grad(f: Callable[_P, _R], argnums: int = 0) -> Callable[_P, tuple[_R, Gradient]]: ...
+@overload
+def value_and_grad(f: Callable[_P, _R], argnums: tuple[int, ...]) -> Callable[_P, tuple[_R, tuple[Gradient, ...]]]: ...
 def value_and_grad(f, argnums=0):
     """Like `grad`, but returns `(value, gradient)` from one run of the generated adjoint.
 
@@ -221,7 +243,7 @@ def value_and_grad(f, argnums=0):
     return _cached(f, "value_and_grad", argnums)
 
 
-def vjp(f, *args):
+def vjp(f: Callable[..., _R], *args: Any) -> tuple[_R, Callable[[Any], tuple[Gradient, ...]]]:
     """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers).
 
     The value is `f(*args)`; `pullback` runs the compiled adjoint seeded with `cotangent`, which has the
@@ -304,7 +326,7 @@ def _shaped(spec, items):
     return items if spec.returns_tuple else items[0]
 
 
-def jvp(f, primals, tangents):
+def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple[Any, Any]:
     """`(value, tangent_out)`: f's value at `primals` and its directional derivative along `tangents`, from one
     pass of the generated forward-mode code.
 
@@ -481,7 +503,7 @@ def _reverse_runner(df, wrt):
     return per_function[wrt]
 
 
-def jacobian(f, argnums=0, mode="auto"):
+def jacobian(f: Callable[_P, Any], argnums: int = 0, mode: str = "auto") -> Callable[_P, Any]:
     """The Jacobian of f with respect to argument `argnums` (a float or 1-D float array), as a function.
 
     Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
@@ -505,7 +527,7 @@ def jacobian(f, argnums=0, mode="auto"):
     return JacobianFunction(f, argnums, mode)
 
 
-def hessian(f, argnums=0):
+def hessian(f: Callable[_P, Any], argnums: int = 0) -> Callable[_P, Any]:
     """The Hessian of scalar-valued f with respect to argument `argnums` (a float or 1-D float array), as a
     function: forward mode applied to the generated gradient code (forward-over-reverse), one pass per column.
 
@@ -530,7 +552,7 @@ def hessian(f, argnums=0):
     return JacobianFunction(grad(f, argnums), argnums, "forward")
 
 
-def hvp(f, primals, vector):
+def hvp(f: Callable[..., Any], primals: tuple, vector: tuple) -> tuple[Any, ...]:
     """The Hessian of scalar-valued f at `primals` applied to `vector`, without forming the Hessian: one pass of
     forward mode over the generated gradient code (forward-over-reverse).
 
@@ -562,7 +584,8 @@ def hvp(f, primals, vector):
     return tuple(by_position.get(k) for k in range(len(primals)))
 
 
-def source(f, mode="reverse", *, args=None, argnums=0):
+def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None = None,
+           argnums: int | tuple[int, ...] = 0) -> str:
     """The exact Python source diffprog generated (and runs) for `f`.
 
     `mode` is "reverse" (the adjoint), "forward" (the tangent code) or "primal" (the normalized primal). With

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import __version__
+from .progress import reported as _progress_reported  # DIFFPROG_VERBOSE=1
 from .analysis.activity import analyze_activity
 from .analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
 from .analysis.types import infer_types
@@ -128,6 +129,7 @@ class FunctionCompiler:
             return forward(core, types, activity, wrt_names, names), core, names
         return reverse(core, types, activity, wrt_names, names), core, names
 
+    @_progress_reported
     def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
         ir, core, _ = self.build(mode, wrt, args)
         user_wrt = wrt

@@ -80,6 +80,11 @@ class DifferentiabilityError(Exception):
         header = f"cannot differentiate: {count} problem{'s' if count != 1 else ''} found"
         super().__init__(header + "\n" + "\n".join(d.render() for d in self.diagnostics))
 
+    def _render_traceback_(self) -> list:
+        """What IPython/Jupyter shows instead of a traceback: the diagnostics (each at the user's own line, with
+        its notes and fix), none of diffprog's internal frames."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class CompilationError(DifferentiabilityError):
     """numba rejected generated code; raised instead of silently running interpreted Python."""

@@ -1,4 +1,5 @@
-"""`diffprog` on the command line: `diffprog check PATH...` and `diffprog explain CODE`.
+"""`diffprog` on the command line: `diffprog check PATH...`, `diffprog explain CODE`, `diffprog lsp` (a language
+server publishing the checker's diagnostics) and `diffprog show FILE::FUNCTION` (the generated code).
 
 The checker runs the compiler's own stages on source it reads without importing or running it (see
 `static.py`), so it is safe as a pre-commit hook. It never imports numba.
@@ -32,6 +33,21 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="print the documentation of a diagnostic code")
     explain.add_argument("code", nargs="?", help="a code such as DP201")
     explain.add_argument("--list", action="store_true", help="list every code")
+    commands.add_parser("lsp", help="run the language server (LSP over stdin/stdout) for editors",
+                        description="A language server publishing `diffprog check` diagnostics on open and save "
+                        "(needs pygls: pip install 'diffprog[lsp]'). See docs/editors.md.")
+    show = commands.add_parser("show", help="print the code diffprog generates for a function",
+                               description="Print the generated code for FUNCTION in FILE. Unlike `check`, this "
+                               "imports (runs) FILE, as the decorator would.")
+    show.add_argument("target", metavar="FILE::FUNCTION", help="a Python file and a function in it (Class.method "
+                      "for a method)")
+    show.add_argument("--mode", choices=("reverse", "forward", "primal"), default="reverse",
+                      help="reverse (the adjoint, default), forward (the tangent code) or primal")
+    show.add_argument("--args", metavar="EXPR", help="example arguments whose types the code is specialized for, "
+                      "as Python (numpy is `np`): --args \"1.0, np.ones(3)\" (default: a float per parameter)")
+    show.add_argument("--argnums", metavar="N[,N...]", help="differentiated parameters (default 0)")
+    show.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                      help="syntax highlighting (auto: when stdout is a terminal and pygments is installed)")
     return parser
 
 
@@ -47,6 +63,12 @@ def main(argv=None) -> int:
             return _check(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "lsp":
+            return _lsp()
+        if args.command == "show":
+            from .show import show
+
+            return show(args)
     except UsageError as error:
         print(f"diffprog: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -73,6 +95,14 @@ def _check(args) -> int:
     else:
         sys.stdout.write(text)
     return report.exit_code(settings.warnings_as_errors)
+
+
+def _lsp() -> int:
+    try:
+        from .lsp import serve
+    except ImportError as error:
+        raise UsageError(f"`diffprog lsp` needs pygls ({error}): pip install 'diffprog[lsp]'") from None
+    return serve()
 
 
 def _explain(args) -> int:
