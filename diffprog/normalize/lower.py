@@ -141,10 +141,7 @@ class Lowerer:
                                  if a.id not in reassigned and isinstance(scope.bindings.get(a.id), str)}
         rule = REGISTRY.lookup(parsed.fn, len(params)) if parsed.fn is not None and param_layouts is None else None
         if rule is not None:  # the function has a user derivative rule: differentiate through the rule
-            self.scope = scope
-            body, results = [], self._call(rule, [C.Var(p) for p in params], node)
-            self.scope = None
-            body, self.block = self.block, []
+            body, results = self._through_rule(rule, scope, node, [C.Var(p) for p in params])
         else:
             body, results = self._lower_body(scope, node, top_level=True)
         self.inline_stack.pop()
@@ -1263,6 +1260,19 @@ class Lowerer:
         if not isinstance(value, (C.Var, C.Const)):
             value = self._not_a_number(value, node)
         return self._call(prim, (*args, value), node, hint)
+
+    def _through_rule(self, rule, scope, node, args):
+        """The body of a function that has its own derivative rule: the rule's primitive applied to the
+        parameters (a rule overriding a function with source passes the function's own value through)."""
+        with self._emitting() as block:
+            if rule.inline_primal is not None:
+                body, value = self._lower_body(scope, node, top_level=True)
+                block.extend(body)
+                args = [*args, value if isinstance(value, (C.Var, C.Const)) else self._not_a_number(value, node)]
+            self.scope = scope
+            result = self._call(rule, args, node)
+            self.scope = None
+        return block, result
 
     def _argument(self, node, tuple_wanted):
         """A list literal where a primitive takes a tuple (`np.array([a, b])`) is read as a tuple."""
