@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 import diffprog as dp
+from plots import save_bar_chart
 
 TARGET_GRAD_OVER_PRIMAL = 2.5
 TARGET_DIFFPROG_OVER_HAND = 1.2
@@ -350,6 +351,12 @@ def main(argv=None):
         print(f"  {name:<{width}}  {value:>14}  {target}")
     steps_note = "" if args.steps == 10**6 else f" (--steps {args.steps})"
     print(f"  recurrence length {args.steps}{steps_note}")
+    save_bar_chart("scalar_recurrence", f"x = sin(x) a[i] + cos(x) / 2 over {args.steps} steps", {
+        "primal, diffprog": rt["times"]["primal (diffprog)"] * 1e3,
+        "primal, plain numba": rt["times"]["primal (numba)"] * 1e3,
+        "gradient, diffprog": rt["times"]["gradient (diffprog)"] * 1e3,
+        "gradient, hand-written numba": rt["times"]["gradient (hand numba)"] * 1e3,
+    })
 
 
 if __name__ == "__main__":
