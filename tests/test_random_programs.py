@@ -12,8 +12,8 @@ each differentiated and checked four ways against each other:
 The primal is also compared with the undecorated Python function.
 
 Profiles:
-* fast (default, CI): DIFFPROG_FUZZ_PROGRAMS (default 40) programs with jit=False, DIFFPROG_FUZZ_COMPILED
-  (default 6) compiled ones; derandomized, so CI is deterministic. Set DIFFPROG_FUZZ_RANDOM=1 to explore.
+* fast (default, CI): DIFFPROG_FUZZ_PROGRAMS (default 250) programs with jit=False, DIFFPROG_FUZZ_COMPILED
+  (default 10) compiled ones; derandomized, so CI is deterministic. Set DIFFPROG_FUZZ_RANDOM=1 to explore.
 * long (`pytest -m long tests/test_random_programs.py`): DIFFPROG_FUZZ_LONG_PROGRAMS (default 3000) uncompiled
   and a tenth as many compiled programs, randomized.
 
@@ -38,8 +38,8 @@ import diffprog as dp
 from program_generator import programs
 from reference import write_module
 
-FAST_PROGRAMS = int(os.environ.get("DIFFPROG_FUZZ_PROGRAMS", "40"))
-FAST_COMPILED = int(os.environ.get("DIFFPROG_FUZZ_COMPILED", "6"))
+FAST_PROGRAMS = int(os.environ.get("DIFFPROG_FUZZ_PROGRAMS", "250"))
+FAST_COMPILED = int(os.environ.get("DIFFPROG_FUZZ_COMPILED", "10"))
 LONG_PROGRAMS = int(os.environ.get("DIFFPROG_FUZZ_LONG_PROGRAMS", "3000"))
 RANDOM = os.environ.get("DIFFPROG_FUZZ_RANDOM", "") not in ("", "0")
 # Constructs hitting known compiler bugs (each has a strict-xfail test in tests/test_regressions.py) are not
