@@ -268,21 +268,10 @@ def _numba_files(cache, suffix):
     return sorted(Path(cache).rglob(f"*{suffix}"))
 
 
-_NUMBA_CORRUPT = ("known bug: a corrupted numba cache file ({}) crashes the call (pickle.UnpicklingError / "
-                  "EOFError from numba's caching _load_index/_load_data, raised through compile_nopython)")
-_GARBAGE_MODULE = ("known bug: a generated module that is not UTF-8 crashes the call (UnicodeDecodeError from "
-                   "path.read_text() in backend/cache.py load_module)")
-
-
 def _corruption_cases():
     for what in ("generated_module", "numba_index", "numba_data"):
         for how in CORRUPTIONS:
-            marks = ()
-            if what != "generated_module":
-                marks = pytest.mark.xfail(strict=True, reason=_NUMBA_CORRUPT.format(what))
-            elif how == "garbage":
-                marks = pytest.mark.xfail(strict=True, reason=_GARBAGE_MODULE)
-            yield pytest.param(what, how, marks=marks, id=f"{what}-{how}")
+            yield pytest.param(what, how, id=f"{what}-{how}")
 
 
 @pytest.mark.parametrize("what, how", list(_corruption_cases()))

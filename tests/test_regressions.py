@@ -44,7 +44,6 @@ def f(x):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="parse cache keyed by __code__ (compares by value): stale callee")
 @pytest.mark.parametrize("jit", [False, True])
 def test_equal_bytecode_in_two_modules_uses_its_own_callee(jit):
     first = module(SAME_F.format(k="2.0"))
@@ -54,7 +53,6 @@ def test_equal_bytecode_in_two_modules_uses_its_own_callee(jit):
     assert dp.grad(dp.differentiable(second.f, jit=jit))(1.0) == 3.0
 
 
-@pytest.mark.xfail(strict=True, reason="parse cache keyed by __code__: a reloaded module's edited helper is ignored")
 def test_reloaded_module_with_edited_helper(tmp_path):
     path = tmp_path / "dp_regression_reload.py"
     path.write_text(HEADER + SAME_F.format(k="2.0"))
@@ -93,7 +91,6 @@ def f(x):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="parse cache keyed by __code__: methods resolve the class of another module")
 def test_same_differentiable_type_defined_in_two_modules():
     for c in (0.5, 0.25):  # the two f differ (a constant), their Quat.conj do not
         m = module(QUAT.format(c=c))
@@ -115,8 +112,6 @@ def _both(m, args, expected, cotangent=1.0):
                 close(g, e)
 
 
-@pytest.mark.xfail(strict=True, reason="jit=False: UnboundLocalError on the adjoint of an array assigned after an "
-                   "early return that was taken")
 def test_array_adjoint_of_unassigned_temporary_after_early_return():
     m = module("""
         def f(x, a):
@@ -130,8 +125,6 @@ def test_array_adjoint_of_unassigned_temporary_after_early_return():
     _both(m, (1.0, a), (1.0, [0.0, 0.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="jit=False: UnboundLocalError on the adjoint of an array temporary in a "
-                   "branch not taken")
 def test_array_adjoint_of_unassigned_temporary_in_branch_not_taken():
     m = module("""
         def f(x, a):
@@ -144,8 +137,6 @@ def test_array_adjoint_of_unassigned_temporary_in_branch_not_taken():
     _both(m, (-1.0, a), (1.0, [0.0, 0.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="jit=False: UnboundLocalError on the adjoint of an array result of an "
-                   "early return not taken")
 def test_array_adjoint_of_early_returned_array_result():
     m = module("""
         def f(x, a):

@@ -57,7 +57,7 @@ def load_module(source: str):
     if name in sys.modules:
         return sys.modules[name]
     path = cache_dir() / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
+    if not path.exists() or path.read_bytes() != source.encode():  # also rewrites a corrupted file
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)

@@ -2,7 +2,9 @@
 fallback to interpreted Python."""
 from __future__ import annotations
 
+import glob
 import os
+import pickle
 import re
 
 from ..errors import CompilationError, Diagnostic
@@ -16,7 +18,13 @@ def compile_nopython(py_function, arg_values, origins: dict, path: str):
     dispatcher = numba.njit(cache=True)(py_function)
     signature = tuple(numba.typeof(value) for value in arg_values)
     try:
-        dispatcher.compile(signature)
+        try:
+            dispatcher.compile(signature)
+        except (EOFError, pickle.UnpicklingError, ValueError, OSError) if _has_cache(path) else ():
+            # a corrupted or truncated numba cache file: drop this module's cache and compile afresh
+            _drop_cache(path)
+            dispatcher = numba.njit(cache=True)(py_function)
+            dispatcher.compile(signature)
     except NumbaError as error:
         raise CompilationError([_diagnostic(error, origins, path)]) from None
     except (AssertionError, NotImplementedError, LookupError, TypeError) as error:  # numba failing internally
@@ -26,6 +34,24 @@ def compile_nopython(py_function, arg_values, origins: dict, path: str):
             hint="report this with the generated code; meanwhile, run with @diffprog.differentiable(jit=False)",
             notes=(f"generated code: {path}",))]) from error
     return dispatcher
+
+
+def _cache_files(path: str) -> list:
+    folder = os.path.join(os.path.dirname(path), "__pycache__")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return glob.glob(os.path.join(folder, glob.escape(stem) + ".*.nb[ic]"))
+
+
+def _has_cache(path: str) -> bool:
+    return bool(_cache_files(path))
+
+
+def _drop_cache(path: str) -> None:
+    for file in _cache_files(path):
+        try:
+            os.remove(file)
+        except OSError:
+            pass
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

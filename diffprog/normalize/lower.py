@@ -97,11 +97,11 @@ _parsed_cache: dict = {}
 
 
 def parsed_function(fn) -> ParsedFunction:
-    """Parses each function once per process (its source cannot change while it is loaded)."""
-    key = getattr(fn, "__code__", fn)
-    if key not in _parsed_cache:
-        _parsed_cache[key] = parse_function(fn)
-    return _parsed_cache[key]
+    """Parses each function object once per process. Keyed by the function itself, not its code: equal code
+    objects in two modules (or a reloaded module) resolve their free names in different globals."""
+    if fn not in _parsed_cache:
+        _parsed_cache[fn] = parse_function(fn)
+    return _parsed_cache[fn]
 
 
 class Lowerer:

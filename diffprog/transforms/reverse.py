@@ -461,10 +461,12 @@ class ReverseTransform:
 
     # ---- function boundary -------------------------------------------------------------------------------------
     def _prologue(self) -> list:
-        """Zero-initialize saved variables (a loop saves them before their first assignment) and make tapes."""
+        """Zero-initialize saved variables (a loop saves them before their first assignment) and active arrays
+        (their adjoints are shaped like them, even on paths that never assign them), and make tapes."""
         out = []
         params = set(self.fn.params)
-        for v in sorted(self.pushed - params):
+        active_arrays = {v for v in self.active if isinstance(self.types.get(v), T.Array)}
+        for v in sorted((self.pushed | active_arrays) - params):
             t = self.types.get(v)
             if isinstance(t, T.Scalar):
                 out.append(C.Assign(v, C.Const({"float": 0.0, "int": 0, "bool": False}[t.kind]), self.fn.origin))
