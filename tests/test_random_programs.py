@@ -45,7 +45,7 @@ RANDOM = os.environ.get("DIFFPROG_FUZZ_RANDOM", "") not in ("", "0")
 # Constructs hitting known compiler bugs (each has a strict-xfail test in tests/test_regressions.py) are not
 # generated, so that the fuzz tests keep hunting for new bugs; DIFFPROG_FUZZ_KNOWN_BUGS=1 generates them again
 # (e.g. to check a fix).
-KNOWN_BUGS = frozenset({"tape_overflow"})
+KNOWN_BUGS: frozenset = frozenset()
 AVOID = frozenset() if os.environ.get("DIFFPROG_FUZZ_KNOWN_BUGS", "") not in ("", "0") else KNOWN_BUGS
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,

@@ -168,8 +168,6 @@ def f(x0, a0, x2, x1):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="tape overflow: tape written past the length reserved (IndexError with "
-                   "jit=False, out-of-bounds write compiled)")
 def test_tape_overflow_while_inside_for():
     m = module(TAPE)
     args = (0.0, np.array([0.25, 0.0, -1.8]), 1.0, 0.0)

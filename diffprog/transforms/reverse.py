@@ -34,6 +34,7 @@ class Sites:
     """Per-loop bookkeeping of tape pushes, for reserving tape space at loop entry."""
 
     pushes: Counter = field(default_factory=Counter)
+    loop: int = 0  # id of the loop statement (statements outlive the bookkeeping)
 
 
 class ReverseTransform:
@@ -52,6 +53,8 @@ class ReverseTransform:
         self.pushed: set = set()
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
+        self.tape_sites: dict = {}  # variable -> the loops whose bodies push it directly
+        self.shared_tapes: set = set()  # pushed at several loop levels: reserved at each push instead
         self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
@@ -60,6 +63,9 @@ class ReverseTransform:
     def run(self) -> C.Function:
         self._plan_backward(self.fn.body)
         self._decide_saves()
+        self._forward_block(self.fn.body, depth=0)  # a dry run finds tapes pushed at several loop levels
+        self.shared_tapes = {v for v, loops in self.tape_sites.items() if len(loops) > 1}
+        self.saves, self.element_saves, self.trips, self.trip_pushed = {}, {}, {}, set()
         forward = self._forward_block(self.fn.body, depth=0)
         prologue = self._prologue()
         values = [self._capture_value(k, atom) for k, atom in enumerate(self.fn.results)]
@@ -322,9 +328,14 @@ class ReverseTransform:
         tape, length = self._tape(variable)
         if self._is_array(variable):  # arrays are never mutated behind a saved reference (writes are undone)
             return [C.Effect(C.Call(_P("list_append"), (C.Var(tape), C.Var(variable))), origin)]
-        self.loop_stack[-1].pushes[variable] += 1
-        return [C.Store(tape, (C.Var(length),), C.Var(variable), origin),
-                C.Assign(length, C.Call(_P("add"), (C.Var(length), C.Const(1))), origin)]
+        self.tape_sites.setdefault(variable, set()).add(self.loop_stack[-1].loop)
+        reserve = []
+        if variable in self.shared_tapes:  # a nested loop pushes it too: a reservation at loop entry won't hold
+            reserve = [C.Assign(tape, C.Call(_P("tape_reserve"), (C.Var(tape), C.Var(length), C.Const(1))), origin)]
+        else:
+            self.loop_stack[-1].pushes[variable] += 1
+        return reserve + [C.Store(tape, (C.Var(length),), C.Var(variable), origin),
+                          C.Assign(length, C.Call(_P("add"), (C.Var(length), C.Const(1))), origin)]
 
     def _pop(self, variable, origin) -> list:
         tape, length = self._tape(variable)
@@ -364,7 +375,7 @@ class ReverseTransform:
         if depth > 0:
             out += self._push(trip.name, stmt.origin)
             self.trip_pushed.add(trip.name)
-        sites = Sites()
+        sites = Sites(loop=id(stmt))
         self.loop_stack.append(sites)
         body = self._forward_block(stmt.body, depth + 1)
         self.loop_stack.pop()
@@ -376,7 +387,7 @@ class ReverseTransform:
         trip = self.names.temp("trip")
         self.trips[id(stmt)] = C.Var(trip)
         out = [C.Assign(trip, C.Const(0), stmt.origin)]
-        sites = Sites()
+        sites = Sites(loop=id(stmt))
         self.loop_stack.append(sites)
         body = self._forward_block(stmt.body, depth + 1)
         self.loop_stack.pop()
