@@ -16,8 +16,8 @@ class RuntimeHelper:
         return f"<runtime helper {self.name}>"
 
 
-rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in (
-    "cholesky_vjp", "cholesky_jvp", "prod_others", "max_along", "min_along", "unbroadcast", "scatter_add", "tape_reserve")})
+# Helpers that rule templates call by name (the others are referenced by primitives' templates directly).
+rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in ("cholesky_vjp", "cholesky_jvp", "prod_others")})
 
 
 def runtime_import(name) -> tuple:
