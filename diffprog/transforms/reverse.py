@@ -54,7 +54,8 @@ class ReverseTransform:
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
         self.tape_sites: dict = {}  # variable -> the loops whose bodies push it directly
-        self.shared_tapes: set = set()  # pushed at several loop levels: reserved at each push instead
+        self.shared_tapes: set = set()
+        self.tape_names: dict = {}  # names the dry run gave tapes, reused by the real run  # pushed at several loop levels: reserved at each push instead
         self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
@@ -66,6 +67,7 @@ class ReverseTransform:
         self._forward_block(self.fn.body, depth=0)  # a dry run finds tapes pushed at several loop levels
         self.shared_tapes = {v for v, loops in self.tape_sites.items() if len(loops) > 1}
         self.saves, self.element_saves, self.trips, self.trip_pushed = {}, {}, {}, set()
+        self.tape_names, self.tapes = self.tapes, {}  # only tapes the real run pushes get made
         forward = self._forward_block(self.fn.body, depth=0)
         prologue = self._prologue()
         values = [self._capture_value(k, atom) for k, atom in enumerate(self.fn.results)]
@@ -349,7 +351,8 @@ class ReverseTransform:
 
     def _tape(self, variable):
         if variable not in self.tapes:
-            self.tapes[variable] = (self.names.claim("tape_" + variable), self.names.claim(f"tape_{variable}_len"))
+            self.tapes[variable] = self.tape_names.get(variable) or (
+                self.names.claim("tape_" + variable), self.names.claim(f"tape_{variable}_len"))
         return self.tapes[variable]
 
     def _reserve(self, sites: Sites, count: C.Var | None, origin) -> list:
