@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import functools
-
-import numpy as np
+import threading
 import weakref
 
 import numpy as np
@@ -23,12 +22,26 @@ _R = TypeVar("_R")
 # the argument's run-time type, which argnums selects.
 Gradient = Any
 
+# ---- threads -------------------------------------------------------------------------------------------------------
+# Decorating, and the first call for each specialization, build shared state that is not safe to build from two
+# threads at once: the process-wide caches below and in the compiler (parses, lowered functions), the generated
+# module written to the cache directory and registered in sys.modules before it has run (backend/cache.py), and
+# numba's dispatcher. So every path that may build (a cache miss) runs under one process-wide lock; calls whose
+# specialization exists take the lock-free fast path (a dict lookup), so compiled code still runs in parallel.
+# One lock rather than one per function: numba serializes compilations under its own global lock anyway, and the
+# on-disk cache is shared. Reentrant, because building can call back into this module (jacobian's mode choice
+# runs the primal; grad of grad builds the inner gradient).
+_lock = threading.RLock()
+
 
 class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
 
     def __init__(self, fn, jit=True, compiler=None):
-        self.compiler = compiler or FunctionCompiler(fn, jit=jit)
+        if compiler is None:
+            with _lock:  # parses and checks fn (process-wide parse cache)
+                compiler = FunctionCompiler(fn, jit=jit)
+        self.compiler = compiler
         self.__diffprog_function__ = fn
         self._primal: dict = {}
         functools.update_wrapper(self, fn, updated=())
@@ -37,7 +50,10 @@ class DifferentiableFunction:
         key = tuple(map(arg_key, args))
         run = self._primal.get(key)
         if run is None:
-            run = self._primal[key] = self.compiler.specialize("primal", (), args).run
+            with _lock:
+                run = self._primal.get(key)
+                if run is None:
+                    run = self._primal[key] = self.compiler.specialize("primal", (), args).run
         return run(*args)
 
     def __repr__(self):
@@ -49,7 +65,10 @@ class DifferentiableFunction:
         key = (wrt, tuple(map(arg_key, args)))
         spec = specs.get(key)
         if spec is None:
-            spec = specs[key] = self.compiler.specialize("forward", wrt, args)
+            with _lock:
+                spec = specs.get(key)
+                if spec is None:
+                    spec = specs[key] = self.compiler.specialize("forward", wrt, args)
         return spec
 
 
@@ -91,9 +110,13 @@ def as_differentiable(f) -> DifferentiableFunction:
         return f
     if isinstance(f, GradientFunction):
         return f.as_function()
-    if f not in _wrapped:
-        _wrapped[f] = DifferentiableFunction(f)
-    return _wrapped[f]
+    wrapped = _wrapped.get(f)
+    if wrapped is None:
+        with _lock:
+            wrapped = _wrapped.get(f)
+            if wrapped is None:
+                wrapped = _wrapped[f] = DifferentiableFunction(f)
+    return wrapped
 
 
 class _ReverseRunner:
@@ -108,7 +131,10 @@ class _ReverseRunner:
         key = tuple(map(arg_key, args))
         spec = self._compiled.get(key)
         if spec is None:
-            spec = self._compiled[key] = self.df.compiler.specialize("reverse", self.wrt, args)
+            with _lock:
+                spec = self._compiled.get(key)
+                if spec is None:
+                    spec = self._compiled[key] = self.df.compiler.specialize("reverse", self.wrt, args)
         return spec
 
 
@@ -124,11 +150,13 @@ class GradientFunction(_ReverseRunner):
     def as_function(self) -> DifferentiableFunction:
         """This gradient as a differentiable function of its own (for grad of grad)."""
         if self._as_function is None:
-            outputs = tuple(range(1, 1 + len(self.wrt)))
-            if self.with_value:
-                outputs = (0,) + outputs
-            compiler = DerivativeCompiler(self.df.compiler, self.wrt, outputs, jit=self.df.compiler.jit)
-            self._as_function = DifferentiableFunction(self, compiler=compiler)
+            with _lock:
+                if self._as_function is None:
+                    outputs = tuple(range(1, 1 + len(self.wrt)))
+                    if self.with_value:
+                        outputs = (0,) + outputs
+                    compiler = DerivativeCompiler(self.df.compiler, self.wrt, outputs, jit=self.df.compiler.jit)
+                    self._as_function = DifferentiableFunction(self, compiler=compiler)
         return self._as_function
 
     def __call__(self, *args):
@@ -174,14 +202,18 @@ _grad_cache = weakref.WeakKeyDictionary()
 
 def _cached(f, kind, argnums):
     """grad(f) is cheap to call repeatedly (users write grad(f)(x) inside optimizer loops)."""
-    try:
-        per_function = _grad_cache.setdefault(f, {})
-    except TypeError:
-        return GradientFunction(f, argnums, kind == "value_and_grad")
     key = (kind, argnums)
-    if key not in per_function:
-        per_function[key] = GradientFunction(f, argnums, kind == "value_and_grad")
-    return per_function[key]
+    try:
+        cached = _grad_cache.get(f, {}).get(key)
+    except TypeError:  # f cannot be weakly referenced
+        return GradientFunction(f, argnums, kind == "value_and_grad")
+    if cached is None:
+        with _lock:
+            per_function = _grad_cache.setdefault(f, {})
+            cached = per_function.get(key)
+            if cached is None:
+                cached = per_function[key] = GradientFunction(f, argnums, kind == "value_and_grad")
+    return cached
 
 
 @overload
@@ -373,10 +405,11 @@ def jvp_function(f):
         ```
     """
     df = as_differentiable(f)
-    if df not in _tangent_maps:
-        compiler = TangentCompiler(df.compiler, jit=df.compiler.jit)
-        _tangent_maps[df] = DifferentiableFunction(df.__diffprog_function__, compiler=compiler)
-    return _tangent_maps[df]
+    with _lock:
+        if df not in _tangent_maps:
+            compiler = TangentCompiler(df.compiler, jit=df.compiler.jit)
+            _tangent_maps[df] = DifferentiableFunction(df.__diffprog_function__, compiler=compiler)
+        return _tangent_maps[df]
 
 
 _tangent_maps = weakref.WeakKeyDictionary()
@@ -497,10 +530,14 @@ _reverse_runners = weakref.WeakKeyDictionary()
 
 
 def _reverse_runner(df, wrt):
-    per_function = _reverse_runners.setdefault(df, {})
-    if wrt not in per_function:
-        per_function[wrt] = _ReverseRunner(df, wrt)
-    return per_function[wrt]
+    runner = _reverse_runners.get(df, {}).get(wrt)
+    if runner is None:
+        with _lock:
+            per_function = _reverse_runners.setdefault(df, {})
+            runner = per_function.get(wrt)
+            if runner is None:
+                runner = per_function[wrt] = _ReverseRunner(df, wrt)
+    return runner
 
 
 def jacobian(f: Callable[_P, Any], argnums: int = 0, mode: str = "auto") -> Callable[_P, Any]:
@@ -621,9 +658,10 @@ def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None =
         raise ValueError(f"mode must be 'reverse', 'forward' or 'primal', not {mode!r}")
     df = as_differentiable(f)
     compiler = df.compiler
-    if args is None and mode in compiler.last:
-        return compiler.last[mode].source
-    if args is None:
-        args = (1.0,) * len(compiler.params)
-    wrt = () if mode == "primal" else ((argnums,) if isinstance(argnums, int) else tuple(argnums))
-    return compiler.specialize(mode, wrt, tuple(args)).source
+    with _lock:
+        if args is None and mode in compiler.last:
+            return compiler.last[mode].source
+        if args is None:
+            args = (1.0,) * len(compiler.params)
+        wrt = () if mode == "primal" else ((argnums,) if isinstance(argnums, int) else tuple(argnums))
+        return compiler.specialize(mode, wrt, tuple(args)).source
