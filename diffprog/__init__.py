@@ -3,6 +3,7 @@ __version__ = "0.1.0"
 
 from .errors import CompilationError, DifferentiabilityError, DifferentiabilityWarning  # noqa: E402
 from .rules.structural import no_derivative  # noqa: E402
+from .frontend.markers import checkpoint  # noqa: E402
 from .api import differentiable, grad, source, value_and_grad, vjp  # noqa: E402
 from .api import hessian, hvp, jacobian, jvp, jvp_function  # noqa: E402
 from .types.protocol import NoDerivative, add, differentiable_type, move, register_tangent, scale  # noqa: E402
@@ -15,6 +16,7 @@ __all__ = [
     "CompilationError",
     "NoDerivative",
     "add",
+    "checkpoint",
     "derivative",
     "differentiable_type",
     "move",

@@ -7,7 +7,7 @@ this language, so derivatives of derivatives need nothing special, and `backend.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 from ..errors import Origin
@@ -100,6 +100,7 @@ class ForRange:
     step: Atom
     body: list
     origin: Origin | None = None
+    checkpoint: int | None = None  # under `diffprog.checkpoint`: snapshots to keep (0: as few as sqrt(steps))
 
 
 @dataclass
@@ -187,3 +188,10 @@ def assigned(block) -> set:
         elif isinstance(stmt, Store):
             names.add(stmt.base)
     return names
+
+
+def clone(block) -> list:
+    """A copy of a block made of new statement objects: transforms key their bookkeeping by statement, so a
+    block that appears twice in generated code must not share them."""
+    return [replace(stmt, **{name: clone(getattr(stmt, name)) for name in ("body", "orelse") if hasattr(stmt, name)})
+            for stmt in block]

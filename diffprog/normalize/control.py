@@ -18,6 +18,8 @@ def exits(stmt) -> set:
         return block_exits(stmt.body) | block_exits(stmt.orelse)
     if isinstance(stmt, _LOOPS):
         return block_exits(stmt.body) & {"return"}
+    if isinstance(stmt, gast.With):
+        return block_exits(stmt.body)
     return set()
 
 

@@ -11,6 +11,7 @@ Problems are reported (not raised) so that one error lists all of them.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -25,12 +26,14 @@ import numpy as np
 from ..errors import DifferentiabilityError, Reporter
 from ..frontend.resolve import MISSING, import_path, lookup_free_name
 from ..frontend.source import ParsedFunction, parse_function
+from ..frontend.markers import checkpoint
 from ..frontend.syntax import check_function_syntax, report_unsupported
 from ..ir import core as C
 from ..rules import REGISTRY, Primitive
 from ..types import protocol as P
 from . import control
 from .names import NameAllocator
+from .nested import NestedCall
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,28 @@ class LocalDef:
 
 
 AMBIGUOUS = object()  # a name bound to different functions on different paths
+_REPORTED = object()  # a transform whose problems have been reported: calling it gives a stand-in value
+
+
+@dataclass(frozen=True)
+class Transform:
+    """`dp.grad(g, argnums)`, `dp.value_and_grad(...)` or `dp.jvp_function(g)` written in differentiated code: a
+    compile-time function; calling it emits the derivative (normalize/nested.py). "derived": a derivative the
+    API made (`dp.jvp_function(g)` or `dp.grad(g).as_function()` at module level), called here."""
+
+    kind: str
+    function: object  # a function object, a LocalDef, another Transform
+    argnums: tuple
+    single: bool  # argnums was an int: the gradient itself rather than a tuple
+    title: str  # as the user wrote it, for diagnostics
+
+
+# diffprog functions that give no value compiled code can hold, and what to use instead
+_OUTSIDE_ONLY = {"vjp": "use diffprog.grad(g, argnums)(...) or diffprog.value_and_grad for a scalar g",
+                 "jacobian": "use diffprog.jvp along each direction (or diffprog.grad for one output)",
+                 "hessian": "use diffprog.hvp(g, primals, vector) along each direction",
+                 "source": "call it outside the differentiated function",
+                 "differentiable": "decorate the function at module level"}
 
 
 @dataclass
@@ -677,6 +702,45 @@ class Lowerer:
                 cond, C.Call(REGISTRY.named("range_continues"), (C.Var(counter), stop, step)), origin)))
         self._emit(C.While(cond, body + tail, origin))
 
+    def stmt_With(self, node):
+        """`with diffprog.checkpoint(snapshots=...):` marks the `for` loops of its block for binomial
+        checkpointing (transforms/reverse.py); everything else about the block is ordinary code."""
+        call = node.items[0].context_expr
+        callee = self.expr(call.func)
+        if not isinstance(callee, Denotation) or callee.obj is not checkpoint:
+            self.reporter.error("DP101", "a 'with' block cannot be differentiated", self.origin(node),
+                                "move the context manager outside the differentiated function "
+                                "(only `with diffprog.checkpoint():` is understood)")
+            return
+        snapshots = self._checkpoint_snapshots(call)
+        block = self._lower_block(node.body)
+        loops = [stmt for stmt in block if isinstance(stmt, C.ForRange)]
+        if not loops:
+            self.reporter.error("DP101", "diffprog.checkpoint needs a `for` loop over a range directly in its "
+                                "block (a loop that may break or return early cannot be checkpointed)",
+                                self.origin(node), "put the `for i in range(...)` loop itself under the `with`, "
+                                "and exit it through its range instead of break/return")
+        for loop in loops:
+            loop.checkpoint = snapshots
+        self.block.extend(block)
+
+    def _checkpoint_snapshots(self, call) -> int:
+        """The `snapshots` argument as a number known at compile time (0: chosen at run time)."""
+        given = list(call.args) + [k.value for k in call.keywords]
+        if len(given) > 1 or any(k.arg != "snapshots" for k in call.keywords):
+            self.reporter.error("DP101", "diffprog.checkpoint takes one argument, snapshots", self.origin(call),
+                                "write diffprog.checkpoint() or diffprog.checkpoint(snapshots=N)")
+            return 0
+        value = self._atom(given[0]) if given else C.Const(None)
+        if value == C.Const(None):
+            return 0
+        if not (isinstance(value, C.Const) and type(value.value) is int and value.value >= 1):
+            self.reporter.error("DP101", "diffprog.checkpoint(snapshots=...) must be a positive integer known when "
+                                "the function is compiled", self.origin(given[0]),
+                                "write a number, a module-level constant, or leave it out")
+            return 0
+        return value.value
+
     def stmt_While(self, node):
         if node.orelse:
             self.reporter.error("DP101", "'while ... else' cannot be differentiated", self.origin(node),
@@ -1186,6 +1250,11 @@ class Lowerer:
                                 "different paths, so the call cannot be resolved statically", self.origin(node),
                                 "call each function by its own name inside if/else")
             return C.Const(0.0)
+        if obj is _REPORTED:  # a transform whose problems were reported where it was made
+            return C.Const(0.0)
+        transformed = self._transform_call(obj, node, hint)
+        if transformed is not None:
+            return transformed
         if isinstance(obj, LocalDef):
             return self._inline(obj.node, self.scope.parsed, node, obj.scope, obj.node.name)
         target = getattr(obj, "__diffprog_function__", obj)
@@ -1331,6 +1400,371 @@ class Lowerer:
             return C.Const(0.0)
         return self._call(opaque_primitive(obj, path), [self._atom(a) for a in node.args], node, hint)
 
+    # ---- transforms called in differentiated code: dp.grad(g)(x), dp.jvp(g, ...) (normalize/nested.py) ---------
+    def _transform_call(self, obj, node, hint):
+        """The value of `obj(...)` when obj is a diffprog transform or what one made, else None."""
+        from .. import api
+
+        if isinstance(obj, Transform):
+            return self._apply_transform(obj, node, hint)
+        if isinstance(obj, api.GradientFunction):  # `dg = dp.grad(g)` at module level, called here
+            function, wrt = obj.df, obj.wrt
+            transform = Transform("value_and_grad" if obj.with_value else "grad", function, wrt, obj.single,
+                                  f"{obj.df.__name__} (a {'value_and_grad' if obj.with_value else 'grad'})")
+            return self._apply_transform(transform, node, hint)
+        if isinstance(obj, api.DifferentiableFunction) and type(obj.compiler).__name__ != "FunctionCompiler":
+            return self._apply_transform(Transform("derived", obj, (), False, f"{obj.__name__} (a derivative)"),
+                                         node, hint)
+        kind = next((k for k in ("grad", "value_and_grad", "jvp_function", "jvp", "hvp")
+                     if obj is getattr(api, k)), None)
+        if kind in ("grad", "value_and_grad", "jvp_function"):
+            return self._make_transform(kind, node)
+        if kind is not None:
+            return self._apply_at_point(kind, node, hint)
+        if isinstance(obj, api.JacobianFunction) or any(obj is getattr(api, k) for k in _OUTSIDE_ONLY):
+            name = next((k for k in _OUTSIDE_ONLY if obj is getattr(api, k)), "jacobian")
+            self.reporter.error("DP101", f"diffprog.{name} cannot be called inside differentiated code yet",
+                                self.origin(node), _OUTSIDE_ONLY.get(name, "use diffprog.jvp or diffprog.grad "
+                                                                      "in a loop over directions"))
+            return C.Const(0.0)
+        return None
+
+    def _title(self, node) -> str:
+        text = gast.unparse(node).strip()
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def _make_transform(self, kind, node):
+        """`dp.grad(g, argnums)`: a compile-time function value (nothing is emitted until it is called)."""
+        title = self._title(node)
+        keywords = {k.arg: k.value for k in node.keywords}
+        takes = 1 if kind == "jvp_function" else 2
+        if not node.args or len(node.args) > takes or set(keywords) - ({"argnums"} if takes == 2 else set()) or \
+                (len(node.args) == 2 and keywords):
+            usage = "diffprog.jvp_function(g)" if takes == 1 else f"diffprog.{kind}(g) or diffprog.{kind}(g, argnums)"
+            self.reporter.error("DP101", f"unexpected arguments in {title}", self.origin(node), f"write {usage}")
+            return Denotation(_REPORTED)
+        function = self._transform_target(node.args[0], title)
+        argnums_node = node.args[1] if len(node.args) == 2 else keywords.get("argnums")
+        argnums = self._static_argnums(argnums_node, title) if argnums_node is not None else 0
+        if function is None or argnums is None:
+            return Denotation(_REPORTED)
+        single = isinstance(argnums, int)
+        wrt = (argnums,) if single else argnums
+        count = self._param_count(function)
+        if count is not None and kind != "jvp_function":
+            bad = [k for k in wrt if not -count <= k < count]
+            if bad or not wrt:
+                what = f"argnums {bad[0]} is out of range" if bad else "argnums is empty"
+                self.reporter.error("DP101", f"{what} in {title}: '{_function_name(function)}' takes {count} "
+                                    f"argument{'s' if count != 1 else ''}", self.origin(node),
+                                    f"argnums counts the arguments of '{_function_name(function)}' from 0: use 0 to "
+                                    f"{count - 1}, or a tuple of those")
+                return Denotation(_REPORTED)
+            wrt = tuple(k % count for k in wrt)
+            if len(set(wrt)) != len(wrt):
+                self.reporter.error("DP101", f"argnums repeats an argument in {title}", self.origin(node),
+                                    "list each argument once")
+                return Denotation(_REPORTED)
+        return Denotation(Transform(kind, function, wrt, single, title))
+
+    def _static_argnums(self, argnums_node, title):
+        value = self.expr(argnums_node)
+        if isinstance(value, C.Const) and type(value.value) is int:
+            return value.value
+        if isinstance(value, TupleValue) and value.cls is None and \
+                all(isinstance(v, C.Const) and type(v.value) is int for v in value.items):
+            return tuple(v.value for v in value.items)
+        self.reporter.error("DP101", f"argnums of {title} must be a constant int or tuple of ints",
+                            self.origin(argnums_node), "write the argument positions literally, e.g. argnums=(0, 1)")
+        return None
+
+    def _transform_target(self, function_node, title):
+        """The function a transform is applied to, when it is known statically; else reported (None)."""
+        from .. import api
+
+        value = self.expr(function_node)
+        obj = value.obj if isinstance(value, Denotation) else None
+        if isinstance(obj, (Transform, LocalDef, api.DifferentiableFunction, api.GradientFunction)) or (
+                getattr(obj, "__diffprog_parsed__", None) is not None) or (
+                isinstance(obj, types.FunctionType) and not _is_library(obj) and obj.__module__ != api.__name__):
+            return obj
+        if obj is _REPORTED:
+            return None
+        what = gast.unparse(function_node).strip()
+        self.reporter.error("DP103", f"cannot tell statically which function '{what}' in {title} is",
+                            self.origin(function_node),
+                            "pass a function defined with def (at module level, or nested in this one) by its name")
+        return None
+
+    def _param_count(self, function):
+        """How many arguments `function` takes, when known before argument types are (None otherwise)."""
+        from .. import api
+
+        if isinstance(function, Transform):
+            return None if function.kind in ("jvp_function", "derived") else self._param_count(function.function)
+        if isinstance(function, LocalDef):
+            return len(function.node.args.args)
+        if isinstance(function, api.GradientFunction):
+            function = function.df
+        if isinstance(function, api.DifferentiableFunction):
+            return len(function.compiler.params) if type(function.compiler).__name__ != "TangentCompiler" else None
+        parsed = getattr(function, "__diffprog_parsed__", None)
+        if parsed is None:
+            try:
+                parsed = parsed_function(function)
+            except DifferentiabilityError:
+                return None  # reported when its compiler is made
+        return len(parsed.node.args.args)
+
+    def _transform_compiler(self, function, node, title):
+        """(compiler, captured values) for the function a transform is applied to; None when reported. A nested
+        def's free variables of the enclosing function become extra parameters, after its own."""
+        from ..compiler import DerivativeCompiler, TangentCompiler, transform_compiler
+
+        if isinstance(function, Transform):
+            if function.kind == "derived":
+                return function.function.compiler, []
+            inner = self._transform_compiler(function.function, node, title)
+            if inner is None:
+                return None
+            compiler, captured = inner
+            if function.kind == "jvp_function":
+                if captured:
+                    self.reporter.error("DP101", f"{title}: the tangent map of a nested function that reads "
+                                        "variables of the enclosing function is not supported",
+                                        self.origin(node), "pass those variables as arguments, or use diffprog.jvp")
+                    return None
+                return TangentCompiler(compiler, jit=False), []
+            outputs = tuple(range(1, 1 + len(function.argnums)))
+            if function.kind == "value_and_grad":
+                outputs = (0,) + outputs
+            return DerivativeCompiler(compiler, function.argnums, outputs, jit=False), captured
+        if isinstance(function, LocalDef):
+            return self._local_compiler(function, node, title)
+        try:
+            compiler = transform_compiler(function)
+        except DifferentiabilityError as error:
+            for d in error.diagnostics:
+                self.reporter.error(d.code, d.message, self.origin(node), d.hint,
+                                    notes=(f"in {title}: '{_function_name(function)}' is defined at {d.origin}",))
+            return None
+        return compiler, []
+
+    def _local_compiler(self, local, node, title):
+        """A nested def as a function of its own: variables of the enclosing function it reads are passed as
+        extra parameters (their current values, as Python's closures read them)."""
+        from ..compiler import FunctionCompiler
+
+        fdef = local.node
+        free = sorted({n.id for n in gast.walk(fdef) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+                      - control.local_names(fdef))
+        parsed = local.scope.parsed
+        closure, captured, values = dict(parsed.closure), [], []
+        for name in free:
+            scope = local.scope
+            while scope is not None and name not in scope.bindings and name not in scope.locals:
+                scope = scope.parent
+            if scope is None:
+                continue  # a global or a builtin, looked up as for any function
+            if name in scope.local_defs:
+                if scope.local_defs[name].node is fdef:
+                    continue
+                self.reporter.error("DP101", f"{title}: '{fdef.name}' calls '{name}', a function nested in the "
+                                    "enclosing one", self.origin(node), f"define '{name}' at module level")
+                return None
+            binding = scope.bindings[name] if name in scope.bindings else self._bind_name(scope, name)
+            if isinstance(binding, str):
+                captured.append(name)
+                values.append(C.Var(binding))
+            elif isinstance(binding, C.Const):
+                closure[name] = binding.value
+            elif isinstance(binding, Denotation) and binding.obj is not AMBIGUOUS and \
+                    not isinstance(binding.obj, LocalDef):
+                closure[name] = binding.obj
+            else:
+                self.reporter.error("DP101", f"{title}: '{fdef.name}' reads '{name}' of the enclosing function, "
+                                    "which is not a number or an array", self.origin(node),
+                                    f"pass '{name}' (or its elements) to '{fdef.name}' as arguments")
+                return None
+        copied = copy.copy(fdef)
+        copied.args = copy.copy(fdef.args)
+        copied.args.args = list(fdef.args.args) + [
+            gast.Name(id=name, ctx=gast.Param(), annotation=None, type_comment=None) for name in captured]
+        copied.args.defaults = []
+        copied.decorator_list = []
+        standalone = replace(parsed, fn=None, node=copied, closure=closure)
+        try:
+            compiler = FunctionCompiler(None, jit=False, parsed=standalone)
+        except DifferentiabilityError as error:
+            self.reporter.diagnostics.extend(error.diagnostics)
+            return None
+        return compiler, values
+
+    def _transform_args(self, function, node, title, count):
+        """The call's arguments as atoms (positional, by keyword, or defaults), or None when reported."""
+        from .. import api
+
+        fdef = None
+        if isinstance(function, LocalDef):
+            fdef, parsed, parent = function.node, function.scope.parsed, function.scope
+        elif isinstance(function, (types.FunctionType, api.DifferentiableFunction)) or \
+                getattr(function, "__diffprog_parsed__", None) is not None:
+            try:
+                parsed = getattr(function, "__diffprog_parsed__", None) or \
+                    parsed_function(getattr(function, "__diffprog_function__", function))
+                fdef, parent = parsed.node, None
+            except DifferentiabilityError:
+                fdef = None
+        values = [self.expr(a) for a in node.args]
+        if node.keywords or (fdef is not None and len(values) < len(fdef.args.args)):
+            if fdef is None:
+                self.reporter.error("DP101", f"pass the arguments of {title} by position", self.origin(node),
+                                    "write every argument, in order")
+                return None
+            params = [a.id for a in fdef.args.args]
+            keywords = {k.arg: k for k in node.keywords}
+            defaults = self._defaults(fdef, parsed, parent)
+            for param in params[len(values):]:
+                if param in keywords:
+                    values.append(self.expr(keywords.pop(param).value))
+                elif param in defaults:
+                    values.append(defaults[param])
+                else:
+                    self.reporter.error("DP101", f"missing argument '{param}' in the call of {title}",
+                                        self.origin(node), "pass every argument")
+                    return None
+            if keywords:
+                self.reporter.error("DP101", f"unknown argument '{next(iter(keywords))}' in the call of {title}",
+                                    self.origin(node), f"its arguments are {', '.join(params)}")
+                return None
+        if count is not None and len(values) != count:
+            self.reporter.error("DP101", f"{title} takes {count} argument{'s' if count != 1 else ''}, not "
+                                f"{len(values)}", self.origin(node), "pass one value per argument of the function")
+            return None
+        return self._transform_atoms(values, node, title)
+
+    def _transform_atoms(self, values, node, title):
+        atoms = []
+        for value in values:
+            if isinstance(value, (C.Var, C.Const)):
+                atoms.append(value)
+                continue
+            what = _describe_value(value) if not isinstance(value, ShapeValue) else "an array's shape"
+            self.reporter.error("DP101", f"{what} cannot be passed to {title} inside differentiated code yet",
+                                self.origin(node), "pass floats, ints or arrays (the fields of a registered type "
+                                "one by one)")
+            return None
+        return atoms
+
+    def _emit_nested(self, kind, compiler, args, outputs, node, hint, title, label, primals=0, user=0):
+        """The placeholders for one transform call (one per value it gives back), expanded at specialization."""
+        call = NestedCall(kind, compiler, len(args), outputs, self.origin(node), label, title, primals, user)
+        results = []
+        for k, prim in enumerate(call.prims):
+            target = hint if outputs == 1 and hint is not None and C.Var(hint) not in args else \
+                self.names.temp(label)
+            self._emit(C.Assign(target, C.Call(prim, tuple(args)), self.origin(node)))
+            results.append(C.Var(target))
+        return results
+
+    def _apply_transform(self, transform, node, hint):
+        """`dp.grad(g)(x, y)`: the gradient's placeholders; the value has the structure diffprog.grad gives."""
+        title = f"{transform.title}(...)" if transform.kind != "derived" else transform.title
+        found = self._transform_compiler(transform, node, title)
+        if found is None:
+            return C.Const(0.0)
+        compiler, captured = found
+        count = self._param_count(transform) if transform.kind != "jvp_function" else None
+        args = self._transform_args(_innermost(transform), node, title, count)
+        if args is None:
+            return C.Const(0.0)
+        try:
+            outputs, returns_tuple = compiler.arity()
+        except DifferentiabilityError as error:
+            self._report_at(error, node, title)
+            return C.Const(0.0)
+        if transform.kind in ("grad", "value_and_grad"):
+            self._check_returns_one(transform, node, title)
+        label = f"{'vgrad' if transform.kind == 'value_and_grad' else transform.kind}_{_function_name(_innermost(transform))}"
+        values = self._emit_nested("call", compiler, args + captured, outputs, node, hint, title,
+                                   "d" + label if transform.kind == "derived" else label)
+        if transform.kind == "grad":
+            return values[0] if transform.single else TupleValue(tuple(values))
+        if transform.kind == "value_and_grad":
+            grads = values[1] if transform.single else TupleValue(tuple(values[1:]))
+            return TupleValue((values[0], grads))
+        return TupleValue(tuple(values)) if returns_tuple else values[0]
+
+    def _check_returns_one(self, transform, node, title):
+        """DP111 at the call when g returns a tuple (known before types; an array result is found later)."""
+        function = transform.function
+        try:
+            compiler = self._transform_compiler(function, node, title) if isinstance(function, Transform) else None
+            count, returns_tuple = compiler[0].arity() if compiler else (None, False)
+        except DifferentiabilityError:
+            return
+        if count is not None and (count != 1 or returns_tuple):
+            self.reporter.error("DP111", f"{title}: grad needs a function returning one number, but "
+                                f"'{_function_name(function)}' returns a tuple", self.origin(node),
+                                "use diffprog.jvp, or differentiate one element of the result")
+
+    def _report_at(self, error, node, title):
+        for d in error.diagnostics:
+            self.reporter.error(d.code, f"{title}: {d.message}", self.origin(node), d.hint,
+                                notes=d.notes + ((f"found at {d.origin}",) if d.origin else ()))
+
+    def _apply_at_point(self, kind, node, hint):
+        """`dp.jvp(g, primals, tangents)` -> (value, tangent); `dp.hvp(g, primals, vector)` -> a tuple with one
+        entry per argument of g."""
+        title = self._title(node)
+        if len(node.args) != 3 or node.keywords:
+            self.reporter.error("DP101", f"{title}: diffprog.{kind} takes the function, the primals and the "
+                                f"{'tangents' if kind == 'jvp' else 'vector'}", self.origin(node),
+                                f"write diffprog.{kind}(g, (x, y), ({'dx, dy' if kind == 'jvp' else 'vx, vy'}))")
+            return C.Const(0.0)
+        function = self._transform_target(node.args[0], title)
+        if function is None:
+            return C.Const(0.0)
+        found = self._transform_compiler(function, node, title)
+        if found is None:
+            return C.Const(0.0)
+        compiler, captured = found
+        primals, tangents = (self._argument(a, True) for a in node.args[1:])
+        if not all(isinstance(v, TupleValue) and v.cls is None for v in (primals, tangents)):
+            self.reporter.error("DP101", f"{title}: the primals and the {'tangents' if kind == 'jvp' else 'vector'}"
+                                " must be tuples", self.origin(node), "write them as tuples: (x,) for one argument")
+            return C.Const(0.0)
+        count = self._param_count(function)
+        n = len(primals.items)
+        if len(tangents.items) != n or (count is not None and n != count):
+            expected = f"'{_function_name(function)}' takes {count}" if count is not None else f"{n} primals"
+            self.reporter.error("DP101", f"{title}: {n} primals and {len(tangents.items)} "
+                                f"{'tangents' if kind == 'jvp' else 'vector entries'}, but {expected}",
+                                self.origin(node), "pass one primal and one tangent per argument (None for ints)")
+            return C.Const(0.0)
+        primal_atoms = self._transform_atoms(primals.items, node, title)
+        tangent_atoms = self._transform_atoms(tangents.items, node, title)
+        if primal_atoms is None or tangent_atoms is None:
+            return C.Const(0.0)
+        tangent_atoms = [C.Const(float(t.value)) if isinstance(t, C.Const) and type(t.value) is int else t
+                         for t in tangent_atoms]
+        zero = [self._zero_tangent(v, node) for v in captured]  # no tangent along captured variables
+        args = primal_atoms + captured + tangent_atoms + zero
+        label = f"{kind}_{_function_name(function)}"
+        if kind == "hvp":
+            values = self._emit_nested("hvp", compiler, args, n, node, None, title, label, n + len(captured), n)
+            return TupleValue(tuple(values))
+        try:
+            outputs, returns_tuple = compiler.arity()
+        except DifferentiabilityError as error:
+            self._report_at(error, node, title)
+            return C.Const(0.0)
+        values = self._emit_nested("jvp", compiler, args, 2 * outputs, node, None, title, label,
+                                   n + len(captured))
+        if returns_tuple:
+            return TupleValue((TupleValue(tuple(values[:outputs])), TupleValue(tuple(values[outputs:]))))
+        return TupleValue((values[0], values[1]))
+
     # ---- inlining ----------------------------------------------------------------------------------------------
     def _inline(self, fdef, parsed, call, parent, name, leading=(), arg_nodes=None, keywords=None, prefix=None,
                 constructor=False):
@@ -1424,6 +1858,21 @@ _DUNDERS = {
     "Mod": ("__mod__", "__rmod__", "%"), "Pow": ("__pow__", "__rpow__", "**"),
     "MatMult": ("__matmul__", "__rmatmul__", "@"), "USub": ("__neg__", None, "-"), "UAdd": ("__pos__", None, "+"),
 }
+
+
+def _innermost(transform):
+    """The function under a chain of transforms (grad of grad of g: g)."""
+    while isinstance(transform, Transform) and transform.kind != "derived":
+        transform = transform.function
+    return transform.function if isinstance(transform, Transform) else transform
+
+
+def _function_name(function) -> str:
+    if isinstance(function, Transform):
+        return _function_name(_innermost(function))
+    if isinstance(function, LocalDef):
+        return function.node.name
+    return getattr(function, "__name__", None) or getattr(function, "name", None) or "function"
 
 
 def _is_typed(value) -> bool:

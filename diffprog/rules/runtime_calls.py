@@ -20,5 +20,9 @@ class RuntimeHelper:
 rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in ("cholesky_vjp", "cholesky_jvp", "prod_others")})
 
 
+# What `revolve_next` asks the adjoint of a checkpointed loop to do next (transforms/reverse.py carries it out).
+REVOLVE_ACTIONS = {"done": 0, "advance": 1, "takeshot": 2, "restore": 3, "youturn": 4}
+
+
 def runtime_import(name) -> tuple:
     return (f"{RUNTIME_MODULE}:{name}",)

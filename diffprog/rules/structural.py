@@ -51,4 +51,12 @@ p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), impo
 # Saved arrays are stored contiguous: a typed list holds one array layout, and views come in several.
 p("list_append", "{0}.append(np.ascontiguousarray({1}))", "tape, x", None, None, effect=True, result="none")
 p("list_pop", "{0}.pop()", "tape", None, result=lambda ts: T.Opaque("element"))
+# Binomial checkpointing (transforms/reverse.py, backend/runtime.py): the schedule and the loop state's snapshots.
+p("revolve_slots", "revolve_slots({0}, {1})", "steps, snapshots", result="int", imports=runtime_import("revolve_slots"))
+p("revolve_new", "revolve_new({0}, {1})", "steps, slots", result=lambda ts: T.Array("int64", 1),
+  imports=runtime_import("revolve_new"))
+p("revolve_next", "revolve_next({0})", "schedule", result="int", imports=runtime_import("revolve_next"))
+p("snapshot_list", "snapshot_list({0}, {1})", "x, slots", result=lambda ts: T.Opaque("list"),
+  imports=runtime_import("snapshot_list"))
+p("list_set", "{0}[{1}] = np.ascontiguousarray({2})", "snapshots, slot, x", effect=True, result="none")
 p("as_float64", "{0}.astype(np.float64)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))

@@ -155,7 +155,7 @@ class ForwardTransform:
         if isinstance(stmt, C.If):
             return [C.If(stmt.cond, self._block(stmt.body), self._block(stmt.orelse), stmt.origin)]
         if isinstance(stmt, C.ForRange):
-            return [C.ForRange(stmt.var, stmt.start, stmt.stop, stmt.step, self._block(stmt.body), stmt.origin)]
+            return [C.replace(stmt, body=self._block(stmt.body))]  # a checkpoint mark carries over to reverse
         if isinstance(stmt, C.While):
             return [C.While(stmt.cond, self._block(stmt.body), stmt.origin)]
         raise TypeError(stmt)

@@ -9,7 +9,9 @@ variables by name, and only values the backward sweep reads are ever saved (acti
 
 Loops: a `for` over a range records its trip count and replays indices backwards; a `while` counts its
 iterations. Tapes are numba arrays, reserved once per loop entry when the trip count is known, and once per
-iteration otherwise.
+iteration otherwise. A loop under `diffprog.checkpoint` records nothing in the forward sweep: its backward
+sweep re-runs steps from a few snapshots of the state the loop carries, recording and reversing one step at a
+time in the order binomial checkpointing (revolve, in backend/runtime.py) gives.
 """
 from __future__ import annotations
 
@@ -21,12 +23,23 @@ from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
 from ..rules import REGISTRY, Primitive
+from ..rules.runtime_calls import REVOLVE_ACTIONS
 from .partials import PartialEmitter
 
 _P = REGISTRY.named
 # Cheap enough to recompute in the backward sweep rather than tape: memory reads and index arithmetic.
 _READS = {"getitem", "shape", "len", "size", "transpose"}
 _INDEX_ARITHMETIC = {"add", "sub", "mul", "neg", "floordiv", "mod"}
+
+
+@dataclass
+class Checkpointed:
+    """A loop under `diffprog.checkpoint`: the state it carries from step to step, and the code recording one
+    step, which the forward sweep builds and the backward sweep runs."""
+
+    state: list
+    copied: list  # arrays the loop writes into: snapshots copy them
+    record_step: list = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +72,7 @@ class ReverseTransform:
         self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
+        self.checkpointed: dict = {}  # id(loop) -> Checkpointed
 
     # ---- entry -------------------------------------------------------------------------------------------------
     def run(self) -> C.Function:
@@ -277,7 +291,9 @@ class ReverseTransform:
     def _forward_block(self, block, depth) -> list:
         out = []
         for stmt in block:
-            if isinstance(stmt, C.ForRange) and self._is_active(stmt):
+            if isinstance(stmt, C.ForRange) and self._is_active(stmt) and stmt.checkpoint is not None:
+                out += self._forward_checkpointed(stmt, depth)
+            elif isinstance(stmt, C.ForRange) and self._is_active(stmt):
                 out += self._forward_for(stmt, depth)
             elif isinstance(stmt, C.While) and self._is_active(stmt):
                 out += self._forward_while(stmt, depth)
@@ -371,13 +387,17 @@ class ReverseTransform:
         out.append(C.Assign(name, C.Call(prim, tuple(args)), origin))
         return C.Var(name)
 
-    def _forward_for(self, stmt, depth) -> list:
-        out = self._save(stmt, depth, sorted({stmt.var} & self.pushed))
+    def _record_trip(self, stmt, depth, out) -> C.Var:
         trip = self._temp_call(out, "trip", _P("range_len"), (stmt.start, stmt.stop, stmt.step), stmt.origin)
         self.trips[id(stmt)] = trip
         if depth > 0:
             out += self._push(trip.name, stmt.origin)
             self.trip_pushed.add(trip.name)
+        return trip
+
+    def _forward_for(self, stmt, depth) -> list:
+        out = self._save(stmt, depth, sorted({stmt.var} & self.pushed))
+        trip = self._record_trip(stmt, depth, out)
         sites = Sites(loop=id(stmt))
         self.loop_stack.append(sites)
         body = self._forward_block(stmt.body, depth + 1)
@@ -385,6 +405,37 @@ class ReverseTransform:
         out += self._reserve(sites, trip, stmt.origin)
         out.append(C.ForRange(stmt.var, stmt.start, stmt.stop, stmt.step, body, stmt.origin))
         return out
+
+    def _forward_checkpointed(self, stmt, depth) -> list:
+        """Saves the loop's entry state and runs it without recording. The code recording one step is built
+        here too, so its saves are planned with the forward sweep's; the backward sweep places it. A single
+        step runs once per reversal, so it records into plain variables (tapes only for loops inside it)."""
+        plan = self._checkpoint_plan(stmt)
+        out = self._save(stmt, depth, plan.state)
+        for v in plan.copied:  # the loop writes into a copy: the saved entry value stays intact
+            out.append(C.Assign(v, C.Call(_P("copy"), (C.Var(v),)), stmt.origin))
+        self._record_trip(stmt, depth, out)
+        out.append(C.ForRange(stmt.var, stmt.start, stmt.stop, stmt.step, C.clone(stmt.body), stmt.origin))
+        plan.record_step = self._forward_block(stmt.body, depth)
+        return out
+
+    def _checkpoint_plan(self, stmt) -> Checkpointed:
+        """The loop's state: what an iteration reads before assigning it, and what the backward sweep before the
+        loop reads (restored to its value at loop entry when the loop's reversal ends)."""
+        if id(stmt) in self.checkpointed:
+            return self.checkpointed[id(stmt)]
+        elsewhere = set(self.fn.params) | _assigned_outside(self.fn.body, stmt)
+        state = sorted((_exposed(stmt.body, {stmt.var})[0] | self.needed & elsewhere)
+                       & (C.assigned(stmt.body) | {stmt.var}))
+        for v in state:
+            if not isinstance(self.types.get(v), (T.Scalar, T.Array)):
+                raise DifferentiabilityError([Diagnostic(
+                    "DP101", f"a checkpointed loop can carry numbers and arrays only; '{v}' is a "
+                    f"{self.types.get(v)}", stmt.origin, "compute this value inside the loop or outside it")])
+        stored = {s.base for s, _ in C.walk(stmt.body) if isinstance(s, C.Store)}
+        plan = Checkpointed(state, sorted(stored & set(state)))
+        self.checkpointed[id(stmt)] = plan
+        return plan
 
     def _forward_while(self, stmt, depth) -> list:
         trip = self.names.temp("trip")
@@ -428,6 +479,8 @@ class ReverseTransform:
         if isinstance(stmt, C.If):
             return [C.If(stmt.cond, self._backward_block(stmt.body), self._backward_block(stmt.orelse),
                          stmt.origin)]
+        if isinstance(stmt, C.ForRange) and stmt.checkpoint is not None:
+            return self._backward_checkpointed(stmt)
         if isinstance(stmt, C.ForRange):
             return self._backward_for(stmt)
         return self._backward_while(stmt)
@@ -465,6 +518,78 @@ class ReverseTransform:
         out.append(C.ForRange(k, last, C.Const(-1), C.Const(-1), body, stmt.origin))
         return out + self._restore(stmt, [stmt.var] if stmt.var in self.pushed else [])
 
+    def _backward_checkpointed(self, stmt) -> list:
+        """Reverses a checkpointed loop from its entry state: a loop over the actions of the revolve schedule
+        (advance without recording, keep or restore a snapshot, record and reverse one step)."""
+        plan, origin = self.checkpointed[id(stmt)], stmt.origin
+        out = []
+        trip = self._trip_count(stmt, out)
+        out += self._restore(stmt, plan.state)
+        slots = self._temp_call(out, "slots", _P("revolve_slots"), (trip, C.Const(stmt.checkpoint)), origin)
+        schedule = self._temp_call(out, "schedule", _P("revolve_new"), (trip, slots), origin)
+        snapshots = {v: self._snapshot_slots(out, v, slots, origin) for v in plan.state}
+        action, going = self.names.temp("action"), self.names.temp("going")
+
+        def next_action():
+            return [C.Assign(action, C.Call(_P("revolve_next"), (schedule,)), origin),
+                    C.Assign(going, C.Call(_P("noteq"), (C.Var(action), C.Const(REVOLVE_ACTIONS["done"]))), origin)]
+
+        def argument(block, position, hint):
+            return self._temp_call(block, hint, _P("getitem"), (schedule, C.Const(position)), origin)
+
+        advance = []
+        first, last = argument(advance, 0, "first"), argument(advance, 1, "last")
+        advance.append(C.ForRange(stmt.var, self._step_index(advance, stmt, first), self._step_index(
+            advance, stmt, last), stmt.step, C.clone(stmt.body), origin))
+        take, bring_back = [], []
+        slot = argument(take, 2, "slot")
+        for v in plan.state:
+            take += self._keep_snapshot(v, snapshots[v], slot, v in plan.copied, origin)
+        slot = argument(bring_back, 2, "slot")
+        for v in plan.state:
+            bring_back += self._restore_snapshot(v, snapshots[v], slot, v in plan.copied, origin)
+        reverse_step = []
+        step = argument(reverse_step, 0, "step")
+        reverse_step.append(C.Assign(stmt.var, self._step_index(reverse_step, stmt, step), origin))
+        reverse_step += plan.record_step + self._backward_block(stmt.body)
+        actions = reverse_step
+        for name, block in (("restore", bring_back), ("takeshot", take), ("advance", advance)):
+            is_action = self.names.temp("is_" + name)
+            actions = [C.Assign(is_action, C.Call(_P("eq"), (C.Var(action), C.Const(REVOLVE_ACTIONS[name]))), origin),
+                       C.If(C.Var(is_action), block, actions, origin)]
+        out += next_action() + [C.While(going, actions + next_action(), origin)]
+        for v in plan.state:  # the schedule ends anywhere: back to the entry state
+            out += self._restore_snapshot(v, snapshots[v], C.Const(0), False, origin)
+        return out
+
+    def _step_index(self, out, stmt, count):
+        """The loop variable's value at step `count`: start + count * step."""
+        offset = count if stmt.step == C.Const(1) else self._temp_call(out, "offset", _P("mul"), (count, stmt.step),
+                                                                        stmt.origin)
+        if stmt.start == C.Const(0):
+            return offset
+        return self._temp_call(out, "index", _P("add"), (stmt.start, offset), stmt.origin)
+
+    def _snapshot_slots(self, out, v, slots, origin) -> C.Var:
+        if self._is_array(v):
+            return self._temp_call(out, "snapshots_" + v, _P("snapshot_list"), (C.Var(v), slots), origin)
+        return self._temp_call(out, "snapshots_" + v, _P(f"tape_empty_{self.types[v].kind}"), (slots,), origin)
+
+    def _keep_snapshot(self, v, snapshots, slot, copy, origin) -> list:
+        if not self._is_array(v):
+            return [C.Store(snapshots.name, (slot,), C.Var(v), origin)]
+        value = C.Var(v)
+        out = []
+        if copy:  # the loop writes into it later
+            value = self._temp_call(out, v + "_kept", _P("copy"), (value,), origin)
+        return out + [C.Effect(C.Call(_P("list_set"), (snapshots, slot, value)), origin)]
+
+    def _restore_snapshot(self, v, snapshots, slot, copy, origin) -> list:
+        out = [C.Assign(v, C.Call(_P("getitem"), (snapshots, slot)), origin)]
+        if copy:  # the snapshot outlives the writes the loop makes next
+            out.append(C.Assign(v, C.Call(_P("copy"), (C.Var(v),)), origin))
+        return out
+
     def _backward_while(self, stmt) -> list:
         out = []
         trip = self._trip_count(stmt, out)
@@ -480,7 +605,8 @@ class ReverseTransform:
         out = []
         params = set(self.fn.params)
         active_arrays = {v for v in self.active if isinstance(self.types.get(v), T.Array)}
-        for v in sorted((self.pushed | active_arrays) - params):
+        carried = {v for plan in self.checkpointed.values() for v in plan.state}
+        for v in sorted((self.pushed | active_arrays | carried) - params):
             t = self.types.get(v)
             if isinstance(t, T.Scalar):
                 out.append(C.Assign(v, C.Const({"float": 0.0, "int": 0, "bool": False}[t.kind]), self.fn.origin))
@@ -520,6 +646,36 @@ def _empty_array(t) -> Primitive:
     """An empty array of type t, to give a saved array variable a value (and a numba type) before the loop."""
     shape = "(" + "0, " * t.ndim + ")"
     return Primitive(f"empty_{t}", f"np.zeros({shape}, np.{t.dtype})", (), result=lambda ts: t)
+
+
+def _exposed(block, defined) -> tuple:
+    """(names the block may read before assigning them, names it surely assigns), given those `defined`."""
+    defined = set(defined)
+    exposed = set()
+    for stmt in block:
+        exposed.update(n for n in C.reads(stmt) if n not in defined)
+        if isinstance(stmt, C.If):
+            (in_body, body_defines), (in_orelse, orelse_defines) = (_exposed(stmt.body, defined),
+                                                                    _exposed(stmt.orelse, defined))
+            exposed |= in_body | in_orelse
+            defined |= body_defines & orelse_defines
+        elif isinstance(stmt, (C.ForRange, C.While)):  # may run zero times: defines nothing for sure
+            inner = defined | {stmt.var} if isinstance(stmt, C.ForRange) else defined
+            exposed |= _exposed(stmt.body, inner)[0]
+        elif isinstance(stmt, C.Assign):
+            defined.add(stmt.target)
+    return exposed, defined
+
+
+def _assigned_outside(block, loop) -> set:
+    """Names the statements of `block` assign, other than those inside `loop`."""
+    names = set()
+    for stmt in block:
+        if stmt is not loop:
+            names.update(_targets(stmt))
+            for child in C.children(stmt):
+                names |= _assigned_outside(child, loop)
+    return names
 
 
 def _targets(stmt) -> list:
