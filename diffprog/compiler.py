@@ -7,7 +7,10 @@ differentiated parameters and the argument types, as numba specializes on argume
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import threading
+import types
+import weakref
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,7 +18,7 @@ from . import __version__
 from .progress import reported as _progress_reported  # DIFFPROG_VERBOSE=1
 from .analysis.activity import analyze_activity
 from .analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
-from .analysis.types import infer_types
+from .analysis.types import atom_type, infer_types
 from .backend import cache, codegen
 from .backend.jit import compile_nopython
 from .errors import DifferentiabilityError, Diagnostic, Reporter
@@ -24,6 +27,7 @@ from .ir import core as C
 from .ir import types as T
 from .normalize.cleanup import hoist_loop_invariants, remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
+from .normalize.nested import Derived, first_nested, has_nested, splice
 from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
 from .types import protocol as P
@@ -46,10 +50,10 @@ class Specialization:
 class FunctionCompiler:
     """Everything diffprog knows about one user function; compiles it lazily per signature."""
 
-    def __init__(self, fn, jit=True):
+    def __init__(self, fn, jit=True, parsed=None):
         self.fn = fn
         self.jit = jit
-        self.parsed = parsed_function(fn)
+        self.parsed = parsed if parsed is not None else parsed_function(fn)
         reporter = Reporter()
         check_function_syntax(self.parsed, reporter)
         reporter.raise_if_errors()
@@ -64,7 +68,8 @@ class FunctionCompiler:
 
     def core_for(self, args):
         """The normalized primal and its name allocator. Lowering does not depend on argument types, so plain
-        functions are lowered once (once per layout of registered-type arguments: types/boundary.py)."""
+        functions are lowered once (once per layout of registered-type arguments: types/boundary.py). Transforms
+        called in the body (`dp.grad(g)(x)`) are expanded per argument types (normalize/nested.py)."""
         layouts = param_layouts(args, self.parsed)
         unregistered = unregistered_problems(args, self.parsed)
         try:
@@ -73,10 +78,20 @@ class FunctionCompiler:
             raise DifferentiabilityError(list(error.diagnostics) + unregistered) from None
         if unregistered:
             raise DifferentiabilityError(unregistered)
+        if has_nested(core.body):
+            flat = self._flat_call(args, ())[0]
+            param_types = tuple(T.type_of_value(a) for a in flat)
+            expanded = self.__dict__.setdefault("_expanded", {})
+            key = (layouts, param_types)
+            if key not in expanded:
+                core, names = expand_nested(core, names, param_types)
+                expanded[key] = hoist_loop_invariants(remove_dead_code(core)), names
+            core, names = expanded[key]
         return core, names
 
     def _lowered(self, layouts):
-        """(core, names, Boundary) for arguments laid out as `layouts` (None: no registered-type argument)."""
+        """(core, names, Boundary) for arguments laid out as `layouts` (None: no registered-type argument). The
+        core still holds the placeholders of nested transforms, if any (cleaned up once they are expanded)."""
         cache_ = self.__dict__.setdefault("_lowered_by_layout", {})
         if layouts not in cache_:
             reporter = Reporter()
@@ -84,8 +99,21 @@ class FunctionCompiler:
             function = lowerer.lower_function(self.parsed, layouts)
             reporter.raise_if_errors()
             boundary = Boundary(layouts, lowerer.result_layouts, lowerer.returns_user_tuple, self.parsed.name)
-            cache_[layouts] = (hoist_loop_invariants(remove_dead_code(function)), lowerer.names, boundary)
+            if not has_nested(function.body):
+                function = hoist_loop_invariants(remove_dead_code(function))
+            cache_[layouts] = (function, lowerer.names, boundary)
         return cache_[layouts]
+
+    def arity(self) -> tuple:
+        """(how many values the function returns, whether as a tuple), known before argument types are: what a
+        transform of it called inside differentiated code gives back."""
+        core, _, boundary = self._lowered(None)
+        if not boundary.trivial:
+            raise DifferentiabilityError([Diagnostic(
+                "DP101", f"'{self.parsed.name}' returns a registered type, which transforms called inside "
+                "differentiated code cannot return yet", self.parsed.origin(self.parsed.node),
+                "return its fields as floats or arrays")])
+        return len(core.results), core.returns_tuple
 
     def _flat_call(self, args, wrt):
         """(arguments, differentiated positions, Boundary or None) as the compiled code takes them: registered-
@@ -173,6 +201,11 @@ class DerivativeCompiler(FunctionCompiler):
 
     def core_for(self, args):
         ir, _, names = self.inner.build("reverse", self.wrt, args)
+        if len(ir.seed_types) != 1 or isinstance(ir.seed_types[0], T.Array):
+            what = "a tuple" if len(ir.seed_types) != 1 else "an array"
+            raise DifferentiabilityError([Diagnostic(
+                "DP111", f"grad needs a function returning one number, but '{self.parsed.name}' returns {what}",
+                self.parsed.origin(self.parsed.node), "use diffprog.jvp or diffprog.jacobian, or return a sum")])
         ir = copy.deepcopy(ir)
         n = len(args)
         seeds = [C.Assign(seed, C.Const(1.0), ir.origin) for seed in ir.params[n:]]
@@ -181,14 +214,18 @@ class DerivativeCompiler(FunctionCompiler):
                              ir.param_origins)
         return remove_dead_code(split_self_updates(derived, names)), names
 
+    def arity(self) -> tuple:
+        return len(self.outputs), len(self.outputs) > 1
+
 
 class TangentCompiler(FunctionCompiler):
     """The tangent map of another function as a function of its own, `(*primals, *tangents) -> tangents out`:
     its core code is the generated forward code (one tangent per float or float-array primal), so it can be
     differentiated again (grad of jvp)."""
 
-    def __init__(self, inner: FunctionCompiler, jit=True):
+    def __init__(self, inner: FunctionCompiler, jit=True, with_value=False):
         self.inner = inner
+        self.with_value = with_value  # the values first, then the tangents (jvp called in differentiated code)
         self.fn = None
         self.jit = jit
         self.parsed = inner.parsed
@@ -212,9 +249,157 @@ class TangentCompiler(FunctionCompiler):
                             f"(one per float or float-array primal), but {len(args)} arguments were given")
         ir, core, names = self.inner.build("forward", wrt, args[:n])
         ir = copy.deepcopy(ir)
-        results = ir.results[len(core.results):]
+        results = ir.results if self.with_value else ir.results[len(core.results):]
         derived = C.Function(ir.name, ir.params, ir.body, results, len(results) > 1, ir.origin, ir.param_origins)
         return remove_dead_code(split_self_updates(derived, names)), names
+
+    def arity(self) -> tuple:
+        count, returns_tuple = self.inner.arity()
+        return (2 * count, True) if self.with_value else (count, returns_tuple)
+
+
+# ---- transforms called inside differentiated code (normalize/nested.py) ---------------------------------------
+def expand_nested(core, names, param_types) -> tuple:
+    """(core, names) with each placeholder of a transform called in the body (`dp.grad(g)(x)`) replaced by g's
+    derived code for the argument types at that call, in program order (an expansion settles the types the next
+    call sees). `core` and `names` are copied, not changed."""
+    core, names = copy.deepcopy(core), copy.deepcopy(names)
+    while True:
+        found = first_nested(core.body)
+        if found is None:
+            return core, names
+        block, index, call = found
+        types = infer_types(core, dict(zip(core.params, param_types)), Reporter())
+        arg_types = tuple(atom_type(a, types) for a in block[index].value.args)
+        splice(block, index, call, derive_nested(call, arg_types), names)
+
+
+_deriving = threading.local()  # the nested calls being derived on this thread: g calling dp.grad(g) recurses
+
+
+def derive_nested(call, arg_types: tuple) -> Derived:
+    """g's derived core function for a transform called inside differentiated code, at these argument types,
+    from the pipeline the top-level composition uses (DerivativeCompiler for grad, TangentCompiler for jvp,
+    both for hvp). Cached per argument types; problems are reported at the user's call."""
+    found = call.derived.get(arg_types)
+    if found is None:
+        active = _deriving.__dict__.setdefault("calls", [])
+        if call in active:
+            raise DifferentiabilityError([Diagnostic(
+                "DP110", f"{call.title} is called while differentiating the same function (recursion)",
+                call.origin, "diffprog inlines derivatives; rewrite the recursion as a loop")])
+        active.append(call)
+        try:
+            found = _derive(call, arg_types)
+        except DifferentiabilityError as error:
+            found = _at_call_site(error, call)
+        except (TypeError, ValueError) as error:
+            found = DifferentiabilityError([Diagnostic("DP101", f"{call.title}: {error}", call.origin,
+                                                       "check the arguments of the call")])
+        finally:
+            active.pop()
+        call.derived[arg_types] = found
+    if isinstance(found, DifferentiabilityError):
+        raise found
+    return found
+
+
+def _derive(call, arg_types) -> Derived:
+    for k, t in enumerate(arg_types):
+        if t is None or (isinstance(t, T.Opaque) and t.pytype != "NoneType"):
+            raise DifferentiabilityError([Diagnostic(
+                "DP105", f"argument {k + 1} of {call.title} is {'of unknown type' if t is None else f'a {t}'}",
+                call.origin, "pass floats, ints or numpy arrays")])
+    values = tuple(_example_value(t) for t in arg_types)
+    n = call.primals
+    if call.kind == "call":
+        function, _ = call.compiler.core_for(values)
+        arguments, results = tuple(range(len(values))), tuple(range(call.outputs))
+    elif call.kind == "jvp":
+        tangents = tuple(k for k in range(n) if arg_types[k].differentiable)
+        _check_tangents(call, arg_types, tangents, "tangent")
+        compiler = TangentCompiler(call.compiler, jit=False, with_value=True)
+        function, _ = compiler.core_for(values[:n] + tuple(values[n + k] for k in tangents))
+        arguments, results = tuple(range(n)) + tuple(n + k for k in tangents), tuple(range(call.outputs))
+    else:  # hvp: forward mode over the gradient code, as diffprog.hvp
+        wrt = tuple(k for k in range(call.user) if arg_types[k].differentiable)
+        if not wrt:
+            raise DifferentiabilityError([Diagnostic(
+                "DP106", f"{call.title} needs at least one float or float-array argument", call.origin,
+                "pass a float (e.g. 2.0 instead of 2) or a float array")])
+        tangents = tuple(k for k in range(n) if arg_types[k].differentiable)
+        _check_tangents(call, arg_types, tangents, "vector entry")
+        gradient = DerivativeCompiler(call.compiler, wrt, tuple(range(1, 1 + len(wrt))), jit=False)
+        function, _ = TangentCompiler(gradient, jit=False).core_for(values[:n] + tuple(values[n + k] for k in tangents))
+        arguments = tuple(range(n)) + tuple(n + k for k in tangents)
+        results = tuple(wrt.index(k) if k in wrt else None for k in range(call.user))
+    if len(function.params) != len(arguments) or max((r for r in results if r is not None), default=-1) >= \
+            len(function.results):  # pragma: no cover - the lowering and the compilers disagree
+        raise AssertionError(f"{call.title}: derived code does not match the call")
+    types = infer_types(function, {p: arg_types[a] for p, a in zip(function.params, arguments)}, Reporter())
+    result_types = tuple(T.Opaque("NoneType") if r is None else atom_type(function.results[r], types)
+                         for r in results)
+    return Derived(function, arguments, results, result_types)
+
+
+def _check_tangents(call, arg_types, positions, what):
+    n = call.primals
+    for k in positions:
+        primal, tangent = arg_types[k], arg_types[n + k]
+        same = (isinstance(primal, T.Array) and isinstance(tangent, T.Array) and primal.ndim == tangent.ndim) or \
+            (isinstance(primal, T.Scalar) and isinstance(tangent, T.Scalar) and tangent.kind != "bool")
+        if not same:
+            raise DifferentiabilityError([Diagnostic(
+                "DP101", f"the {what} for argument {k + 1} of {call.title} is {_describe(tangent)}, but the argument "
+                f"is {_describe(primal)}", call.origin,
+                f"pass a {what} of the argument's type (0.0 or np.zeros_like(x) for none)")])
+
+
+def _example_value(t):
+    """A value of core type t: the compilers specialize on argument values, and only their types matter."""
+    if isinstance(t, T.Array):
+        return np.zeros((1,) * t.ndim, dtype=t.dtype)
+    if isinstance(t, T.Scalar):
+        return {"float": 0.0, "int": 0, "bool": False}[t.kind]
+    return None
+
+
+def _at_call_site(error, call):
+    """Problems found deriving g, as the user sees them: about the call itself (an int differentiated, g not
+    returning one number) at the call; inside g at their own line, reached through the call."""
+    site = call.origin
+    found = []
+    for d in error.diagnostics:
+        origin = d.origin
+        if origin is None or d.code in ("DP106", "DP111"):
+            notes = d.notes + ((f"in {call.title}: '{origin.function}' is defined at {origin}",) if origin else ())
+            found.append(replace(d, origin=site, notes=notes))
+        else:
+            found.append(replace(d, origin=replace(origin, chain=tuple(site.chain) + (site,) + tuple(origin.chain))))
+    return type(error)(found)
+
+
+def transform_compiler(obj):
+    """The compiler of a function object a transform is applied to inside differentiated code (a plain function,
+    a @differentiable one, a gradient or tangent map made by the API, a function `diffprog check` knows from
+    source only), or None."""
+    from . import api
+
+    if isinstance(obj, api.DifferentiableFunction):
+        return obj.compiler
+    if isinstance(obj, api.GradientFunction):
+        return obj.as_function().compiler
+    static = getattr(obj, "__diffprog_parsed__", None)
+    if static is not None:
+        if obj not in _static_compilers:
+            _static_compilers[obj] = FunctionCompiler(obj, jit=False, parsed=static)
+        return _static_compilers[obj]
+    if isinstance(obj, types.FunctionType):
+        return api.as_differentiable(obj).compiler
+    return None
+
+
+_static_compilers = weakref.WeakKeyDictionary()
 
 
 # ---- the checking half of the engine, shared with the command line checker (`diffprog check`) ----------------

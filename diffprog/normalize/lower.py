@@ -88,6 +88,7 @@ class Transform:
     title: str  # as the user wrote it, for diagnostics
 
 
+_LABELS = {"grad": "grad", "value_and_grad": "grad", "jvp_function": "tangent", "derived": "d"}
 # diffprog functions that give no value compiled code can hold, and what to use instead
 _OUTSIDE_ONLY = {"vjp": "use diffprog.grad(g, argnums)(...) or diffprog.value_and_grad for a scalar g",
                  "jacobian": "use diffprog.jvp along each direction (or diffprog.grad for one output)",
@@ -1544,9 +1545,7 @@ class Lowerer:
         try:
             compiler = transform_compiler(function)
         except DifferentiabilityError as error:
-            for d in error.diagnostics:
-                self.reporter.error(d.code, d.message, self.origin(node), d.hint,
-                                    notes=(f"in {title}: '{_function_name(function)}' is defined at {d.origin}",))
+            self._report_nested(error, node)
             return None
         return compiler, []
 
@@ -1596,7 +1595,7 @@ class Lowerer:
         try:
             compiler = FunctionCompiler(None, jit=False, parsed=standalone)
         except DifferentiabilityError as error:
-            self.reporter.diagnostics.extend(error.diagnostics)
+            self._report_nested(error, node)
             return None
         return compiler, values
 
@@ -1680,14 +1679,18 @@ class Lowerer:
             return C.Const(0.0)
         try:
             outputs, returns_tuple = compiler.arity()
+            if transform.kind in ("grad", "value_and_grad"):
+                count, of_tuple = compiler.inner.arity()
+                if count != 1 or of_tuple:
+                    self.reporter.error("DP111", f"{title}: grad needs a function returning one number, but "
+                                        f"'{_function_name(transform.function)}' returns a tuple", self.origin(node),
+                                        "use diffprog.jvp, or differentiate one element of the result")
+                    return C.Const(0.0)
         except DifferentiabilityError as error:
-            self._report_at(error, node, title)
+            self._report_nested(error, node)
             return C.Const(0.0)
-        if transform.kind in ("grad", "value_and_grad"):
-            self._check_returns_one(transform, node, title)
-        label = f"{'vgrad' if transform.kind == 'value_and_grad' else transform.kind}_{_function_name(_innermost(transform))}"
-        values = self._emit_nested("call", compiler, args + captured, outputs, node, hint, title,
-                                   "d" + label if transform.kind == "derived" else label)
+        label = f"{_LABELS[transform.kind]}_{_function_name(_innermost(transform))}"
+        values = self._emit_nested("call", compiler, args + captured, outputs, node, hint, title, label)
         if transform.kind == "grad":
             return values[0] if transform.single else TupleValue(tuple(values))
         if transform.kind == "value_and_grad":
@@ -1695,23 +1698,14 @@ class Lowerer:
             return TupleValue((values[0], grads))
         return TupleValue(tuple(values)) if returns_tuple else values[0]
 
-    def _check_returns_one(self, transform, node, title):
-        """DP111 at the call when g returns a tuple (known before types; an array result is found later)."""
-        function = transform.function
-        try:
-            compiler = self._transform_compiler(function, node, title) if isinstance(function, Transform) else None
-            count, returns_tuple = compiler[0].arity() if compiler else (None, False)
-        except DifferentiabilityError:
-            return
-        if count is not None and (count != 1 or returns_tuple):
-            self.reporter.error("DP111", f"{title}: grad needs a function returning one number, but "
-                                f"'{_function_name(function)}' returns a tuple", self.origin(node),
-                                "use diffprog.jvp, or differentiate one element of the result")
-
-    def _report_at(self, error, node, title):
+    def _report_nested(self, error, node):
+        """Problems found in the function a transform is applied to: at their own lines, reached through the call
+        (those without a place, at the call)."""
+        site = self.origin(node)
         for d in error.diagnostics:
-            self.reporter.error(d.code, f"{title}: {d.message}", self.origin(node), d.hint,
-                                notes=d.notes + ((f"found at {d.origin}",) if d.origin else ()))
+            origin = site if d.origin is None else replace(
+                d.origin, chain=tuple(site.chain) + (site,) + tuple(d.origin.chain))
+            self.reporter.diagnostics.append(replace(d, origin=origin))
 
     def _apply_at_point(self, kind, node, hint):
         """`dp.jvp(g, primals, tangents)` -> (value, tangent); `dp.hvp(g, primals, vector)` -> a tuple with one
@@ -1757,7 +1751,7 @@ class Lowerer:
         try:
             outputs, returns_tuple = compiler.arity()
         except DifferentiabilityError as error:
-            self._report_at(error, node, title)
+            self._report_nested(error, node)
             return C.Const(0.0)
         values = self._emit_nested("jvp", compiler, args, 2 * outputs, node, None, title, label,
                                    n + len(captured))
