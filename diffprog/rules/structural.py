@@ -6,7 +6,7 @@ emits from the `adjoint="index"` tag.
 import builtins
 
 from ..ir import types as T
-from .runtime_calls import runtime_import
+from .runtime_calls import rt, runtime_import
 
 from .registry import primitive as p
 
@@ -41,12 +41,15 @@ p("tape_reserve", "tape_reserve({0}, {1}, {2})", "tape, length, count", result="
   imports=runtime_import("tape_reserve"),
   vjps=("g[:tape.shape[0]]", None, None))  # grows a tape: its contents pass through unchanged
 p("zeros_like", "np.zeros_like({0})", "x", None, result="same")
-p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", None, None, result=lambda ts: ts[1] if T.is_array(
-    ts[1]) else ts[0], imports=runtime_import("unbroadcast"))
+# Linear maps in generated adjoints: differentiating an adjoint again (grad of grad, hessian, a gradient taken
+# inside differentiated code) needs their derivatives too.
+p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", keys=[rt.unbroadcast],
+  result=lambda ts: ts[1] if T.is_array(ts[1]) else ts[0], imports=runtime_import("unbroadcast"),
+  vjps=("g + np.zeros_like(contribution)", None), jvps=("rt.unbroadcast(t, like)", None))
 p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", None, None, None, result="same",
   imports=runtime_import("scatter_add"))
-p("sum_leading", "np.sum({0}, axis=0)", "x", None, result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim - 1)
-  if ts[0].ndim > 1 else T.FLOAT)
+p("sum_leading", "np.sum({0}, axis=0)", "x", keys=[rt.sum_leading], result=lambda ts: T.Array(ts[0].dtype,
+  ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT, vjps=("g + np.zeros_like(x)",), jvps=("rt.sum_leading(t)",))
 p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), imports=("numba.typed",))
 # Saved arrays are stored contiguous: a typed list holds one array layout, and views come in several.
 p("list_append", "{0}.append(np.ascontiguousarray({1}))", "tape, x", None, None, effect=True, result="none")
@@ -59,4 +62,5 @@ p("revolve_next", "revolve_next({0})", "schedule", result="int", imports=runtime
 p("snapshot_list", "snapshot_list({0}, {1})", "x, slots", result=lambda ts: T.Opaque("list"),
   imports=runtime_import("snapshot_list"))
 p("list_set", "{0}[{1}] = np.ascontiguousarray({2})", "snapshots, slot, x", effect=True, result="none")
-p("as_float64", "{0}.astype(np.float64)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))
+p("as_float64", "{0}.astype(np.float64)", "x", keys=[rt.as_float64], result=lambda ts: T.Array("float64", ts[0].ndim),
+  vjps=("rt.as_float64(g)",), jvps=("rt.as_float64(t)",))
