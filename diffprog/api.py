@@ -37,10 +37,10 @@ _lock = threading.RLock()
 class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
 
-    def __init__(self, fn, jit=True, compiler=None):
+    def __init__(self, fn, jit=True, compiler=None, checkpoint=None):
         if compiler is None:
             with _lock:  # parses and checks fn (process-wide parse cache)
-                compiler = FunctionCompiler(fn, jit=jit)
+                compiler = FunctionCompiler(fn, jit=jit, checkpoint=_snapshots(checkpoint))
         self.compiler = compiler
         self.__diffprog_function__ = fn
         self._primal: dict = {}
@@ -73,16 +73,21 @@ class DifferentiableFunction:
 
 
 @overload
-def differentiable(fn: Callable[_P, _R], *, jit: bool = True) -> Callable[_P, _R]: ...
+def differentiable(fn: Callable[_P, _R], *, jit: bool = True, checkpoint: bool | int = False) -> Callable[_P, _R]: ...
 @overload
-def differentiable(fn: None = None, *, jit: bool = True) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]: ...
-def differentiable(fn=None, *, jit=True):
+def differentiable(fn: None = None, *, jit: bool = True, checkpoint: bool | int = False
+                   ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]: ...
+def differentiable(fn=None, *, jit=True, checkpoint=False):
     """Decorator: parse, check and (lazily, per argument types) compile `fn` with numba.
 
     The function's source is read and checked when it is decorated (problems raise `DifferentiabilityError`
     listing every one, at your source lines); the numba-compiled primal is built at the first call for each
     combination of argument types. `@differentiable(jit=False)` runs the generated Python without numba, for
     debugging. Decorating is optional for `grad` and friends, which accept plain functions too.
+
+    `checkpoint=True` (or a number of snapshots) differentiates every outermost `for` loop of the function
+    with binomial checkpointing, as if each were wrapped in `with diffprog.checkpoint(...)`: reverse mode
+    then keeps a few snapshots of the loops' state instead of a tape per iteration.
 
     Example:
         ```python
@@ -98,8 +103,20 @@ def differentiable(fn=None, *, jit=True):
         ```
     """
     if fn is None:
-        return lambda f: DifferentiableFunction(f, jit=jit)
-    return DifferentiableFunction(fn, jit=jit)
+        return lambda f: DifferentiableFunction(f, jit=jit, checkpoint=checkpoint)
+    return DifferentiableFunction(fn, jit=jit, checkpoint=checkpoint)
+
+
+def _snapshots(checkpoint) -> int | None:
+    """`differentiable(checkpoint=...)` as the reverse transform takes it: None (off) or snapshots (0: auto)."""
+    if checkpoint is False or checkpoint is None:
+        return None
+    if checkpoint is True:
+        return 0
+    if type(checkpoint) is int and checkpoint >= 1:
+        return checkpoint
+    raise ValueError(f"differentiable(checkpoint=...) takes True, False or a number of snapshots >= 1, "
+                     f"not {checkpoint!r}")
 
 
 _wrapped = weakref.WeakKeyDictionary()

@@ -50,9 +50,12 @@ class Specialization:
 class FunctionCompiler:
     """Everything diffprog knows about one user function; compiles it lazily per signature."""
 
-    def __init__(self, fn, jit=True, parsed=None):
+    checkpoint = None  # snapshots for the outermost loops' reverse mode (`differentiable(checkpoint=...)`)
+
+    def __init__(self, fn, jit=True, parsed=None, checkpoint=None):
         self.fn = fn
         self.jit = jit
+        self.checkpoint = checkpoint
         self.parsed = parsed if parsed is not None else parsed_function(fn)
         reporter = Reporter()
         check_function_syntax(self.parsed, reporter)
@@ -155,7 +158,7 @@ class FunctionCompiler:
         reporter.emit_warnings()
         if mode == "forward":
             return forward(core, types, activity, wrt_names, names), core, names
-        return reverse(core, types, activity, wrt_names, names), core, names
+        return reverse(core, types, activity, wrt_names, names, self.checkpoint), core, names
 
     @_progress_reported
     def specialize(self, mode: str, wrt: tuple, args) -> Specialization:

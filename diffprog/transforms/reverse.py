@@ -37,6 +37,7 @@ class Checkpointed:
     """A loop under `diffprog.checkpoint`: the state it carries from step to step, and the code recording one
     step, which the forward sweep builds and the backward sweep runs."""
 
+    snapshots: int  # 0: as many as the square root of the trip count
     state: list
     copied: list  # arrays the loop writes into: snapshots copy them
     record_step: list = field(default_factory=list)
@@ -51,7 +52,7 @@ class Sites:
 
 
 class ReverseTransform:
-    def __init__(self, function: C.Function, types: dict, activity: Activity, wrt: list, names):
+    def __init__(self, function: C.Function, types: dict, activity: Activity, wrt: list, names, checkpoint=None):
         self.fn = function
         self.types = types
         self.activity = activity
@@ -72,10 +73,13 @@ class ReverseTransform:
         self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
+        self.checkpoint_outermost = checkpoint  # snapshots for loops outside any other (None: only marked ones)
+        self.checkpoint_snapshots: dict = {}  # id(loop) -> snapshots, for the loops reversed by checkpointing
         self.checkpointed: dict = {}  # id(loop) -> Checkpointed
 
     # ---- entry -------------------------------------------------------------------------------------------------
     def run(self) -> C.Function:
+        self.checkpoint_snapshots = self._checkpointed_loops(self.fn.body, depth=0)
         self._plan_backward(self.fn.body)
         self._decide_saves()
         self._forward_block(self.fn.body, depth=0)  # a dry run finds tapes pushed at several loop levels
@@ -113,6 +117,9 @@ class ReverseTransform:
                 self.needed.update(C.atom_vars([stmt.cond]))
             elif isinstance(stmt, C.ForRange):
                 self.needed.update(C.atom_vars([stmt.start, stmt.step]))
+                if id(stmt) in self.checkpoint_snapshots:  # its backward sweep re-runs the body on these
+                    inputs = {n for s, _ in C.walk(stmt.body) for n in C.reads(s) if n in self.types}
+                    self.needed.update(inputs - C.assigned(stmt.body))
             for child in C.children(stmt):
                 self._plan_backward(child)
 
@@ -291,7 +298,7 @@ class ReverseTransform:
     def _forward_block(self, block, depth) -> list:
         out = []
         for stmt in block:
-            if isinstance(stmt, C.ForRange) and self._is_active(stmt) and stmt.checkpoint is not None:
+            if id(stmt) in self.checkpoint_snapshots:
                 out += self._forward_checkpointed(stmt, depth)
             elif isinstance(stmt, C.ForRange) and self._is_active(stmt):
                 out += self._forward_for(stmt, depth)
@@ -406,11 +413,25 @@ class ReverseTransform:
         out.append(C.ForRange(stmt.var, stmt.start, stmt.stop, stmt.step, body, stmt.origin))
         return out
 
+    def _checkpointed_loops(self, block, depth) -> dict:
+        """id(loop) -> snapshots (0: as many as the square root of its trip count), for the active loops
+        reversed by checkpointing: those marked in the code, and with `checkpoint_outermost` those outside others."""
+        found = {}
+        for stmt in block:
+            if isinstance(stmt, C.ForRange) and self._is_active(stmt):
+                snapshots = stmt.checkpoint if stmt.checkpoint is not None or depth > 0 else self.checkpoint_outermost
+                if snapshots is not None:
+                    found[id(stmt)] = snapshots
+            inner = depth + 1 if isinstance(stmt, (C.ForRange, C.While)) else depth
+            for child in C.children(stmt):
+                found.update(self._checkpointed_loops(child, inner))
+        return found
+
     def _forward_checkpointed(self, stmt, depth) -> list:
         """Saves the loop's entry state and runs it without recording. The code recording one step is built
         here too, so its saves are planned with the forward sweep's; the backward sweep places it. A single
         step runs once per reversal, so it records into plain variables (tapes only for loops inside it)."""
-        plan = self._checkpoint_plan(stmt)
+        plan = self._checkpoint_plan(stmt, self.checkpoint_snapshots[id(stmt)])
         out = self._save(stmt, depth, plan.state)
         for v in plan.copied:  # the loop writes into a copy: the saved entry value stays intact
             out.append(C.Assign(v, C.Call(_P("copy"), (C.Var(v),)), stmt.origin))
@@ -419,7 +440,7 @@ class ReverseTransform:
         plan.record_step = self._forward_block(stmt.body, depth)
         return out
 
-    def _checkpoint_plan(self, stmt) -> Checkpointed:
+    def _checkpoint_plan(self, stmt, snapshots) -> Checkpointed:
         """The loop's state: what an iteration reads before assigning it, and what the backward sweep before the
         loop reads (restored to its value at loop entry when the loop's reversal ends)."""
         if id(stmt) in self.checkpointed:
@@ -433,7 +454,7 @@ class ReverseTransform:
                     "DP101", f"a checkpointed loop can carry numbers and arrays only; '{v}' is a "
                     f"{self.types.get(v)}", stmt.origin, "compute this value inside the loop or outside it")])
         stored = {s.base for s, _ in C.walk(stmt.body) if isinstance(s, C.Store)}
-        plan = Checkpointed(state, sorted(stored & set(state)))
+        plan = Checkpointed(snapshots, state, sorted(stored & set(state)))
         self.checkpointed[id(stmt)] = plan
         return plan
 
@@ -479,7 +500,7 @@ class ReverseTransform:
         if isinstance(stmt, C.If):
             return [C.If(stmt.cond, self._backward_block(stmt.body), self._backward_block(stmt.orelse),
                          stmt.origin)]
-        if isinstance(stmt, C.ForRange) and stmt.checkpoint is not None:
+        if id(stmt) in self.checkpoint_snapshots:
             return self._backward_checkpointed(stmt)
         if isinstance(stmt, C.ForRange):
             return self._backward_for(stmt)
@@ -525,7 +546,7 @@ class ReverseTransform:
         out = []
         trip = self._trip_count(stmt, out)
         out += self._restore(stmt, plan.state)
-        slots = self._temp_call(out, "slots", _P("revolve_slots"), (trip, C.Const(stmt.checkpoint)), origin)
+        slots = self._temp_call(out, "slots", _P("revolve_slots"), (trip, C.Const(plan.snapshots)), origin)
         schedule = self._temp_call(out, "schedule", _P("revolve_new"), (trip, slots), origin)
         snapshots = {v: self._snapshot_slots(out, v, slots, origin) for v in plan.state}
         action, going = self.names.temp("action"), self.names.temp("going")
@@ -693,5 +714,6 @@ def _all_targets(stmt) -> set:
     return names - {s.base for s, _ in C.walk([stmt]) if isinstance(s, C.Store)}
 
 
-def reverse(function, types, activity, wrt, names) -> C.Function:
-    return ReverseTransform(function, types, activity, wrt, names).run()
+def reverse(function, types, activity, wrt, names, checkpoint=None) -> C.Function:
+    """`checkpoint`: snapshots for every loop outside other loops (None: only loops marked in the code)."""
+    return ReverseTransform(function, types, activity, wrt, names, checkpoint).run()
