@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import types
+import warnings
 import weakref
 from dataclasses import dataclass, replace
 
@@ -97,9 +98,19 @@ class FunctionCompiler:
         core still holds the placeholders of nested transforms, if any (cleaned up once they are expanded)."""
         cache_ = self.__dict__.setdefault("_lowered_by_layout", {})
         if layouts not in cache_:
-            reporter = Reporter()
-            lowerer = Lowerer(reporter)
-            function = lowerer.lower_function(self.parsed, layouts)
+            lowering = self.__dict__.setdefault("_lowering", set())
+            if layouts in lowering:  # g's body takes a derivative of g itself
+                raise DifferentiabilityError([Diagnostic(
+                    "DP110", f"'{self.parsed.name}' takes a derivative of itself (recursion)",
+                    self.parsed.origin(self.parsed.node), "diffprog inlines derivatives; rewrite the recursion as "
+                    "a loop")])
+            lowering.add(layouts)
+            try:
+                reporter = Reporter()
+                lowerer = Lowerer(reporter)
+                function = lowerer.lower_function(self.parsed, layouts)
+            finally:
+                lowering.discard(layouts)
             reporter.raise_if_errors()
             boundary = Boundary(layouts, lowerer.result_layouts, lowerer.returns_user_tuple, self.parsed.name)
             if not has_nested(function.body):
@@ -274,7 +285,10 @@ def expand_nested(core, names, param_types) -> tuple:
         block, index, call = found
         types = infer_types(core, dict(zip(core.params, param_types)), Reporter())
         arg_types = tuple(atom_type(a, types) for a in block[index].value.args)
-        splice(block, index, call, derive_nested(call, arg_types), names)
+        derived = derive_nested(call, arg_types)
+        for caught in derived.warnings:
+            warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
+        splice(block, index, call, derived, names)
 
 
 _deriving = threading.local()  # the nested calls being derived on this thread: g calling dp.grad(g) recurses
@@ -293,7 +307,10 @@ def derive_nested(call, arg_types: tuple) -> Derived:
                 call.origin, "diffprog inlines derivatives; rewrite the recursion as a loop")])
         active.append(call)
         try:
-            found = _derive(call, arg_types)
+            with warnings.catch_warnings(record=True) as caught:  # shown when the call is expanded, not guessed
+                warnings.simplefilter("always")
+                found = _derive(call, arg_types)
+            found.warnings = tuple(caught)
         except DifferentiabilityError as error:
             found = _at_call_site(error, call)
         except (TypeError, ValueError) as error:
@@ -374,7 +391,9 @@ def _at_call_site(error, call):
     found = []
     for d in error.diagnostics:
         origin = d.origin
-        if origin is None or d.code in ("DP106", "DP111"):
+        if origin == site:  # already about the call
+            found.append(d)
+        elif origin is None or d.code in ("DP106", "DP111"):
             notes = d.notes + ((f"in {call.title}: '{origin.function}' is defined at {origin}",) if origin else ())
             found.append(replace(d, origin=site, notes=notes))
         else:

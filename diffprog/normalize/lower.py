@@ -1427,7 +1427,7 @@ class Lowerer:
             self.reporter.error("DP101", f"diffprog.{name} cannot be called inside differentiated code yet",
                                 self.origin(node), _OUTSIDE_ONLY.get(name, "use diffprog.jvp or diffprog.grad "
                                                                       "in a loop over directions"))
-            return C.Const(0.0)
+            return TupleValue((C.Const(0.0), Denotation(_REPORTED))) if name == "vjp" else C.Const(0.0)
         return None
 
     def _title(self, node) -> str:
@@ -1703,31 +1703,36 @@ class Lowerer:
         (those without a place, at the call)."""
         site = self.origin(node)
         for d in error.diagnostics:
-            origin = site if d.origin is None else replace(
-                d.origin, chain=tuple(site.chain) + (site,) + tuple(d.origin.chain))
+            if d.origin is None:
+                origin = site
+            elif tuple(d.origin.chain[:1]) == (site,):  # reported through this call already
+                origin = d.origin
+            else:
+                origin = replace(d.origin, chain=tuple(site.chain) + (site,) + tuple(d.origin.chain))
             self.reporter.diagnostics.append(replace(d, origin=origin))
 
     def _apply_at_point(self, kind, node, hint):
         """`dp.jvp(g, primals, tangents)` -> (value, tangent); `dp.hvp(g, primals, vector)` -> a tuple with one
         entry per argument of g."""
         title = self._title(node)
+        failed = TupleValue((C.Const(0.0), C.Const(0.0))) if kind == "jvp" else C.Const(0.0)
         if len(node.args) != 3 or node.keywords:
             self.reporter.error("DP101", f"{title}: diffprog.{kind} takes the function, the primals and the "
                                 f"{'tangents' if kind == 'jvp' else 'vector'}", self.origin(node),
                                 f"write diffprog.{kind}(g, (x, y), ({'dx, dy' if kind == 'jvp' else 'vx, vy'}))")
-            return C.Const(0.0)
+            return failed
         function = self._transform_target(node.args[0], title)
         if function is None:
-            return C.Const(0.0)
+            return failed
         found = self._transform_compiler(function, node, title)
         if found is None:
-            return C.Const(0.0)
+            return failed
         compiler, captured = found
         primals, tangents = (self._argument(a, True) for a in node.args[1:])
         if not all(isinstance(v, TupleValue) and v.cls is None for v in (primals, tangents)):
             self.reporter.error("DP101", f"{title}: the primals and the {'tangents' if kind == 'jvp' else 'vector'}"
                                 " must be tuples", self.origin(node), "write them as tuples: (x,) for one argument")
-            return C.Const(0.0)
+            return failed
         count = self._param_count(function)
         n = len(primals.items)
         if len(tangents.items) != n or (count is not None and n != count):
@@ -1735,11 +1740,11 @@ class Lowerer:
             self.reporter.error("DP101", f"{title}: {n} primals and {len(tangents.items)} "
                                 f"{'tangents' if kind == 'jvp' else 'vector entries'}, but {expected}",
                                 self.origin(node), "pass one primal and one tangent per argument (None for ints)")
-            return C.Const(0.0)
+            return failed
         primal_atoms = self._transform_atoms(primals.items, node, title)
         tangent_atoms = self._transform_atoms(tangents.items, node, title)
         if primal_atoms is None or tangent_atoms is None:
-            return C.Const(0.0)
+            return failed
         tangent_atoms = [C.Const(float(t.value)) if isinstance(t, C.Const) and type(t.value) is int else t
                          for t in tangent_atoms]
         zero = [self._zero_tangent(v, node) for v in captured]  # no tangent along captured variables
@@ -1752,7 +1757,7 @@ class Lowerer:
             outputs, returns_tuple = compiler.arity()
         except DifferentiabilityError as error:
             self._report_nested(error, node)
-            return C.Const(0.0)
+            return failed
         values = self._emit_nested("jvp", compiler, args, 2 * outputs, node, None, title, label,
                                    n + len(captured))
         if returns_tuple:

@@ -82,6 +82,7 @@ class Derived:
     arguments: tuple
     results: tuple
     result_types: tuple
+    warnings: tuple = ()  # what deriving g warned about (DP201 in g), shown when the call is expanded
 
 
 def has_nested(block) -> bool:
