@@ -121,6 +121,15 @@ class Cond(E):
         return f"_br({text})" if traced else text
 
 
+def _returns(block) -> bool:
+    """Whether a generated block may return early (a loop that does cannot be checkpointed)."""
+    for stmt in block:
+        head = stmt.head.parts[0] if isinstance(stmt.head, E) and stmt.head.parts else stmt.head
+        if head == "return " or _returns(stmt.body) or _returns(stmt.orelse or []):
+            return True
+    return False
+
+
 @dataclass
 class Stmt:
     head: E | str | None = None  # rendered line (without indentation), may contain E/Cond via parts
@@ -614,7 +623,12 @@ class Gen:
                 self.flag("negative_step")
             inner = sc.inner(ints=[var], index=var)
         body = self.block(inner, depth + 1, self.draw(st.integers(1, 3)), False, out_kind, in_helper, True)
-        return [Stmt(f"for {var} in {rng}:", body, kind="block")]
+        loop = Stmt(f"for {var} in {rng}:", body, kind="block")
+        if not _returns(body) and self.coin(0.25):  # reversed by binomial checkpointing instead of tapes
+            self.flag("checkpoint")
+            snapshots = self.choice(["", "snapshots=1", "snapshots=2", "snapshots=3"])
+            return [Stmt(f"with dp.checkpoint({snapshots}):", [loop], kind="block")]
+        return [loop]
 
     def while_loop(self, sc, depth, out_kind, in_helper):
         self.flag("while")
