@@ -18,7 +18,8 @@ class RuntimeHelper:
 
 # Helpers that rule templates call by name (the others are referenced by primitives' templates directly).
 rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in ("cholesky_vjp", "cholesky_jvp", "prod_others",
-                                                                  "unbroadcast", "sum_leading", "as_float64")})
+                                                                  "unbroadcast", "sum_leading", "as_float64",
+                                                                  "scatter_add")})
 
 
 # What `revolve_next` asks the adjoint of a checkpointed loop to do next (transforms/reverse.py carries it out).

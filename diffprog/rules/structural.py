@@ -46,8 +46,9 @@ p("zeros_like", "np.zeros_like({0})", "x", None, result="same")
 p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", keys=[rt.unbroadcast],
   result=lambda ts: ts[1] if T.is_array(ts[1]) else ts[0], imports=runtime_import("unbroadcast"),
   vjps=("g + np.zeros_like(contribution)", None), jvps=("rt.unbroadcast(t, like)", None))
-p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", None, None, None, result="same",
-  imports=runtime_import("scatter_add"))
+p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", keys=[rt.scatter_add], result="same",
+  imports=runtime_import("scatter_add"), vjps=("g", None, "g[index]"),
+  jvps=("t", None, "rt.scatter_add(np.zeros_like(target), index, t)"))
 p("sum_leading", "np.sum({0}, axis=0)", "x", keys=[rt.sum_leading], result=lambda ts: T.Array(ts[0].dtype,
   ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT, vjps=("g + np.zeros_like(x)",), jvps=("rt.sum_leading(t)",))
 p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), imports=("numba.typed",))
