@@ -256,6 +256,25 @@ PROGRAMS = [
             return gx * t
         """, (F(-2, 2), F(-1, 1)),
             value=lambda x, y: 2 * x * math.exp(y) * (2 * math.exp(y) + 0.5 * 2 * x * math.exp(y))),
+    Program("index_array_inner", """
+        def picked(a, b):
+            return np.sum(a[b] ** 2 * a[0])
+
+        def f(a):
+            return np.sum(dp.grad(picked)(a, np.array([0, 2, 2])) * a)
+        """, (A(-1, 1, min_len=3, max_len=5),),
+            value=lambda a: 3 * a[0] ** 3 + 6 * a[0] * a[2] ** 2),
+    Program("helper_with_keywords_and_defaults", """
+        def g(x, theta=0.5):
+            return (x - theta) ** 2 * math.cos(x)
+
+        def helper(x, t):
+            return dp.grad(g)(x, theta=t) + dp.grad(g)(x)
+
+        def f(x, t):
+            return helper(x, t) * t
+        """, (F(-2, 2), F(-1, 1)),
+            value=lambda x, t: t * sum(2 * (x - s) * math.cos(x) - (x - s) ** 2 * math.sin(x) for s in (t, 0.5))),
     Program("decorated_inner", """
         @dp.differentiable
         def g(x, y):
@@ -367,6 +386,34 @@ def test_tuple_valued_jvp_and_module_level_gradients():
         for k in (0, 1):
             fd, _ = finite_difference(outer, (r, theta), k)
             np.testing.assert_allclose(dp.grad(outer, k)(r, theta), fd, rtol=1e-6)
+
+
+def test_second_derivatives_of_array_adjoints():
+    """The linear maps generated adjoints use (unbroadcast, sum_leading, scatter_add) have derivatives, so
+    derivatives of gradients of array code are complete (they were missing terms)."""
+    module, _ = write_module(HEADER + textwrap.dedent("""
+        def quadratic(w, data):
+            return np.sum((data @ w) ** 2) + np.sum(w * w) + np.sum(w * data)
+
+        def picked(a, b):
+            return np.sum(a[b] ** 2 * a[0])
+        """), "array_second_derivatives")
+    quadratic = dp.differentiable(jit=False)(module.quadratic)
+    picked = dp.differentiable(jit=False)(module.picked)
+    w, data = np.array([0.5, -0.2]), np.array([[1.0, 2.0], [0.5, -1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(dp.hessian(quadratic)(w, data), 2 * data.T @ data + 2 * np.eye(2), rtol=1e-12)
+    a, b = np.array([0.5, -0.3, 0.8]), np.array([0, 2, 2])
+    expected = np.array([[6 * a[0], 0, 4 * a[2]], [0, 0, 0], [4 * a[2], 0, 4 * a[0]]])
+    np.testing.assert_allclose(dp.hessian(picked)(a, b), expected, rtol=1e-12)
+    second = dp.grad(_sum_of_gradient(module))(a)
+    np.testing.assert_allclose(second, expected @ np.ones(3), rtol=1e-12)
+
+
+def _sum_of_gradient(module):
+    """sum of the gradient of `picked`, as a differentiable function (reverse over reverse)."""
+    def total(a):
+        return np.sum(dp.grad(module.picked)(a, np.array([0, 2, 2])))
+    return dp.differentiable(jit=False)(total)
 
 
 def test_primal_shows_the_derived_code():
