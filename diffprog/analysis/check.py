@@ -55,6 +55,9 @@ def check_result_depends_on_inputs(function: C.Function, activity: Activity, wrt
 
 # Primitives whose array result may share memory with their first argument.
 _VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims"}
+# Reads of an array's shape only (adjoint buffers of generated code): they see no element, so no write is missed.
+_SHAPE_READS = {"shape", "len", "size", "np.zeros_shape", "np.ones_shape", "np.empty_shape", "np.full_shape",
+                "np.zeros_like", "np.ones_like", "np.empty_like", "zeros_like"}
 
 
 def check_array_aliasing(function: C.Function, types: dict, activity: Activity, reporter: Reporter) -> None:
@@ -67,6 +70,8 @@ def check_array_aliasing(function: C.Function, types: dict, activity: Activity, 
     loops = _enclosing_loops(function.body)
     readers = {}
     for stmt, _ in order:
+        if isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and stmt.value.prim.name in _SHAPE_READS:
+            continue
         for name in C.reads(stmt):
             readers.setdefault(name, []).append(stmt)
     views = _views(order, types, readers)
