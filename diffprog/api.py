@@ -10,6 +10,7 @@ import numpy as np
 from .compiler import DerivativeCompiler, FunctionCompiler, TangentCompiler, arg_key
 from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
+from .types import layout as L
 from .types import protocol as P
 
 # ---- types for mypy/pyright (diffprog ships py.typed) ------------------------------------------------------------
@@ -178,7 +179,7 @@ class GradientFunction(_ReverseRunner):
 
     def __call__(self, *args):
         spec = self.specialization(args)
-        if spec.results != 1 or spec.returns_tuple or isinstance(spec.result_types[0], T.Array):
+        if spec.results != 1 or spec.returns_tuple or isinstance(spec.result_types[0], (T.Array, L.Node)):
             raise _not_scalar(self.df, spec)
         out = spec.run(*args, 1.0)
         grads = tuple(_like(g, args[k]) for g, k in zip(out[1:], self.wrt))
@@ -208,6 +209,8 @@ def _cotangent(value, t):
 def _not_scalar(df, spec):
     parsed = df.compiler.parsed
     what = "an array" if spec.results == 1 and not spec.returns_tuple else "a tuple"
+    if spec.results == 1 and not spec.returns_tuple and isinstance(spec.result_types[0], L.Node):
+        what = f"a {spec.result_types[0].cls.__name__}"
     return DifferentiabilityError([Diagnostic(
         "DP111", f"grad needs a function returning one number, but '{parsed.name}' returns {what}",
         parsed.origin(parsed.node), "use diffprog.vjp(f, *args) with a cotangent shaped like the result, or "
@@ -433,8 +436,13 @@ _tangent_maps = weakref.WeakKeyDictionary()
 
 
 def _unit_directions(x):
-    """The unit tangents e_1, ..., e_n for an argument (one direction for a float)."""
-    if isinstance(x, np.ndarray):
+    """The unit tangents e_1, ..., e_n for an argument: one direction for a float, one per entry of a 1-D array,
+    and for a registered type one per entry of its tangent as a dense vector (`types/layout.tangent_vector`:
+    fields in declaration order, nested types depth first, array fields raveled), each a value of its tangent
+    type."""
+    if P.is_registered(x):
+        yield from L.unit_tangents(x)
+    elif isinstance(x, np.ndarray):
         if x.ndim != 1:
             raise NotImplementedError("jacobian and hessian take float or 1-D array arguments for now")
         for j in range(x.shape[0]):
@@ -445,10 +453,23 @@ def _unit_directions(x):
         yield 1.0
 
 
+def _dense(value, like=None):
+    """A value as a Jacobian takes it: a registered-type value (a tangent of `like`, or of itself) as the dense
+    vector of its tangent fields; numbers and arrays as float64 arrays."""
+    if P.is_registered(value) or (like is not None and P.is_registered(like)):
+        return L.tangent_vector(like if like is not None else value, value)
+    return np.asarray(value, dtype=np.float64)
+
+
+def _dense_shape(value) -> tuple:
+    """The shape a value has in a Jacobian: a registered-type value counts as its dense tangent vector."""
+    return (L.tangent_dim(value),) if P.is_registered(value) else np.shape(value)
+
+
 def _stack_columns(columns, x):
     """Columns d out / d x_j -> an array of shape out_shape + x_shape (a float for a float out and x)."""
     columns = [np.asarray(c, dtype=np.float64) for c in columns]
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, np.ndarray) and not P.is_registered(x):
         return columns[0][()] if columns[0].ndim == 0 else columns[0]
     return np.stack(columns, axis=-1) if columns else np.zeros((0,))
 
@@ -468,9 +489,9 @@ class JacobianFunction:
 
     def __call__(self, *args):
         x = args[self.argnums]
-        if not T.type_of_value(x).differentiable:
-            raise TypeError(f"jacobian: argument {self.argnums} must be a float or a float array, not "
-                            f"{type(x).__name__}")
+        if not (T.type_of_value(x).differentiable or (P.is_registered(x) and L.tangent_dim(x) > 0)):
+            raise TypeError(f"jacobian: argument {self.argnums} must be a float, a float array or a value of a "
+                            f"differentiable type with derivative-carrying fields, not {type(x).__name__}")
         mode = self.mode if self.mode != "auto" else self._choose(args)
         return self._forward(args) if mode == "forward" else self._reverse(args)
 
@@ -479,9 +500,9 @@ class JacobianFunction:
         pass: no tapes), and reverse mode when forward mode has no rule for an operation used (reductions and
         linear algebra have adjoint rules only, so far)."""
         x = args[self.argnums]
-        inputs = x.size if isinstance(x, np.ndarray) else 1
+        inputs = int(np.prod(_dense_shape(x)))
         value = self.df(*args)
-        outputs = sum(np.size(v) for v in (value if isinstance(value, tuple) else (value,)))
+        outputs = sum(int(np.prod(_dense_shape(v))) for v in (value if isinstance(value, tuple) else (value,)))
         if inputs > outputs:
             return "reverse"
         try:
@@ -501,25 +522,32 @@ class JacobianFunction:
         for e in _unit_directions(x):
             tangents = spec.run(*args, e)[spec.results:]
             for column, t in zip(per_output, tangents):
-                column.append(t)
+                column.append(_dense(t) if P.is_registered(t) else t)
         blocks = [_stack_columns(c, x) for c in per_output]
         return _combine_outputs(spec.returns_tuple, blocks)
 
     def _reverse(self, args):
-        """One adjoint pass per output element (the Jacobian's rows), each seeded with a unit cotangent."""
+        """One adjoint pass per output element (the Jacobian's rows), each seeded with a unit cotangent (for a
+        registered-type output, one per entry of its dense tangent vector)."""
         x = args[self.argnums]
         spec = _reverse_runner(self.df, (self.argnums,)).specialization(args)
         value = self.df(*args)
         outputs = value if spec.returns_tuple else (value,)
-        zeros = [_cotangent(np.zeros(np.shape(out)), t) for out, t in zip(outputs, spec.result_types)]
+        zeros = [P.zero_tangent(out) if P.is_registered(out) else _cotangent(np.zeros(np.shape(out)), t)
+                 for out, t in zip(outputs, spec.result_types)]
         blocks = []
         for k, out in enumerate(outputs):
             rows = []
-            for index in np.ndindex(*np.shape(out)):
+            if P.is_registered(out):
+                units = list(L.unit_tangents(out))
+            else:
+                units = [_cotangent(_unit(np.shape(out), index), spec.result_types[k])
+                         for index in np.ndindex(*np.shape(out))]
+            for unit in units:
                 seeds = list(zeros)
-                seeds[k] = _cotangent(_unit(np.shape(out), index), spec.result_types[k])
-                rows.append(np.asarray(spec.run(*args, *seeds)[spec.results], dtype=np.float64))
-            block = np.stack(rows).reshape(np.shape(out) + np.shape(x))
+                seeds[k] = unit
+                rows.append(_dense(spec.run(*args, *seeds)[spec.results], like=x))
+            block = np.stack(rows).reshape(_dense_shape(out) + _dense_shape(x))
             blocks.append(block[()] if block.ndim == 0 else block)
         if not spec.returns_tuple:
             return blocks[0]

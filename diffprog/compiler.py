@@ -33,6 +33,7 @@ from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
 from .types import protocol as P
 from .types.boundary import Boundary, param_layouts, unregistered_problems
+from .types import layout as L
 from .types.layout import signature as layout_signature
 
 
@@ -118,32 +119,32 @@ class FunctionCompiler:
             cache_[layouts] = (function, lowerer.names, boundary)
         return cache_[layouts]
 
-    def arity(self) -> tuple:
-        """(how many values the function returns, whether as a tuple), known before argument types are: what a
-        transform of it called inside differentiated code gives back."""
-        core, _, boundary = self._lowered(None)
-        if not boundary.trivial:
-            raise DifferentiabilityError([Diagnostic(
-                "DP101", f"'{self.parsed.name}' returns a registered type, which transforms called inside "
-                "differentiated code cannot return yet", self.parsed.origin(self.parsed.node),
-                "return its fields as floats or arrays")])
-        return len(core.results), core.returns_tuple
+    def layouts_of(self, args):
+        """The layout of each argument (types/layout.py: a Node for a registered-type value, None for a number or
+        an array), or None when no argument has a registered type."""
+        return param_layouts(args, self.parsed)
+
+    def boundary(self, layouts) -> Boundary:
+        """How the compiled code's flat parameters and results map to the user's values, for arguments laid out
+        as `layouts`. Derived compilers build theirs from their inner function's (see DerivativeCompiler)."""
+        return self._lowered(layouts)[2]
+
+    def arity(self, layouts=None) -> tuple:
+        """(per returned value its layout (a Node for a registered type, None for a number or an array), whether
+        the values are returned as a tuple), for arguments laid out as `layouts`: known before argument types are,
+        it is what a transform of this function called inside differentiated code gives back."""
+        boundary = self.boundary(layouts)
+        return boundary.results, boundary.user_tuple
 
     def _flat_call(self, args, wrt):
         """(arguments, differentiated positions, Boundary or None) as the compiled code takes them: registered-
-        type arguments split into their fields. The Boundary is None for plain numbers and arrays."""
-        if type(self) is not FunctionCompiler:  # derivatives of derivatives see flat arguments only
-            if any(P.is_registered(a) for a in args):
-                raise DifferentiabilityError([Diagnostic(
-                    "DP101", "higher derivatives (grad of grad, hessian, jvp_function) of functions taking "
-                    "registered types are not supported yet", self.parsed.origin(self.parsed.node),
-                    "pass the fields as floats or arrays")])
-            return args, wrt, None
-        layouts = param_layouts(args, self.parsed)
-        boundary = self._lowered(layouts)[2]
+        type arguments split into their fields (the tangent-type arguments and results of derived compilers
+        too). The Boundary is None for plain numbers and arrays."""
+        layouts = self.layouts_of(args)
+        boundary = self.boundary(layouts)
         if boundary.trivial:
             return args, wrt, None
-        if len(args) != len(self.params):
+        if type(self) is FunctionCompiler and len(args) != len(self.params):
             raise TypeError(f"{self.parsed.name}() takes {len(self.params)} arguments but {len(args)} were given")
         flat = boundary.flat_args(args)
         return flat, boundary.flat_wrt(wrt, flat, self.parsed), boundary
@@ -203,7 +204,12 @@ class FunctionCompiler:
 
 class DerivativeCompiler(FunctionCompiler):
     """A derivative of another function, treated as a function of its own: its core code is the generated
-    adjoint, which is ordinary core code, so it can be differentiated again (grad of grad)."""
+    adjoint, which is ordinary core code, so it can be differentiated again (grad of grad).
+
+    It works on the inner function's flattened core: a registered-type argument is one parameter per field,
+    and a gradient with respect to one is one result per derivative-carrying field, so derivatives of it are
+    derivatives of float and array code. Only its Boundary (the same as the inner function's for the
+    arguments; the tangent types' layouts for the gradients) speaks the user's values."""
 
     def __init__(self, inner: FunctionCompiler, wrt: tuple, outputs: tuple, jit=True):
         self.inner, self.wrt, self.outputs = inner, wrt, outputs
@@ -213,29 +219,58 @@ class DerivativeCompiler(FunctionCompiler):
         self.specializations = {}
         self.last = {}
 
+    def layouts_of(self, args):
+        return self.inner.layouts_of(args)
+
+    def boundary(self, layouts) -> Boundary:
+        cache_ = self.__dict__.setdefault("_boundaries", {})
+        if layouts not in cache_:
+            inner = self.inner.boundary(layouts)
+            results = []
+            for k in self.outputs:
+                if k == 0:  # the value (grad needs one number: checked in core_for)
+                    results.append(inner.results[0] if inner.results else None)
+                    continue
+                position = self.wrt[k - 1]
+                node = layouts[position] if layouts is not None and position < len(layouts) else None
+                results.append(None if node is None else L.tangent_node(node))
+            cache_[layouts] = Boundary(layouts, tuple(results), len(self.outputs) > 1, self.parsed.name)
+        return cache_[layouts]
+
     def core_for(self, args):
-        ir, _, names = self.inner.build("reverse", self.wrt, args)
-        if len(ir.seed_types) != 1 or isinstance(ir.seed_types[0], T.Array):
-            what = "a tuple" if len(ir.seed_types) != 1 else "an array"
+        ir, core, names = self.inner.build("reverse", self.wrt, args)
+        if len(ir.seed_types) != 1 or isinstance(ir.seed_types[0], T.Array) or \
+                any(r is not None for r in self.inner.boundary(self.layouts_of(args)).results):
+            returns = self.inner.boundary(self.layouts_of(args)).results
+            what = f"a {returns[0].cls.__name__}" if len(returns) == 1 and returns[0] is not None else \
+                "a tuple" if len(ir.seed_types) != 1 else "an array"
             raise DifferentiabilityError([Diagnostic(
                 "DP111", f"grad needs a function returning one number, but '{self.parsed.name}' returns {what}",
                 self.parsed.origin(self.parsed.node), "use diffprog.jvp or diffprog.jacobian, or return a sum")])
         ir = copy.deepcopy(ir)
-        n = len(args)
+        n = len(ir.params) - len(ir.seed_types)  # the flat arguments (registered types split into fields)
         seeds = [C.Assign(seed, C.Const(1.0), ir.origin) for seed in ir.params[n:]]
-        results = tuple(ir.results[k] for k in self.outputs)
+        layouts = self.layouts_of(args)
+        counts = [L.tangent_count(layouts[k] if layouts is not None else None) for k in self.wrt]
+        values = len(core.results)
+        flat = []  # ir.results: the values, then one adjoint per derivative-carrying field of each wrt argument
+        for k in self.outputs:
+            if k == 0:
+                flat.extend(range(values))
+            else:
+                start = values + sum(counts[:k - 1])
+                flat.extend(range(start, start + counts[k - 1]))
+        results = tuple(ir.results[k] for k in flat)
         derived = C.Function(ir.name, ir.params[:n], seeds + ir.body, results, len(results) > 1, ir.origin,
                              ir.param_origins)
         return remove_dead_code(split_self_updates(derived, names)), names
 
-    def arity(self) -> tuple:
-        return len(self.outputs), len(self.outputs) > 1
-
 
 class TangentCompiler(FunctionCompiler):
     """The tangent map of another function as a function of its own, `(*primals, *tangents) -> tangents out`:
-    its core code is the generated forward code (one tangent per float or float-array primal), so it can be
-    differentiated again (grad of jvp)."""
+    its core code is the generated forward code (one tangent per float, float-array or registered-type primal
+    with derivative-carrying fields, a value of its tangent type for the latter), so it can be differentiated
+    again (grad of jvp). Like DerivativeCompiler, it works on the inner function's flattened core."""
 
     def __init__(self, inner: FunctionCompiler, jit=True, with_value=False):
         self.inner = inner
@@ -253,23 +288,80 @@ class TangentCompiler(FunctionCompiler):
     def tangent_positions(self, args) -> tuple:
         """Which primals get a tangent, from the types of the primals at the front of `args`."""
         primals = args[:len(self.inner.params)]
-        return tuple(k for k, a in enumerate(primals) if T.type_of_value(a).differentiable)
+        return tuple(k for k, a in enumerate(primals) if carries_derivative(a))
+
+    def layouts_of(self, args):
+        """The primals' layouts, then the tangents': a registered primal's tangent is a value of its tangent
+        type (checked here: the flat code takes its fields in the primal's order)."""
+        n = len(self.inner.params)
+        primals = self.inner.layouts_of(args[:n])
+        tangents = []
+        for j, k in enumerate(self.tangent_positions(args)):
+            node = primals[k] if primals is not None else None
+            value = args[n + j] if n + j < len(args) else None
+            if node is None:
+                if P.is_registered(value):
+                    raise TypeError(f"the tangent of argument {k} of {self.parsed.name}() is a "
+                                    f"{type(value).__name__}, but the argument is a number or an array")
+                tangents.append(None)
+                continue
+            wanted = L.tangent_node(node)
+            found = L.layout_of(value) if P.is_registered(value) else None
+            if found != wanted:
+                raise TypeError(f"the tangent of argument {k} of {self.parsed.name}() (a {node.cls.__name__}) must "
+                                f"be a {wanted.cls.__name__} with the argument's nested types, not "
+                                f"{type(value).__name__}")
+            tangents.append(wanted)
+        layouts = (tuple(primals) if primals is not None else (None,) * n) + tuple(tangents)
+        extra = len(args) - len(layouts)
+        layouts += (None,) * max(extra, 0)
+        return layouts if any(node is not None for node in layouts) else None
+
+    def _primal_layouts(self, layouts):
+        if layouts is None:
+            return None
+        primals = tuple(layouts[:len(self.inner.params)])
+        return primals if any(node is not None for node in primals) else None
+
+    def boundary(self, layouts) -> Boundary:
+        cache_ = self.__dict__.setdefault("_boundaries", {})
+        if layouts not in cache_:
+            inner = self.inner.boundary(self._primal_layouts(layouts))
+            tangents = tuple(None if node is None else L.tangent_node(node) for node in inner.results)
+            results = inner.results + tangents if self.with_value else tangents
+            user_tuple = True if self.with_value else inner.user_tuple
+            cache_[layouts] = Boundary(layouts, results, user_tuple, self.parsed.name)
+        return cache_[layouts]
 
     def core_for(self, args):
         n = len(self.inner.params)
         wrt = self.tangent_positions(args)
         if len(args) != n + len(wrt):
             raise TypeError(f"the tangent map of {self.parsed.name}() takes {n} primals and {len(wrt)} tangents "
-                            f"(one per float or float-array primal), but {len(args)} arguments were given")
+                            f"(one per float, float-array or registered-type primal), but {len(args)} arguments "
+                            "were given")
+        layouts = self.layouts_of(args)  # checks the tangents' types
         ir, core, names = self.inner.build("forward", wrt, args[:n])
         ir = copy.deepcopy(ir)
-        results = ir.results if self.with_value else ir.results[len(core.results):]
+        values = len(core.results)
+        selected, at = [], values  # forward code gives a tangent per flat result; keep the tangent types' fields
+        for node in self.inner.boundary(self._primal_layouts(layouts)).results:
+            if node is None:
+                selected.append(at)
+                at += 1
+                continue
+            selected.extend(at + j for j, (_, in_tangent) in enumerate(node.leaves()) if in_tangent)
+            at += node.size
+        results = (tuple(ir.results[:values]) if self.with_value else ()) + tuple(ir.results[k] for k in selected)
         derived = C.Function(ir.name, ir.params, ir.body, results, len(results) > 1, ir.origin, ir.param_origins)
         return remove_dead_code(split_self_updates(derived, names)), names
 
-    def arity(self) -> tuple:
-        count, returns_tuple = self.inner.arity()
-        return (2 * count, True) if self.with_value else (count, returns_tuple)
+
+def carries_derivative(value) -> bool:
+    """A float, a float array, or a registered-type value with derivative-carrying fields."""
+    if P.is_registered(value):
+        return any(in_tangent for _, in_tangent in L.layout_of(value).leaves())
+    return T.type_of_value(value).differentiable
 
 
 # ---- transforms called inside differentiated code (normalize/nested.py) ---------------------------------------
@@ -333,26 +425,40 @@ def _derive(call, arg_types) -> Derived:
     values = tuple(_example_value(t) for t in arg_types)
     n = call.primals
     if call.kind == "call":
-        function, _ = call.compiler.core_for(values)
+        function, _ = call.compiler.core_for(_user_values(values, call.layouts))
         arguments, results = tuple(range(len(values))), tuple(range(call.outputs))
-    elif call.kind == "jvp":
-        tangents = tuple(k for k in range(n) if arg_types[k].differentiable)
-        _check_tangents(call, arg_types, tangents, "tangent")
-        compiler = TangentCompiler(call.compiler, jit=False, with_value=True)
-        function, _ = compiler.core_for(values[:n] + tuple(values[n + k] for k in tangents))
-        arguments, results = tuple(range(n)) + tuple(n + k for k in tangents), tuple(range(call.outputs))
-    else:  # hvp: forward mode over the gradient code, as diffprog.hvp
-        wrt = tuple(k for k in range(call.user) if arg_types[k].differentiable)
-        if not wrt:
-            raise DifferentiabilityError([Diagnostic(
-                "DP106", f"{call.title} needs at least one float or float-array argument", call.origin,
-                "pass a float (e.g. 2.0 instead of 2) or a float array")])
-        tangents = tuple(k for k in range(n) if arg_types[k].differentiable)
-        _check_tangents(call, arg_types, tangents, "vector entry")
-        gradient = DerivativeCompiler(call.compiler, wrt, tuple(range(1, 1 + len(wrt))), jit=False)
-        function, _ = TangentCompiler(gradient, jit=False).core_for(values[:n] + tuple(values[n + k] for k in tangents))
-        arguments = tuple(range(n)) + tuple(n + k for k in tangents)
-        results = tuple(wrt.index(k) if k in wrt else None for k in range(call.user))
+    else:
+        # jvp/hvp: the primals (registered-type values as their fields, per call.layouts), then a tangent aligned
+        # with each flat primal (a registered value's tangent-type fields where its derivative-carrying fields are)
+        args = _PointArguments(call, arg_types, values)
+        if call.kind == "jvp":
+            with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
+            args.check(with_tangent, "tangent")
+            compiler = TangentCompiler(call.compiler, jit=False, with_value=True)
+            function, _ = compiler.core_for(args.primals + tuple(args.tangent(k) for k in with_tangent))
+            arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
+            results = tuple(range(call.outputs))
+        else:  # hvp: forward mode over the gradient code, as diffprog.hvp
+            wrt = tuple(k for k in range(call.user) if args.carries(k))
+            if not wrt:
+                raise DifferentiabilityError([Diagnostic(
+                    "DP106", f"{call.title} needs at least one float or float-array argument", call.origin,
+                    "pass a float (e.g. 2.0 instead of 2) or a float array")])
+            with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
+            args.check(with_tangent, "vector entry")
+            gradient = DerivativeCompiler(call.compiler, wrt, tuple(range(1, 1 + len(wrt))), jit=False)
+            function, _ = TangentCompiler(gradient, jit=False).core_for(
+                args.primals + tuple(args.tangent(k) for k in with_tangent))
+            arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
+            counts = [L.tangent_count(args.layouts[k]) for k in wrt]
+            flat = []  # per argument of g: its gradient's tangent, field by field; None for an int
+            for k in range(call.user):
+                if k in wrt:
+                    start = sum(counts[:wrt.index(k)])
+                    flat.extend(range(start, start + counts[wrt.index(k)]))
+                else:
+                    flat.extend([None] * L.tangent_count(args.layouts[k]))
+            results = tuple(flat)
     if len(function.params) != len(arguments) or max((r for r in results if r is not None), default=-1) >= \
             len(function.results):  # pragma: no cover - the lowering and the compilers disagree
         raise AssertionError(f"{call.title}: derived code does not match the call")
@@ -362,17 +468,67 @@ def _derive(call, arg_types) -> Derived:
     return Derived(function, arguments, results, result_types)
 
 
-def _check_tangents(call, arg_types, positions, what):
-    n = call.primals
-    for k in positions:
-        primal, tangent = arg_types[k], arg_types[n + k]
-        same = (isinstance(primal, T.Array) and isinstance(tangent, T.Array) and primal.ndim == tangent.ndim) or \
-            (isinstance(primal, T.Scalar) and isinstance(tangent, T.Scalar) and tangent.kind != "bool")
-        if not same:
-            raise DifferentiabilityError([Diagnostic(
-                "DP101", f"the {what} for argument {k + 1} of {call.title} is {_describe(tangent)}, but the argument "
-                f"is {_describe(primal)}", call.origin,
-                f"pass a {what} of the argument's type (0.0 or np.zeros_like(x) for none)")])
+def _user_values(values, layouts) -> tuple:
+    """Flat example values regrouped as the user passes them: a registered-type value rebuilt from its fields."""
+    if layouts is None:
+        return tuple(values)
+    leaves = iter(values)
+    return tuple(next(leaves) if node is None else L.rebuild(node, leaves) for node in layouts)
+
+
+class _PointArguments:
+    """The arguments of a jvp/hvp call inside differentiated code, per primal of g: (flat primals, then flat
+    tangents aligned with them), with the layouts of the registered-type primals."""
+
+    def __init__(self, call, arg_types, values):
+        n = call.primals
+        self.call, self.arg_types, self.values, self.n = call, arg_types, values, n
+        self.layouts = call.layouts if call.layouts is not None else (None,) * n
+        self.spans, at = [], 0
+        for node in self.layouts:
+            size = 1 if node is None else node.size
+            self.spans.append((at, size))
+            at += size
+        self.primals = _user_values(values[:n], call.layouts)
+
+    def _leaves(self, k):
+        """Per flat position of primal k: whether it carries a derivative."""
+        node = self.layouts[k]
+        if node is None:
+            return [self.arg_types[self.spans[k][0]].differentiable]
+        return [in_tangent for _, in_tangent in node.leaves()]
+
+    def carries(self, k) -> bool:
+        return any(self._leaves(k))
+
+    def tangent_positions(self, k) -> list:
+        """The positions, among the call's arguments, of primal k's tangent as the derived code takes it."""
+        start = self.spans[k][0]
+        return [self.n + start + j for j, carried in enumerate(self._leaves(k)) if carried]
+
+    def tangent(self, k):
+        node, start = self.layouts[k], self.spans[k][0]
+        if node is None:
+            return self.values[self.n + start]
+        leaves = (self.values[self.n + start + j] if carried else None for j, carried in enumerate(self._leaves(k)))
+        return L.tangent_from(node, leaves)
+
+    def check(self, positions, what):
+        for k in positions:
+            start = self.spans[k][0]
+            for j, carried in enumerate(self._leaves(k)):
+                if carried:
+                    _check_tangent(self.call, k, self.arg_types[start + j], self.arg_types[self.n + start + j], what)
+
+
+def _check_tangent(call, k, primal, tangent, what):
+    same = (isinstance(primal, T.Array) and isinstance(tangent, T.Array) and primal.ndim == tangent.ndim) or \
+        (isinstance(primal, T.Scalar) and isinstance(tangent, T.Scalar) and tangent.kind != "bool")
+    if not same:
+        raise DifferentiabilityError([Diagnostic(
+            "DP101", f"the {what} for argument {k + 1} of {call.title} is {_describe(tangent)}, but the argument "
+            f"is {_describe(primal)}", call.origin,
+            f"pass a {what} of the argument's type (0.0 or np.zeros_like(x) for none)")])
 
 
 def _example_value(t):

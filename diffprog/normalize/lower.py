@@ -30,6 +30,7 @@ from ..frontend.markers import checkpoint
 from ..frontend.syntax import check_function_syntax, report_unsupported
 from ..ir import core as C
 from ..rules import REGISTRY, Primitive
+from ..types import layout as L
 from ..types import protocol as P
 from . import control
 from .names import NameAllocator
@@ -1643,21 +1644,39 @@ class Lowerer:
         return self._transform_atoms(values, node, title)
 
     def _transform_atoms(self, values, node, title):
-        atoms = []
+        """(flat atoms, layouts) for the arguments of a transform call: a registered-type value is passed as its
+        fields (one atom per leaf, as the derived code takes it), its layout (types.layout.Node) recorded so the
+        call's expansion can rebuild it; None for numbers and arrays. None when reported."""
+        atoms, layouts = [], []
         for value in values:
             if isinstance(value, (C.Var, C.Const)):
                 atoms.append(value)
+                layouts.append(None)
                 continue
+            if _is_typed(value):
+                leaves = list(_typed_leaves(value))
+                if all(isinstance(leaf, (C.Var, C.Const)) for leaf in leaves):
+                    atoms.extend(leaves)
+                    layouts.append(_layout_of_value(value))
+                    continue
             what = _describe_value(value) if not isinstance(value, ShapeValue) else "an array's shape"
             self.reporter.error("DP101", f"{what} cannot be passed to {title} inside differentiated code yet",
-                                self.origin(node), "pass floats, ints or arrays (the fields of a registered type "
-                                "one by one)")
+                                self.origin(node), "pass floats, ints, arrays or values of registered types (the "
+                                "elements of a tuple one by one)")
             return None
-        return atoms
+        return atoms, tuple(layouts)
 
-    def _emit_nested(self, kind, compiler, args, outputs, node, hint, title, label, primals=0, user=0):
-        """The placeholders for one transform call (one per value it gives back), expanded at specialization."""
-        call = NestedCall(kind, compiler, len(args), outputs, self.origin(node), label, title, primals, user)
+    def _nested_values(self, values, layouts):
+        """The placeholders' flat values regrouped per returned value: a registered-type result (or gradient, or
+        tangent, of a tangent type) rebuilt as a tagged tuple from its fields."""
+        leaves = iter(values)
+        return [_rebuild_value(node, leaves) for node in layouts]
+
+    def _emit_nested(self, kind, compiler, args, outputs, node, hint, title, label, primals=0, user=0, layouts=None):
+        """The placeholders for one transform call (one per flat value it gives back: a registered-type value
+        gives one per field), expanded at specialization."""
+        call = NestedCall(kind, compiler, len(args), outputs, self.origin(node), label, title, primals, user,
+                          layouts=layouts)
         results = []
         for k, prim in enumerate(call.prims):
             target = hint if outputs == 1 and hint is not None and C.Var(hint) not in args else \
@@ -1674,23 +1693,29 @@ class Lowerer:
             return C.Const(0.0)
         compiler, captured = found
         count = self._param_count(transform) if transform.kind != "jvp_function" else None
-        args = self._transform_args(_innermost(transform), node, title, count)
-        if args is None:
+        found = self._transform_args(_innermost(transform), node, title, count)
+        if found is None:
             return C.Const(0.0)
+        args, layouts = found
+        layouts = _plain_if_untyped(layouts + (None,) * len(captured))
         try:
-            outputs, returns_tuple = compiler.arity()
+            outputs, returns_tuple = compiler.arity(layouts)
             if transform.kind in ("grad", "value_and_grad"):
-                count, of_tuple = compiler.inner.arity()
-                if count != 1 or of_tuple:
+                returned, of_tuple = compiler.inner.arity(layouts)
+                if len(returned) != 1 or of_tuple or returned[0] is not None:
+                    what = f"a {returned[0].cls.__name__}" if len(returned) == 1 and returned[0] is not None \
+                        else "a tuple"
                     self.reporter.error("DP111", f"{title}: grad needs a function returning one number, but "
-                                        f"'{_function_name(transform.function)}' returns a tuple", self.origin(node),
+                                        f"'{_function_name(transform.function)}' returns {what}", self.origin(node),
                                         "use diffprog.jvp, or differentiate one element of the result")
                     return C.Const(0.0)
         except DifferentiabilityError as error:
             self._report_nested(error, node)
             return C.Const(0.0)
         label = f"{_LABELS[transform.kind]}_{_function_name(_innermost(transform))}"
-        values = self._emit_nested("call", compiler, args + captured, outputs, node, hint, title, label)
+        flat = self._emit_nested("call", compiler, args + captured, _flat_count(outputs), node,
+                                 hint if all(o is None for o in outputs) else None, title, label, layouts=layouts)
+        values = self._nested_values(flat, outputs)
         if transform.kind == "grad":
             return values[0] if transform.single else TupleValue(tuple(values))
         if transform.kind == "value_and_grad":
@@ -1741,28 +1766,67 @@ class Lowerer:
                                 f"{'tangents' if kind == 'jvp' else 'vector entries'}, but {expected}",
                                 self.origin(node), "pass one primal and one tangent per argument (None for ints)")
             return failed
-        primal_atoms = self._transform_atoms(primals.items, node, title)
-        tangent_atoms = self._transform_atoms(tangents.items, node, title)
-        if primal_atoms is None or tangent_atoms is None:
+        found = self._transform_atoms(primals.items, node, title)
+        if found is None:
+            return failed
+        primal_atoms, primal_layouts = found
+        tangent_atoms = self._aligned_tangents(primal_layouts, tangents.items, node, title, kind)
+        if tangent_atoms is None:
             return failed
         tangent_atoms = [C.Const(float(t.value)) if isinstance(t, C.Const) and type(t.value) is int else t
                          for t in tangent_atoms]
         zero = [self._zero_tangent(v, node) for v in captured]  # no tangent along captured variables
         args = primal_atoms + captured + tangent_atoms + zero
+        layouts = _plain_if_untyped(primal_layouts + (None,) * len(captured))
+        primal_count = len(primal_atoms) + len(captured)
         label = f"{kind}_{_function_name(function)}"
-        if kind == "hvp":
-            values = self._emit_nested("hvp", compiler, args, n, node, None, title, label, n + len(captured), n)
-            return TupleValue(tuple(values))
+        if kind == "hvp":  # per argument of g: a number, an array, a tangent-type value, or None for an int
+            outputs = tuple(None if node is None else L.tangent_node(node) for node in primal_layouts)
+            values = self._emit_nested("hvp", compiler, args, _flat_count(outputs), node, None, title, label,
+                                       primal_count, n, layouts=layouts)
+            return TupleValue(tuple(self._nested_values(values, outputs)))
         try:
-            outputs, returns_tuple = compiler.arity()
+            returned, returns_tuple = compiler.arity(layouts)
         except DifferentiabilityError as error:
             self._report_nested(error, node)
             return failed
-        values = self._emit_nested("jvp", compiler, args, 2 * outputs, node, None, title, label,
-                                   n + len(captured))
+        outputs = tuple(returned) + tuple(None if r is None else L.tangent_node(r) for r in returned)
+        values = self._emit_nested("jvp", compiler, args, _flat_count(outputs), node, None, title, label,
+                                   primal_count, layouts=layouts)
+        values = self._nested_values(values, outputs)
+        count = len(returned)
         if returns_tuple:
-            return TupleValue((TupleValue(tuple(values[:outputs])), TupleValue(tuple(values[outputs:]))))
+            return TupleValue((TupleValue(tuple(values[:count])), TupleValue(tuple(values[count:]))))
         return TupleValue((values[0], values[1]))
+
+    def _aligned_tangents(self, layouts, tangents, node, title, kind):
+        """The tangents (or hvp's vector) as flat atoms aligned with the primals' flat atoms: a registered-type
+        primal's tangent is a value of its tangent type, whose fields go where the primal's derivative-carrying
+        fields are (0.0 where it has none). None when reported."""
+        what = "tangent" if kind == "jvp" else "vector entry"
+        atoms = []
+        for k, (layout, tangent) in enumerate(zip(layouts, tangents)):
+            if layout is None:
+                found = self._transform_atoms([tangent], node, title)
+                if found is None:
+                    return None
+                if found[1][0] is not None:
+                    self.reporter.error("DP101", f"{title}: the {what} for argument {k + 1} is a "
+                                        f"{tangent.cls.__name__}, but the argument is a number or an array",
+                                        self.origin(node), f"pass a {what} of the argument's type")
+                    return None
+                atoms.extend(found[0])
+                continue
+            wanted = L.tangent_node(layout)
+            if not (_is_typed(tangent) and _layout_of_value(tangent) == wanted):
+                self.reporter.error("DP101", f"{title}: the {what} for argument {k + 1} (a {layout.cls.__name__}) "
+                                    f"must be a {wanted.cls.__name__}, not {_describe_value(tangent)}",
+                                    self.origin(node), f"pass a value of the tangent type: diffprog.zero_tangent(x) "
+                                    f"for none, or {wanted.cls.__name__}(...)")
+                return None
+            leaves = iter(_typed_leaves(tangent))
+            atoms.extend(next(leaves) if in_tangent else C.Const(0.0) for _, in_tangent in layout.leaves())
+        return atoms
 
     # ---- inlining ----------------------------------------------------------------------------------------------
     def _inline(self, fdef, parsed, call, parent, name, leading=(), arg_nodes=None, keywords=None, prefix=None,
@@ -1857,6 +1921,33 @@ _DUNDERS = {
     "Mod": ("__mod__", "__rmod__", "%"), "Pow": ("__pow__", "__rpow__", "**"),
     "MatMult": ("__matmul__", "__rmatmul__", "@"), "USub": ("__neg__", None, "-"), "UAdd": ("__pos__", None, "+"),
 }
+
+
+def _typed_leaves(value):
+    """The leaves of a registered-type value, depth first (ints given to derivative-carrying fields as floats)."""
+    entry = P.info(value.cls)
+    for f, item in zip(entry.fields, value.items):
+        if _is_typed(item):
+            yield from _typed_leaves(item)
+        elif f.tangent and isinstance(item, C.Const) and type(item.value) is int:
+            yield C.Const(float(item.value))
+        else:
+            yield item
+
+
+def _rebuild_value(node, leaves):
+    if node is None:
+        return next(leaves)
+    return TupleValue(tuple(_rebuild_value(child, leaves) for child in node.children), node.cls)
+
+
+def _flat_count(layouts) -> int:
+    return sum(1 if node is None else node.size for node in layouts)
+
+
+def _plain_if_untyped(layouts):
+    """Layouts as the compilers take them: None when no value has a registered type."""
+    return tuple(layouts) if any(node is not None for node in layouts) else None
 
 
 def _innermost(transform):

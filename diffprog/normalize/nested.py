@@ -37,6 +37,9 @@ class NestedCall:
     title: str  # how the user wrote it, for diagnostics: "diffprog.grad(inner)"
     primals: int = 0  # jvp/hvp: how many of the arguments are primals (the tangents follow)
     user: int = 0  # hvp: primals the user passed (captured variables of a nested def follow them)
+    # per argument ("call") or per primal (jvp, hvp): the layout (types.layout.Node) of a registered-type value,
+    # passed as one argument per field; None for numbers and arrays. None when no value has a registered type.
+    layouts: tuple | None = None
     prims: list = field(default_factory=list)
     derived: dict = field(default_factory=dict)  # argument types -> Derived, or the error deriving raised
 

@@ -143,3 +143,78 @@ def tangent_leaves(node, tangent, what="tangent") -> list:
                                 f"{P.info(node.cls).tangent_cls.__name__}") from None
         out.append(value)
     return out
+
+
+# ---- tangents as values of their own: layouts of tangent types, tangents as dense vectors ---------------------
+def tangent_node(node):
+    """The layout of `node`'s tangent type: only the derivative-carrying fields, nested types by their tangent
+    types. Higher derivatives see a gradient (or a tangent argument) as a value with this layout."""
+    entry = P.info(node.cls)
+    names, children = [], []
+    for name, child, in_tangent in zip(node.names, node.children, node.tangent):
+        if in_tangent:
+            names.append(name)
+            children.append(None if child is None else tangent_node(child))
+    return Node(entry.tangent_cls, tuple(names), tuple(children), (True,) * len(names))
+
+
+def tangent_count(node) -> int:
+    """How many flat positions `node`'s tangent has (one per derivative-carrying leaf; 1 for a number or array)."""
+    return 1 if node is None else sum(1 for _, in_tangent in node.leaves() if in_tangent)
+
+
+def tangent_parts(x):
+    """The derivative-carrying leaves of `x` (a registered value, a float or an array), depth first in field
+    declaration order: the order of a tangent as a dense vector (`tangent_vector`, jacobian, hessian)."""
+    if not P.is_registered(x):
+        return [x]
+    node = layout_of(x)
+    flat = flatten_args((x,), (node,))
+    return [v for v, (_, in_tangent) in zip(flat, node.leaves()) if in_tangent]
+
+
+def tangent_dim(x) -> int:
+    """The length of a tangent at `x` as a dense vector: the sizes of its derivative-carrying leaves."""
+    return int(sum(np.size(p) for p in tangent_parts(x)))
+
+
+def tangent_vector(x, t) -> np.ndarray:
+    """A tangent `t` at `x` (a value of x's tangent type, a float or an array) as a dense float64 vector: its
+    fields in declaration order, nested types depth first, array fields raveled (C order)."""
+    if not P.is_registered(x):
+        return np.ravel(np.asarray(t, dtype=np.float64))
+    node = layout_of(x)
+    values = tangent_leaves(node, t)
+    return np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v, (_, in_tangent)
+                           in zip(values, node.leaves()) if in_tangent] or [np.zeros(0)])
+
+
+def tangent_from_vector(x, vector):
+    """The inverse of `tangent_vector`: a tangent at `x` (a value of x's tangent type, a float, or an array of
+    x's shape) from a dense vector."""
+    vector = np.asarray(vector, dtype=np.float64)
+    if not P.is_registered(x):
+        if isinstance(x, np.ndarray):
+            return vector.reshape(x.shape).copy()
+        return float(vector.reshape(-1)[0])
+    node = layout_of(x)
+    flat = flatten_args((x,), (node,))
+    at, leaves = 0, []
+    for primal, (_, in_tangent) in zip(flat, node.leaves()):
+        if not in_tangent:
+            leaves.append(None)
+            continue
+        size = int(np.size(primal))
+        part = vector[at:at + size]
+        at += size
+        leaves.append(part.reshape(np.shape(primal)).copy() if isinstance(primal, np.ndarray) else float(part[0]))
+    return tangent_from(node, iter(leaves))
+
+
+def unit_tangents(x):
+    """The unit tangents at `x`, one per entry of its dense tangent vector, in that vector's order."""
+    n = tangent_dim(x)
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1.0
+        yield tangent_from_vector(x, e)
