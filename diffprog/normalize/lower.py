@@ -882,9 +882,16 @@ class Lowerer:
                 self.reporter.error("DP101", f"comparison '{type(op).__name__}' is not supported",
                                     self.origin(node), "compare numbers with < <= > >= == !=")
                 return C.Const(False)
-        left = self._atom(operands[0])
+        left, right = self.expr(operands[0]), self.expr(operands[1])
+        if _is_typed(left) or _is_typed(right):
+            if len(node.ops) > 1:
+                self.reporter.error("DP101", "chained comparisons of registered-type values are not supported",
+                                    self.origin(node), "compare two values at a time, joined with 'and'")
+                return C.Const(False)
+            return self._typed_compare(type(node.ops[0]).__name__, left, right, node, hint)
+        left = left if isinstance(left, (C.Var, C.Const)) else self._not_a_number(left, operands[0])
+        right = right if isinstance(right, (C.Var, C.Const)) else self._not_a_number(right, operands[1])
         result = self.names.temp("cmp") if len(node.ops) > 1 else hint
-        right = self._atom(operands[1])
         first = self._call(REGISTRY.lookup(type(node.ops[0]).__name__), (left, right), node, result)
         if len(node.ops) == 1:
             return first
@@ -896,6 +903,61 @@ class Lowerer:
                 self._call(REGISTRY.lookup(type(op).__name__), (left, right), node, result)
             self._emit(C.If(self._copy_cond(result, node), block, [], self.origin(node)))
         return C.Var(result)
+
+    def _typed_compare(self, op, left, right, node, hint):
+        """A comparison with a registered-type operand: the class's own comparison method (`__eq__`, `__lt__`,
+        ... or the reflected one of the right operand), inlined from its source; else, for `==` and `!=` between
+        two values of one dataclass or namedtuple, the generated equality: every field equal. Anything else (an
+        ordering the class does not define, identity equality of a plain class, a value compared with a number or
+        another class, array fields) is DP101."""
+        forward, reflected, symbol = _COMPARISONS[op]
+        for owner, dunder, args in ((left, forward, (left, right)), (right, reflected, (right, left))):
+            if not _is_typed(owner):
+                continue
+            method = inspect.getattr_static(owner.cls, dunder, None)
+            if inspect.isfunction(method) and not _generated(method):
+                result = self._inline_python(method, node, args, label=f"{owner.cls.__name__}.{dunder}")
+                if not (isinstance(result, Denotation) and result.obj is NotImplemented):
+                    return result if isinstance(result, (C.Var, C.Const)) else self._not_a_number(result, node)
+        if op == "NotEq":  # Python's default __ne__ negates __eq__
+            equal = self._typed_compare("Eq", left, right, node, None)
+            if isinstance(equal, C.Const):
+                return C.Const(not equal.value)
+            return self._call(REGISTRY.named("not"), (equal,), node, hint)
+        cls = (left if _is_typed(left) else right).cls
+        fix = (f"compare fields or properties (a.{P.info(cls).field_names[0]} {symbol} "
+               f"b.{P.info(cls).field_names[0]}), or define {forward} on {cls.__name__} as a Python method")
+        if op != "Eq":
+            self.reporter.error("DP101", f"'{symbol}' is not defined for {_describe_value(left)} and "
+                                f"{_describe_value(right)}", self.origin(node), fix)
+            return C.Const(False)
+        if not (_is_typed(left) and _is_typed(right) and left.cls is right.cls):
+            self.reporter.error("DP101", f"'==' between {_describe_value(left)} and {_describe_value(right)} is "
+                                "always False in Python", self.origin(node),
+                                f"compare two {cls.__name__} values, or compare their fields")
+            return C.Const(False)
+        params = getattr(cls, "__dataclass_params__", None)
+        structural = issubclass(cls, tuple) or (params is not None and params.eq)
+        arrays = [f.name for f in _all_fields(cls) if f.kind == "array"]
+        if not structural or arrays:
+            why = (f"its field '{arrays[0]}' is an array (== of arrays is elementwise)" if structural else
+                   f"{cls.__name__} has no __eq__, so == compares identity")
+            self.reporter.error("DP101", f"'==' between {cls.__name__} values cannot be compiled: {why}",
+                                self.origin(node), f"compare the fields you mean (np.all(a.{arrays[0]} == b."
+                                f"{arrays[0]}) for an array), or define __eq__ on {cls.__name__}" if arrays else
+                                f"compare the fields you mean, or define __eq__ on {cls.__name__}")
+            return C.Const(False)
+        pairs = list(zip(_typed_leaves(left), _typed_leaves(right)))
+        result = None
+        for a, b in pairs:
+            equal = self._call(REGISTRY.named("eq"), (a, b), node)
+            result = equal if result is None else self._call(REGISTRY.named("and"), (result, equal), node)
+        if result is None:
+            return C.Const(True)
+        if hint is not None and result != C.Var(hint):
+            self._emit(C.Assign(hint, result, self.origin(node)))
+            return C.Var(hint)
+        return result
 
     def _copy_cond(self, name, node):
         cond = self.names.temp("cond")
@@ -918,20 +980,46 @@ class Lowerer:
         return C.Var(result)
 
     def expr_IfExp(self, node, hint):
+        """`a if c else b`: an `if` assigning one result. Registered-type values and tuples choose field by field
+        (both branches must give the same kind of value)."""
         decided = self._static_test(node.test)
         if decided is not None:  # `a if isinstance(o, Quaternion) else b`: only the branch taken is lowered
             return self.expr(node.body if decided else node.orelse, hint)
         cond = self._fresh_cond(node.test)
         result = hint or self.names.temp("choice")
-        branches = []
+        branches, values = [], []
         for branch in (node.body, node.orelse):
             with self._emitting() as block:
-                atom = self._atom(branch, hint=result)
+                values.append(self.expr(branch, hint=result))
+            branches.append(block)
+        if any(isinstance(v, TupleValue) for v in values):
+            return self._choose_tuples(cond, branches, values, node)
+        for block, value, branch in zip(branches, values, (node.body, node.orelse)):
+            with self._emitting() as tail:
+                atom = value if isinstance(value, (C.Var, C.Const)) else self._not_a_number(value, branch)
                 if atom != C.Var(result):
                     self._emit(C.Assign(result, atom, self.origin(branch)))
-            branches.append(block)
+            block.extend(tail)
         self._emit(C.If(cond, branches[0], branches[1], self.origin(node)))
         return C.Var(result)
+
+    def _choose_tuples(self, cond, branches, values, node):
+        """`q1 if c else q2` for registered-type values (or tuples): fresh variables shaped like the value,
+        assigned field by field in each branch."""
+        kinds = [_layout_of_value(v) if _is_typed(v) else _tuple_shape(v) for v in values]
+        if kinds[0] != kinds[1] or any(k is None for k in kinds):
+            self.reporter.error("DP101", f"the branches of this conditional expression give {_describe_value(values[0])}"
+                                f" and {_describe_value(values[1])}", self.origin(node),
+                                "give the same kind of value in both branches (the same class, or tuples of the "
+                                "same length)")
+            return values[0] if isinstance(values[0], TupleValue) else C.Const(0.0)
+        names = self._names_like(values[0], self.names.temp("choice"))
+        for block, value in zip(branches, values):
+            with self._emitting() as tail:
+                self._assign_components(names, value, node)
+            block.extend(tail)
+        self._emit(C.If(cond, branches[0], branches[1], self.origin(node)))
+        return self._binding_value(names)
 
     # ---- registered differentiable types: values are tuples of their fields, tagged with the class -----------
     def _inline_python(self, fn, node, leading=(), arg_nodes=(), keywords=(), label=None, constructor=False):
@@ -1941,6 +2029,17 @@ def _rebuild_value(node, leaves):
     return TupleValue(tuple(_rebuild_value(child, leaves) for child in node.children), node.cls)
 
 
+def _tuple_shape(value):
+    """The nesting of a value as a comparable key (registered-type items by their layout), None for a value that
+    is neither a number nor a tuple of numbers and registered values."""
+    if _is_typed(value):
+        return _layout_of_value(value)
+    if isinstance(value, TupleValue):
+        items = tuple(_tuple_shape(item) for item in value.items)
+        return None if any(item is None for item in items) else ("tuple",) + items
+    return "leaf" if isinstance(value, (C.Var, C.Const)) else None
+
+
 def _flat_count(layouts) -> int:
     return sum(1 if node is None else node.size for node in layouts)
 
@@ -1948,6 +2047,25 @@ def _flat_count(layouts) -> int:
 def _plain_if_untyped(layouts):
     """Layouts as the compilers take them: None when no value has a registered type."""
     return tuple(layouts) if any(node is not None for node in layouts) else None
+
+
+_COMPARISONS = {
+    "Eq": ("__eq__", "__eq__", "=="), "NotEq": ("__ne__", "__ne__", "!="), "Lt": ("__lt__", "__gt__", "<"),
+    "LtE": ("__le__", "__ge__", "<="), "Gt": ("__gt__", "__lt__", ">"), "GtE": ("__ge__", "__le__", ">="),
+}
+
+
+def _generated(method) -> bool:
+    """A method written by the dataclass machinery (`__eq__`, `order=True` comparisons), not by the user."""
+    return method.__code__.co_filename == "<string>"
+
+
+def _all_fields(cls):
+    """Every field of a registered class, nested registered types' fields included."""
+    for f in P.info(cls).fields:
+        yield f
+        if f.kind == "type":
+            yield from _all_fields(f.cls)
 
 
 def _innermost(transform):

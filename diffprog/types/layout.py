@@ -117,7 +117,7 @@ def tangent_from(node, leaves):
         if child is None:
             leaf = next(leaves)
             if in_tangent:
-                values.append(0.0 if leaf is None else leaf)
+                values.append(0.0 if leaf is None else leaf.item() if isinstance(leaf, np.generic) else leaf)
         else:
             inner = tangent_from(child, leaves)
             if in_tangent:
