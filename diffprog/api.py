@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -60,16 +61,17 @@ class DifferentiableFunction:
     def __repr__(self):
         return f"<diffprog.differentiable {self.compiler.parsed.name}>"
 
-    def forward_specialization(self, wrt: tuple, args):
-        """The compiled tangent code for tangents of the arguments at positions `wrt` (cached per types)."""
+    def forward_specialization(self, wrt: tuple, args, mode="forward"):
+        """The compiled tangent code for tangents of the arguments at positions `wrt` (cached per types);
+        mode="forward_batched" for tangents with a leading lane axis (dp.jacobian)."""
         specs = self.__dict__.setdefault("_forward", {})
-        key = (wrt, tuple(map(arg_key, args)))
+        key = (mode, wrt, tuple(map(arg_key, args)))
         spec = specs.get(key)
         if spec is None:
             with _lock:
                 spec = specs.get(key)
                 if spec is None:
-                    spec = specs[key] = self.compiler.specialize("forward", wrt, args)
+                    spec = specs[key] = self.compiler.specialize(mode, wrt, args)
         return spec
 
 
@@ -442,13 +444,11 @@ def _unit_directions(x):
     type."""
     if P.is_registered(x):
         yield from L.unit_tangents(x)
-    elif isinstance(x, np.ndarray):
-        if x.ndim != 1:
-            raise NotImplementedError("jacobian and hessian take float or 1-D array arguments for now")
-        for j in range(x.shape[0]):
-            e = np.zeros(x.shape[0])
+    elif isinstance(x, np.ndarray):  # entries in C order
+        for j in range(x.size):
+            e = np.zeros(x.size)
             e[j] = 1.0
-            yield e
+            yield e.reshape(x.shape)
     else:
         yield 1.0
 
@@ -471,12 +471,22 @@ def _stack_columns(columns, x):
     columns = [np.asarray(c, dtype=np.float64) for c in columns]
     if not isinstance(x, np.ndarray) and not P.is_registered(x):
         return columns[0][()] if columns[0].ndim == 0 else columns[0]
+    if isinstance(x, np.ndarray) and x.ndim != 1 and columns:
+        return np.stack(columns, axis=-1).reshape(columns[0].shape + x.shape)
     return np.stack(columns, axis=-1) if columns else np.zeros((0,))
 
 
+JACOBIAN_LANES = 64  # the most tangent directions one batched forward pass carries (memory: lanes x the arrays)
+
+
+class JacobianFallbackWarning(UserWarning):
+    """dp.jacobian runs one forward pass per column because batched forward mode has no rule for an operation
+    (the message names it); the result is the same, only slower."""
+
+
 class JacobianFunction:
-    """d f / d args[argnums], by forward mode (one tangent pass per input entry) or reverse mode (one adjoint
-    pass per output)."""
+    """d f / d args[argnums], by forward mode (batched: one tangent pass per JACOBIAN_LANES input entries) or
+    reverse mode (one adjoint pass per output)."""
 
     def __init__(self, f, argnums, mode):
         if mode not in ("auto", "forward", "reverse"):
@@ -506,7 +516,8 @@ class JacobianFunction:
         if inputs > outputs:
             return "reverse"
         try:
-            self.df.forward_specialization((self.argnums,), args)
+            if self._batched(args) is None:
+                self.df.forward_specialization((self.argnums,), args)
         except DifferentiabilityError as error:
             if any(d.code == "DP102" for d in error.diagnostics):
                 return "reverse"
@@ -514,8 +525,60 @@ class JacobianFunction:
         return "forward"
 
     def _forward(self, args):
-        """One tangent pass per unit direction, calling the compiled code directly (this loop is the Hessian's
-        inner loop, so it skips the per-call lookups of jvp)."""
+        """Batched forward mode: each pass pushes up to JACOBIAN_LANES unit directions at once (one pass for
+        up to that many columns). Where batched forward mode has no rule for an operation used, a warning says
+        so and the Jacobian takes one single-direction pass per column (`_forward_passes`)."""
+        spec = self._batched(args)
+        if spec is None:
+            return self._forward_passes(args)
+        x = args[self.argnums]
+        shape = np.shape(x)
+        n = int(np.prod(shape))
+        size = -(-n // -(-n // JACOBIAN_LANES)) if n else 0  # equal chunks of at most JACOBIAN_LANES
+        per_output = [[] for _ in range(spec.results)]
+        for start in range(0, max(n, 1), max(size, 1)):
+            lanes = min(size, n - start)
+            seeds = np.zeros((lanes, n))
+            seeds[np.arange(lanes), np.arange(start, start + lanes)] = 1.0  # rows of the identity
+            out = spec.run(*args, seeds.reshape((lanes,) + shape))
+            for columns, t in zip(per_output, out[spec.results:]):
+                columns.append(t)
+        blocks = []
+        for columns in per_output:
+            t = np.concatenate(columns, axis=0) if len(columns) > 1 else np.asarray(columns[0])
+            block = np.moveaxis(t, 0, -1).reshape(t.shape[1:] + shape)  # out_shape + x_shape
+            blocks.append(block[()] if block.ndim == 0 else block)
+        return _combine_outputs(spec.returns_tuple, blocks)
+
+    def _batched(self, args):
+        """The batched tangent code for these argument types, or None: for registered types (a tangent type
+        has no lane axis; one pass per entry of its dense tangent), or, announced by a warning, when batched
+        forward mode has no rule for an operation used but single-direction forward mode has."""
+        x = args[self.argnums]
+        if P.is_registered(x):
+            return None
+        key = tuple(map(arg_key, args))
+        found = self.__dict__.setdefault("_batched_specs", {})
+        if key not in found:
+            try:
+                spec = self.df.forward_specialization((self.argnums,), args, mode="forward_batched")
+            except DifferentiabilityError as error:
+                if not all(d.code == "DP102" for d in error.diagnostics):
+                    raise
+                self.df.forward_specialization((self.argnums,), args)  # its own problems, if any, are the user's
+                name = self.df.compiler.parsed.name
+                warnings.warn(JacobianFallbackWarning(
+                    f"jacobian of '{name}' takes one forward pass per column (k passes, not one): "
+                    + "; ".join(f"{d.origin}: {d.message}" if d.origin else d.message for d in error.diagnostics)),
+                    stacklevel=3)
+                spec = None
+            if spec is not None and any(isinstance(t, L.Node) for t in spec.result_types):
+                spec = None  # a registered-type result: its tangent has no lane axis either
+            found[key] = spec
+        return found[key]
+
+    def _forward_passes(self, args):
+        """One tangent pass per unit direction, calling the compiled code directly."""
         x, wrt = args[self.argnums], (self.argnums,)
         spec = self.df.forward_specialization(wrt, args)
         per_output = [[] for _ in range(spec.results)]
@@ -586,11 +649,14 @@ def _reverse_runner(df, wrt):
 
 
 def jacobian(f: Callable[_P, Any], argnums: int = 0, mode: str = "auto") -> Callable[_P, Any]:
-    """The Jacobian of f with respect to argument `argnums` (a float or 1-D float array), as a function.
+    """The Jacobian of f with respect to argument `argnums` (a float or a float array), as a function.
 
     Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
-    vector. `mode="forward"` runs one tangent pass per input entry, `"reverse"` one adjoint pass per output
-    (outputs must be numbers), and `"auto"` picks forward unless there are more inputs than outputs.
+    vector. `mode="forward"` runs batched forward mode: one pass of the tangent code carries up to 64 input
+    directions at once (`dp.source(f, mode="forward_batched")` shows it), so k columns cost ceil(k / 64) passes;
+    where an operation has no batched rule yet, a `JacobianFallbackWarning` names it and each column takes one
+    pass. `"reverse"` runs one adjoint pass per output (outputs must be numbers), and `"auto"` picks forward
+    unless there are more inputs than outputs.
 
     Example:
         ```python
@@ -699,8 +765,8 @@ def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None =
         print(dp.source(g, mode="reverse", args=(1.0,)))   # the adjoint: g_reverse(x, seed)
         ```
     """
-    if mode not in ("reverse", "forward", "primal"):
-        raise ValueError(f"mode must be 'reverse', 'forward' or 'primal', not {mode!r}")
+    if mode not in ("reverse", "forward", "forward_batched", "primal"):
+        raise ValueError(f"mode must be 'reverse', 'forward', 'forward_batched' or 'primal', not {mode!r}")
     df = as_differentiable(f)
     compiler = df.compiler
     with _lock:

@@ -29,6 +29,7 @@ from .ir import types as T
 from .normalize.cleanup import hoist_loop_invariants, remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
 from .normalize.nested import Derived, first_nested, has_nested, splice
+from .transforms.batched import forward_batched
 from .transforms.forward import forward, forward_activity
 from .transforms.reverse import reverse
 from .types import protocol as P
@@ -165,11 +166,14 @@ class FunctionCompiler:
             return core, core, names
         wrt_names = [core.params[k] for k in wrt]
         self._check_wrt(core, wrt_names, types)
-        activity = check_derivative(core, types, wrt_names, reporter, forward_mode=mode == "forward")
+        activity = check_derivative(core, types, wrt_names, reporter,
+                                    forward_mode=mode in ("forward", "forward_batched"))
         reporter.raise_if_errors()
         reporter.emit_warnings()
         if mode == "forward":
             return forward(core, types, activity, wrt_names, names), core, names
+        if mode == "forward_batched":  # tangents with a leading lane axis: several directions per pass
+            return forward_batched(core, types, activity, wrt_names, names), core, names
         return reverse(core, types, activity, wrt_names, names, self.checkpoint), core, names
 
     @_progress_reported
@@ -182,6 +186,8 @@ class FunctionCompiler:
         if mode == "forward":  # one tangent per differentiated argument, of the argument's type
             extra = tuple(np.zeros_like(args[k], dtype=np.float64) if isinstance(args[k], np.ndarray) else 0.0
                           for k in wrt)
+        if mode == "forward_batched":  # one lane
+            extra = tuple(np.zeros((1,) + np.shape(args[k])) for k in wrt)
         header = (f"diffprog {__version__}: {mode} code for {self.parsed.name} "
                   f"({self.parsed.file}:{self.parsed.node.lineno + self.parsed.line_offset})\n"
                   f"specialized for ({', '.join(f'{p}: {t}' for p, t in zip(core.params, param_types))})")

@@ -232,3 +232,225 @@ def snapshot_list(value, slots):
     for _ in range(slots):
         snapshots.append(np.ascontiguousarray(value))
     return snapshots
+
+
+# ---- batched forward mode (transforms/batched.py): tangents with a leading lane axis ------------------------------
+# A tangent of a number is a vector of `lanes` values, a tangent of an array of shape S an array of shape
+# (lanes, *S): one directional derivative per lane. These helpers are the lane-aware forms of what numba's numpy
+# lacks for arrays of one more axis (matrix products of 3-D arrays, sums over all axes but one, ...).
+@register_jitable
+def lanes_zeros(lanes, like):
+    """The zero tangent of the array `like`: shape (lanes, *like.shape)."""
+    return np.zeros((lanes,) + like.shape)
+
+
+@register_jitable
+def lanes_fit(tangent, like):
+    """A new tangent of the array `like`, holding `tangent` broadcast to (lanes, *like.shape): a sum of lifted
+    terms can miss axes broadcasting gave the primal (`y = x + c`, c a constant array)."""
+    return np.zeros((tangent.shape[0],) + like.shape) + tangent
+
+
+@register_jitable
+def lanes_tape(lanes, capacity):
+    """The tangent of a new float tape (tape_empty_float)."""
+    return np.zeros((lanes, capacity))
+
+
+@register_jitable
+def lanes_tape_reserve(tape, length, count):
+    """tape_reserve for a tangent tape: grows along the tape's axis (axis 1), keeping the lanes."""
+    needed = length + count
+    if needed <= tape.shape[1]:
+        return tape
+    capacity = max(needed, 2 * tape.shape[1], 16)
+    grown = np.zeros((tape.shape[0], capacity))
+    for lane in range(tape.shape[0]):
+        for k in range(length):
+            grown[lane, k] = tape[lane, k]
+    return grown
+
+
+@register_jitable
+def _lanes_flat(t):
+    """t as a (lanes, size / lanes) matrix."""
+    lanes = t.shape[0]
+    width = t.size // lanes if lanes > 0 else 0
+    return np.ascontiguousarray(t).reshape((lanes, width))
+
+
+@register_jitable
+def lanes_sum(t):
+    """The sum over every axis but the lane axis: the tangent of np.sum(x) in each lane."""
+    flat = _lanes_flat(t)
+    out = np.zeros(flat.shape[0])
+    for lane in range(flat.shape[0]):
+        total = 0.0
+        for k in range(flat.shape[1]):
+            total += flat[lane, k]
+        out[lane] = total
+    return out
+
+
+@register_jitable
+def lanes_cumsum(t):
+    """np.cumsum (flattening) in each lane."""
+    flat = _lanes_flat(t)
+    out = np.empty(flat.shape)
+    for lane in range(flat.shape[0]):
+        total = 0.0
+        for k in range(flat.shape[1]):
+            total += flat[lane, k]
+            out[lane, k] = total
+    return out
+
+
+@register_jitable
+def lanes_ravel(t):
+    """np.ravel in each lane."""
+    return _lanes_flat(t)
+
+
+@register_jitable
+def lanes_reshape(t, like):
+    """The tangent `t` of a value reshaped to like.shape, in each lane."""
+    return np.ascontiguousarray(t).reshape((t.shape[0],) + like.shape)
+
+
+@register_jitable
+def lanes_matvec(t, b):
+    """t[lane] @ b for a stack of matrices t (lanes, n, m) and a vector b: (lanes, n), one product."""
+    lanes, n, m = t.shape
+    return (np.ascontiguousarray(t).reshape((lanes * n, m)) @ np.ascontiguousarray(b)).reshape((lanes, n))
+
+
+@register_jitable
+def lanes_matmat(t, b):
+    """t[lane] @ b for a stack of matrices t (lanes, n, m) and a matrix b (m, p): (lanes, n, p), one product."""
+    lanes, n, m = t.shape
+    product = np.ascontiguousarray(t).reshape((lanes * n, m)) @ np.ascontiguousarray(b)
+    return product.reshape((lanes, n, b.shape[1]))
+
+
+@register_jitable
+def lanes_vecmat(a, t):
+    """a @ t[lane] for a vector a (n,) and a stack of matrices t (lanes, n, m): (lanes, m)."""
+    lanes, n, m = t.shape
+    out = np.empty((lanes, m))
+    contiguous = np.ascontiguousarray(a)
+    for lane in range(lanes):
+        out[lane] = contiguous @ np.ascontiguousarray(t[lane])
+    return out
+
+
+@register_jitable
+def lanes_matmat_right(a, t):
+    """a @ t[lane] for a matrix a (n, m) and a stack of matrices t (lanes, m, p): (lanes, n, p)."""
+    lanes, m, p = t.shape
+    out = np.empty((lanes, a.shape[0], p))
+    contiguous = np.ascontiguousarray(a)
+    for lane in range(lanes):
+        out[lane] = contiguous @ np.ascontiguousarray(t[lane])
+    return out
+
+
+@register_jitable
+def lanes_transpose(t):
+    """t[lane].T for a stack of matrices, contiguous."""
+    lanes, n, m = t.shape
+    out = np.empty((lanes, m, n))
+    for lane in range(lanes):
+        for i in range(n):
+            for j in range(m):
+                out[lane, j, i] = t[lane, i, j]
+    return out
+
+
+@register_jitable
+def lanes_trace(t):
+    """np.trace(t[lane]) for a stack of matrices."""
+    lanes = t.shape[0]
+    out = np.zeros(lanes)
+    for lane in range(lanes):
+        total = 0.0
+        for i in range(min(t.shape[1], t.shape[2])):
+            total += t[lane, i, i]
+        out[lane] = total
+    return out
+
+
+def lanes_solve(a, t):
+    """np.linalg.solve(a, t[lane]) for every lane, from one factorization of a: t is (lanes, n) or
+    (lanes, n, m)."""
+    lanes, n = t.shape[0], t.shape[1]
+    columns = np.ascontiguousarray(np.moveaxis(t, 0, 1)).reshape((n, -1))
+    solved = np.linalg.solve(a, columns).reshape((n, lanes) + t.shape[2:])
+    return np.ascontiguousarray(np.moveaxis(solved, 1, 0))
+
+
+@overload(lanes_solve)
+def _lanes_solve_compiled(a, t):
+    if t.ndim == 2:
+        def vectors(a, t):
+            return np.ascontiguousarray(np.linalg.solve(a, np.ascontiguousarray(t.T)).T)
+        return vectors
+
+    def matrices(a, t):
+        lanes, n, m = t.shape
+        columns = np.empty((n, lanes * m))
+        for lane in range(lanes):
+            for i in range(n):
+                for j in range(m):
+                    columns[i, lane * m + j] = t[lane, i, j]
+        solved = np.linalg.solve(a, columns)
+        out = np.empty((lanes, n, m))
+        for lane in range(lanes):
+            for i in range(n):
+                for j in range(m):
+                    out[lane, i, j] = solved[i, lane * m + j]
+        return out
+    return matrices
+
+
+@register_jitable
+def lanes_cholesky_jvp(lower, t):
+    """cholesky_jvp in every lane, inverting the factor once."""
+    inverse = np.linalg.inv(lower)
+    out = np.empty(t.shape)
+    for lane in range(t.shape[0]):
+        inner = np.tril(inverse @ np.ascontiguousarray(t[lane]) @ inverse.T)
+        for k in range(inner.shape[0]):
+            inner[k, k] *= 0.5
+        out[lane] = lower @ inner
+    return out
+
+
+def lanes_unbroadcast(t, like):
+    """unbroadcast in every lane: sums t (lanes, *S) over the axes where `like` has size 1 and S does not."""
+    result = t
+    for axis in range(like.ndim):
+        if like.shape[axis] == 1 and result.shape[axis + 1] != 1:
+            result = np.sum(result, axis=axis + 1, keepdims=True)
+    return result
+
+
+@overload(lanes_unbroadcast)
+def _lanes_unbroadcast_compiled(t, like):
+    def array(t, like):
+        result = np.ascontiguousarray(t)
+        for axis in range(like.ndim):
+            if like.shape[axis] == 1 and result.shape[axis + 1] != 1:
+                result = np.ascontiguousarray(np.expand_dims(np.sum(result, axis=axis + 1), axis + 1))
+        return result
+    return array
+
+
+@register_jitable
+def lanes_scatter(target, index, t):
+    """The tangent of scatter_add(target, index, values) with respect to the values: t (lanes, len(index), ...)
+    added into zeros shaped (lanes, *target.shape) at the indexed rows, repeated indices adding up."""
+    out = np.zeros((t.shape[0],) + target.shape)
+    for lane in range(t.shape[0]):
+        for k in range(index.shape[0]):
+            out[lane, index[k]] += t[lane, k]
+    return out

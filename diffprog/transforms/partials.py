@@ -16,6 +16,8 @@ from ..errors import Reporter
 from ..frontend.source import ParsedFunction
 from ..ir import core as C
 from ..normalize.lower import Lowerer, Scope
+from ..rules import lane_rules
+from ..rules.lane_rules import lanes
 from ..rules.runtime_calls import rt
 
 _RULES = ParsedFunction(
@@ -25,8 +27,11 @@ _RULES = ParsedFunction(
     file="<derivative rules>",
     line_offset=0,
     col_offset=0,
-    globals={"math": math, "np": np, "rt": rt},
+    globals={"math": math, "np": np, "rt": rt, "lanes": lanes},  # lanes: batched forward mode
 )
+
+
+_PARSED: dict = {}  # lane rule templates (text) -> gast
 
 
 class PartialEmitter:
@@ -48,6 +53,23 @@ class PartialEmitter:
     def jvp(self, call: C.Call, k: int, out: C.Var, t, ranks: tuple):
         """The atom holding argument k's tangent contribution (non-elementwise primitives)."""
         return self._instantiate(call.prim.jvp(k, ranks), call, out, t=t)
+
+    def lane_jvp(self, call: C.Call, k: int, out: C.Var, t, ranks: tuple):
+        """Batched forward mode: the atom holding argument k's tangent contribution, lane axis first
+        (rules/lane_rules.py), or None when the result does not depend on argument k. KeyError: no rule."""
+        text = lane_rules.lane_jvp(call.prim, k, ranks)
+        if text is None:
+            return None
+        if text not in _PARSED:
+            _PARSED[text] = gast.parse(text, mode="eval").body
+        axis = call.prim.options.get("axis")
+        if axis is None and "axis" in call.prim.params:  # np.expand_dims(x, axis): a constant argument
+            atom = call.args[call.prim.params.index("axis")]
+            if not isinstance(atom, C.Const):
+                raise KeyError(f"{call.prim.name} with an axis computed at run time")
+            axis = atom.value
+        extra = {"t": t} if axis is None else {"t": t, "laxis": C.Const(axis + 1 if axis >= 0 else axis)}
+        return self._instantiate(_PARSED[text], call, out, **extra)
 
     def _instantiate(self, template, call, out, **extra):
         params = call.prim.params or tuple(f"a{k}" for k in range(len(call.args)))  # variadic: a0, a1, ...
