@@ -23,6 +23,11 @@ Before timing, every gradient is checked against diffprog's, and diffprog's agai
 on a tiny instance.
 
 Target (issue 3): gradient time / objective time <= 3.
+
+Tape memory: for each size, the bytes the generated adjoint stores for the backward sweep per point (per
+iteration of the loop over points), counted from its own pushes, measured on the uncompiled generated code
+(tracemalloc) and on the compiled gradient (peak resident memory), each from two numbers of points
+(benchmarks/tape_memory.py). The hand-written gradient stores nothing per point.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ import numpy as np
 from scipy.special import multigammaln
 
 import diffprog as dp
+import tape_memory
 
 TARGET = 3.0
 
@@ -423,6 +429,15 @@ def run_size(d, k, n, repeats, use_jax):
     return values["diffprog loops"], diffs, times, jx[2] if jx else None
 
 
+def tape_section(d, k):
+    """Tape bytes per point for both formulations (D=10: compiled runs at N=1000 and 3000; larger D: fewer
+    points, since the rowwise tape holds a K x D x D array per point)."""
+    compiled_counts = (1000, 3000) if d * d * k <= 10**4 else (50, 150)
+    return {f.__name__: tape_memory.per_iteration(f, (0, 1, 2), lambda n: instance(d, k, n), (16, 32),
+                                                  compiled_counts)
+            for f in (gmm_objective, gmm_objective_rowwise)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="only D=10, K=25, N=200 (a quick run)")
@@ -440,7 +455,7 @@ def main(argv=None):
     print(f"\nfinite-difference check (D=3, K=2, N=4, wishart_m=0.5; both diffprog formulations, every parameter): "
           f"max |diffprog - central difference| = {worst:.2g}; hand-written gradient agrees")
 
-    summary = []
+    summary, tape_summary = [], []
     for d, k, n in sizes:
         print(f"\n== D={d}, K={k}, N={n}: min of {args.repeats} interleaved repeats")
         value, diffs, times, jax_version = run_size(d, k, n, args.repeats, not args.no_jax)
@@ -459,11 +474,23 @@ def main(argv=None):
             print(f"  {tool:<18}{ratio:20.2f}{g / times['gradient, hand numba']:24.2f}"
                   f"{g / times['objective, hand numba']:25.2f}{mark}")
             summary.append((d, k, n, tool, times[f"objective, {tool}"], g, ratio))
+        print(f"  tape bytes per point (iteration of the loop over points); hand-written gradient: 0")
+        tapes = tape_section(d, k)
+        for name, figures in tapes.items():
+            print(f"  {name}:")
+            print("\n".join(tape_memory.report(figures, indent="    ")))
+        tape_summary.append((d, k, tapes))
 
     print("\n== summary (gradient / objective of the same tool)")
     for d, k, n, tool, obj, g, ratio in summary:
         print(f"  D={d:<3} K={k:<4} N={n:<5} {tool:<18} objective {obj * 1e3:9.2f} ms  gradient {g * 1e3:9.2f} ms"
               f"  ratio {ratio:6.2f}")
+    print("\n== tape bytes per point: counted (payload) / uncompiled (tracemalloc) / compiled (peak RSS)")
+    for d, k, tapes in tape_summary:
+        for name, t in tapes.items():
+            compiled = "n/a" if t["compiled"] is None else f"{t['compiled']:,.0f}"
+            print(f"  D={d:<3} K={k:<4} {name:<24} {t['counted']:>11,.0f} / {t['uncompiled']:>11,.0f} / "
+                  f"{compiled:>11}")
 
 
 if __name__ == "__main__":

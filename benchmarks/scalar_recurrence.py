@@ -14,6 +14,10 @@ Sections:
                  a second fresh process reusing that cache dir (cached); numba's import time reported separately.
   3. overhead    per-call cost of dp.grad(tiny)(x), g(x) with g = dp.grad(tiny), and the decorated primal,
                  against calling equivalent @numba.njit functions directly from Python.
+  4. tape        bytes of tape per loop iteration of the generated adjoint (wrt x and a): counted from its own
+                 pushes, measured on the uncompiled generated code (tracemalloc) and on the compiled gradient
+                 (peak resident memory), each from two trip counts (benchmarks/tape_memory.py); against the
+                 8 bytes per step (x) the hand-written adjoint stores.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import numba
 import numpy as np
 
 import diffprog as dp
+import tape_memory
 from plots import save_bar_chart
 
 TARGET_GRAD_OVER_PRIMAL = 2.5
@@ -268,6 +273,20 @@ def overhead_section(repeats: int, number: int) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Tape memory per loop iteration
+# ----------------------------------------------------------------------------------------------------------
+
+HAND_TAPE_BYTES = 8  # hand_gradient stores x once per step (xs[i]); sin and cos are recomputed from it
+
+
+def tape_section(steps: int) -> dict:
+    rng = np.random.default_rng(0)
+    big = max(steps, 10**6)  # large enough that page granularity and lazy RSS accounting do not matter
+    return tape_memory.per_iteration(recurrence, (0, 1), lambda n: (0.3, rng.random(n)), (2000, 6000),
+                                     (big, 3 * big))
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 
 def ms(seconds: float) -> str:
@@ -323,6 +342,12 @@ def main(argv=None):
     print(f"  overhead beyond numba dispatch: dp.grad(tiny)(x) +{lookup:.3f} us, g(x) +{held:.3f} us, "
           f"decorated primal +{primal:.3f} us")
 
+    print("\n== 4. tape: bytes stored for the backward sweep per loop iteration (gradient wrt x and a)")
+    tp = tape_section(args.steps)
+    print("\n".join(tape_memory.report(tp)))
+    print(f"  hand-written adjoint: {HAND_TAPE_BYTES} bytes per step (x); diffprog / hand-written "
+          f"{tp['counted'] / HAND_TAPE_BYTES:.2f}x")
+
     print("\n== summary")
     rows = [
         ("primal, diffprog", ms(rt["times"]["primal (diffprog)"]), ""),
@@ -344,6 +369,9 @@ def main(argv=None):
         ("g(x) per call", f"{oh['g(x), g = dp.grad(tiny)']:9.3f} us", ""),
         ("@numba.njit call per call", f"{base:9.3f} us", ""),
         ("overhead beyond numba (g(x))", f"{held:9.3f} us", ""),
+        ("tape bytes per step, counted", f"{tp['counted']:9.1f} B", f"hand-written: {HAND_TAPE_BYTES} B"),
+        ("  measured uncompiled / compiled", f"{tp['uncompiled']:.1f} / "
+         + ("n/a" if tp["compiled"] is None else f"{tp['compiled']:.1f}") + " B", ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"  {'measure':<{width}}  {'value':>14}  target")
