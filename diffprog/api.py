@@ -411,7 +411,8 @@ def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple[Any, An
 
 def jvp_function(f):
     """f's tangent map as a differentiable function: `t(*primals, *tangents)` returns the tangent of f's result,
-    with one tangent per float or float-array primal. `grad(jvp_function(f))` is reverse-over-forward.
+    with one tangent per float, float-array or registered-type primal (a value of its tangent type).
+    `grad(jvp_function(f))` is reverse-over-forward.
 
     Example:
         ```python
@@ -649,10 +650,14 @@ def _reverse_runner(df, wrt):
 
 
 def jacobian(f: Callable[_P, Any], argnums: int = 0, mode: str = "auto") -> Callable[_P, Any]:
-    """The Jacobian of f with respect to argument `argnums` (a float or a float array), as a function.
+    """The Jacobian of f with respect to argument `argnums` (a float, a float array, or a value of a registered
+    differentiable type), as a function.
 
     Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
-    vector. `mode="forward"` runs batched forward mode: one pass of the tangent code carries up to 64 input
+    vector. A registered-type value (argument or result) counts as the dense vector of its tangent: the
+    derivative-carrying fields in declaration order, nested types depth first, array fields raveled (fields
+    outside the tangent left out), so the Jacobian w.r.t. a `Pose(q: Quaternion, t: 3-array)` has 7 columns (one
+    forward pass per column: a tangent type has no lane axis). `mode="forward"` runs batched forward mode: one pass of the tangent code carries up to 64 input
     directions at once (`dp.source(f, mode="forward_batched")` shows it), so k columns cost ceil(k / 64) passes;
     where an operation has no batched rule yet, a `JacobianFallbackWarning` names it and each column takes one
     pass. `"reverse"` runs one adjoint pass per output (outputs must be numbers), and `"auto"` picks forward
@@ -676,8 +681,13 @@ def jacobian(f: Callable[_P, Any], argnums: int = 0, mode: str = "auto") -> Call
 
 
 def hessian(f: Callable[_P, Any], argnums: int = 0) -> Callable[_P, Any]:
-    """The Hessian of scalar-valued f with respect to argument `argnums` (a float or 1-D float array), as a
-    function: forward mode applied to the generated gradient code (forward-over-reverse), one pass per column.
+    """The Hessian of scalar-valued f with respect to argument `argnums` (a float, a float array, or a value of a
+    registered differentiable type), as a function: forward mode applied to the generated gradient code
+    (forward-over-reverse).
+
+    For a registered type the Hessian is a dense (n, n) array over its tangent as a vector, in the order
+    `jacobian` uses: derivative-carrying fields in declaration order, nested types depth first, array fields
+    raveled (`Pose(q: Quaternion, t: 3-array)`: q.w, q.x, q.y, q.z, t[0], t[1], t[2]).
 
     Example:
         ```python
@@ -705,7 +715,8 @@ def hvp(f: Callable[..., Any], primals: tuple, vector: tuple) -> tuple[Any, ...]
     forward mode over the generated gradient code (forward-over-reverse).
 
     `primals` and `vector` are tuples matching f's arguments (vector entries of int arguments are ignored); the
-    result is a tuple matching f's arguments, None for int arguments.
+    result is a tuple matching f's arguments, None for int arguments. A registered-type argument's vector entry,
+    and its entry of the result, are values of its tangent type.
 
     Example:
         ```python

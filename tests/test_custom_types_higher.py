@@ -567,6 +567,48 @@ def test_nested_gradient_of_a_type_with_no_derivative_fields():
     close(np.concatenate([g.pos, [g.vel]]), autograd.grad(plain)(v, b.mass, 0.6), rtol=1e-8)
 
 
+def captures_a_quaternion(q, s):
+    def inner(t):
+        return q.norm2 * t * t * q.w
+    v, d = dp.jvp(inner, (s,), (1.0,))
+    h = dp.hvp(inner, (s,), (1.0,))[0]
+    return v + d * h + dp.grad(inner)(s)
+
+
+def captures_a_quaternion_plain(qv, s):
+    n2, w = anp.sum(qv * qv), qv[0]
+    return n2 * w * s * s + 2 * n2 * w * s * 2 * n2 * w + 2 * n2 * w * s
+
+
+module_gradient = dp.grad(energy)
+module_tangent_map = dp.jvp_function(spin)
+
+
+def calls_module_level_derivatives(q, s):
+    gq = module_gradient(q, s)
+    t = module_tangent_map(q, s, gq, 1.0)
+    return gq.norm2 + t.w * s
+
+
+def calls_module_level_derivatives_plain(qv, s):
+    gq = autograd.grad(energy_plain)(qv, s)
+    t = autograd.jacobian(spin_plain, 0)(qv, s) @ gq + autograd.jacobian(spin_plain, 1)(qv, s)
+    return anp.sum(gq * gq) + t[0] * s
+
+
+@pytest.mark.parametrize("outer, plain", [(captures_a_quaternion, captures_a_quaternion_plain),
+                                          (calls_module_level_derivatives, calls_module_level_derivatives_plain)],
+                         ids=["captured", "module-level"])
+def test_nested_defs_capturing_registered_values_and_module_level_derivatives(outer, plain):
+    q, s = Quaternion(0.8, 0.3, -0.4, 0.25), 0.7
+    f = dp.differentiable(outer, jit=False)
+    assert f(q, s) == pytest.approx(plain(qvec(q), s), rel=1e-10)
+    gq, gs = dp.grad(f, (0, 1))(q, s)
+    close(qvec(gq), autograd.grad(plain, 0)(qvec(q), s), rtol=1e-8)
+    close(gs, autograd.grad(plain, 1)(qvec(q), s), rtol=1e-8)
+    close(qvec(gq), fd_jacobian(f, (q, s), 0)[0], rtol=1e-5, atol=1e-6)
+
+
 def returns_double(q):
     return q * 2.0
 
@@ -601,6 +643,9 @@ def test_compiled_hessian_and_nested_gradient(cloud):
     close(gs, autograd.grad(outer_grad_plain, 1)(qvec(q), s), rtol=1e-8)
     assert dp.grad(dp.grad(energy, 1), 1)(q, s) == pytest.approx(
         autograd.grad(autograd.grad(energy_plain, 1), 1)(qvec(q), s), rel=1e-9)
+    # w.r.t. the float while the Quaternion passes through: batched forward mode behind the boundary
+    assert dp.hessian(energy, 1)(q, s) == pytest.approx(
+        autograd.hessian(energy_plain, 1)(qvec(q), s), rel=1e-9)
 
 
 # ---- choosing between registered values -----------------------------------------------------------------------------

@@ -1661,9 +1661,9 @@ class Lowerer:
                                     "enclosing one", self.origin(node), f"define '{name}' at module level")
                 return None
             binding = scope.bindings[name] if name in scope.bindings else self._bind_name(scope, name)
-            if isinstance(binding, str):
-                captured.append(name)
-                values.append(C.Var(binding))
+            if isinstance(binding, str) or (isinstance(binding, tuple) and getattr(binding, "cls", None) is not None):
+                captured.append(name)  # a number, an array or a registered-type value (passed field by field)
+                values.append(self._binding_value(binding))
             elif isinstance(binding, C.Const):
                 closure[name] = binding.value
             elif isinstance(binding, Denotation) and binding.obj is not AMBIGUOUS and \
@@ -1785,7 +1785,8 @@ class Lowerer:
         if found is None:
             return C.Const(0.0)
         args, layouts = found
-        layouts = _plain_if_untyped(layouts + (None,) * len(captured))
+        captured, captured_layouts = self._transform_atoms(captured, node, title)
+        layouts = _plain_if_untyped(layouts + captured_layouts)
         try:
             outputs, returns_tuple = compiler.arity(layouts)
             if transform.kind in ("grad", "value_and_grad"):
@@ -1854,22 +1855,23 @@ class Lowerer:
                                 f"{'tangents' if kind == 'jvp' else 'vector entries'}, but {expected}",
                                 self.origin(node), "pass one primal and one tangent per argument (None for ints)")
             return failed
-        found = self._transform_atoms(primals.items, node, title)
+        # captured variables of a nested def are primals after the user's, with no tangent along them
+        found = self._transform_atoms(list(primals.items) + list(captured), node, title)
         if found is None:
             return failed
         primal_atoms, primal_layouts = found
-        tangent_atoms = self._aligned_tangents(primal_layouts, tangents.items, node, title, kind)
+        zero = [self._zero_tangent(v, node) for v in captured]
+        tangent_atoms = self._aligned_tangents(primal_layouts, list(tangents.items) + zero, node, title, kind)
         if tangent_atoms is None:
             return failed
         tangent_atoms = [C.Const(float(t.value)) if isinstance(t, C.Const) and type(t.value) is int else t
                          for t in tangent_atoms]
-        zero = [self._zero_tangent(v, node) for v in captured]  # no tangent along captured variables
-        args = primal_atoms + captured + tangent_atoms + zero
-        layouts = _plain_if_untyped(primal_layouts + (None,) * len(captured))
-        primal_count = len(primal_atoms) + len(captured)
+        args = primal_atoms + tangent_atoms
+        layouts = _plain_if_untyped(primal_layouts)
+        primal_count = len(primal_atoms)
         label = f"{kind}_{_function_name(function)}"
         if kind == "hvp":  # per argument of g: a number, an array, a tangent-type value, or None for an int
-            outputs = tuple(None if node is None else L.tangent_node(node) for node in primal_layouts)
+            outputs = tuple(None if node is None else L.tangent_node(node) for node in primal_layouts[:n])
             values = self._emit_nested("hvp", compiler, args, _flat_count(outputs), node, None, title, label,
                                        primal_count, n, layouts=layouts)
             return TupleValue(tuple(self._nested_values(values, outputs)))
