@@ -84,7 +84,8 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz_checker")
 
 
-def valid_python(source: str) -> bool:
+def valid_python(source: str | bytes) -> bool:
+    """Whether Python compiles `source` (bytes: decoded as Python decodes a file, by its coding cookie)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SyntaxWarning for e.g. `1[2]`: still valid Python
         try:
@@ -191,4 +192,4 @@ def test_checker_on_the_whole_standard_library():
     assert not crashes, f"{len(crashes)} internal errors, e.g.:\n" + "\n".join(crashes[:20])
     for d in report.diagnostics:
         if d.code == "DP001":
-            assert not valid_python(Path(d.origin.file).read_text(encoding="utf-8", errors="surrogateescape")), d
+            assert not valid_python(Path(d.origin.file).read_bytes()), d
