@@ -479,7 +479,20 @@ def _user_values(values, layouts) -> tuple:
     if layouts is None:
         return tuple(values)
     leaves = iter(values)
-    return tuple(next(leaves) if node is None else L.rebuild(node, leaves) for node in layouts)
+    return tuple(next(leaves) if node is None else _example_instance(node, leaves) for node in layouts)
+
+
+def _example_instance(node, leaves):
+    """A value of node.cls holding example fields (zeros). Only its class and fields matter, so a constructor
+    that rejects zeros (a `__post_init__` that normalizes, say) is bypassed."""
+    values = [next(leaves) if child is None else _example_instance(child, leaves) for child in node.children]
+    try:
+        return P.info(node.cls).build(*values)
+    except Exception:  # noqa: BLE001 - the user's constructor; the fields are set directly instead
+        value = object.__new__(node.cls)
+        for name, field_value in zip(node.names, values):
+            object.__setattr__(value, name, field_value)
+        return value
 
 
 class _PointArguments:

@@ -97,6 +97,18 @@ class Ranked:
         return abs(self.a - o.a) + abs(self.b - o.b) < 1e-3
 
 
+@dp.differentiable_type
+@dataclass(frozen=True)
+class UnitVec:
+    """A constructor that validates: its tangents (not unit vectors) are a generated UnitVecTangent."""
+    a: float
+    b: float
+
+    def __post_init__(self):
+        if abs(math.hypot(self.a, self.b) - 1.0) > 1e-9:
+            raise ValueError("not a unit vector")
+
+
 Vec2 = namedtuple("Vec2", ["x", "y"])
 dp.register_tangent(Vec2, fields=("x", "y"), build=lambda x, y: Vec2(x, y))
 
@@ -607,6 +619,24 @@ def test_nested_defs_capturing_registered_values_and_module_level_derivatives(ou
     close(qvec(gq), autograd.grad(plain, 0)(qvec(q), s), rtol=1e-8)
     close(gs, autograd.grad(plain, 1)(qvec(q), s), rtol=1e-8)
     close(qvec(gq), fd_jacobian(f, (q, s), 0)[0], rtol=1e-5, atol=1e-6)
+
+
+def unit_energy(u, s):
+    return u.a * s * s + u.b * u.a
+
+
+def outer_unit(u, s):
+    return dp.grad(unit_energy)(u, s).a * s
+
+
+def test_types_whose_constructor_validates():
+    u = UnitVec(0.6, 0.8)
+    assert dp.tangent_type(UnitVec).__name__ == "UnitVecTangent"
+    f = dp.differentiable(outer_unit, jit=False)
+    assert f(u, 0.5) == pytest.approx((0.25 + 0.8) * 0.5)
+    gu, gs = dp.grad(f, (0, 1))(u, 0.5)
+    assert (gu.a, gu.b) == pytest.approx((0.0, 0.5)) and gs == pytest.approx(3 * 0.25 + 0.8)
+    close(dp.hessian(unit_energy)(u, 0.5), [[0.0, 1.0], [1.0, 0.0]], rtol=1e-12)
 
 
 def returns_double(q):

@@ -109,7 +109,8 @@ def differentiable_type(cls):
     and array fields (and nested types) form the tangent; ints and bools do not (with a warning unless annotated
     `Annotated[int, diffprog.NoDerivative]`), nor do fields annotated NoDerivative. Methods, properties and
     operators are differentiated from their Python source. The tangent type is the class itself when every field
-    is part of the tangent, otherwise a generated dataclass `<Name>Tangent` with just the tangent fields.
+    is part of the tangent (and it has no `__post_init__`, which could reject a tangent's values), otherwise a
+    generated dataclass `<Name>Tangent` with just the tangent fields.
 
     Example:
         ```python
@@ -257,10 +258,11 @@ def _warn_not_differentiable(cls, name, kind):
 
 
 def _make_tangent_cls(entry: TypeInfo):
-    """The class itself when every field is in the tangent (and nested types are their own tangents);
-    otherwise a generated dataclass holding the tangent fields, registered in turn."""
+    """The class itself when every field is in the tangent (and nested types are their own tangents) and its
+    constructor takes any field values (no `__post_init__`, which may validate or normalize: a tangent of a unit
+    vector is not a unit vector); otherwise a generated dataclass holding the tangent fields, registered in turn."""
     cls = entry.cls
-    own = entry.constructor == "dataclass" and all(
+    own = entry.constructor == "dataclass" and not hasattr(cls, "__post_init__") and all(
         f.tangent and (f.kind != "type" or info(f.cls).tangent_cls is f.cls) for f in entry.fields)
     if own:
         return cls
