@@ -1785,7 +1785,10 @@ class Lowerer:
         if found is None:
             return C.Const(0.0)
         args, layouts = found
-        captured, captured_layouts = self._transform_atoms(captured, node, title)
+        found = self._transform_atoms(captured, node, title)
+        if found is None:
+            return C.Const(0.0)
+        captured, captured_layouts = found
         layouts = _plain_if_untyped(layouts + captured_layouts)
         try:
             outputs, returns_tuple = compiler.arity(layouts)
