@@ -797,6 +797,27 @@ def test_compiled_choice():
         close(qvec(g2), autograd.grad(plain, 1)(qvec(q1), qvec(q2)), rtol=1e-12)
 
 
+def loop_of_choices_and_gradients(q, s, n):
+    r = Quaternion(1.0, 0.0, 0.0, 0.0)
+    for i in range(n):
+        c = q if r.w * s > 0.3 else q * s
+        r = r * c + Quaternion(0.0, 0.1 * i, 0.0, 0.0)
+        r = r + dp.grad(energy)(r, s) * 0.01
+    return r.norm2 + r.x
+
+
+def test_choices_and_nested_gradients_in_a_loop_then_a_hessian():
+    q, s = Quaternion(0.8, 0.3, -0.4, 0.25), 0.7
+    f = dp.differentiable(loop_of_choices_and_gradients, jit=False)
+    assert f(q, s, 4) == pytest.approx(loop_of_choices_and_gradients(q, s, 4), rel=1e-13)
+    g = dp.grad(f)(q, s, 4)
+    close(qvec(g), fd_jacobian(loop_of_choices_and_gradients, (q, s, 4), 0)[0], rtol=1e-6, atol=1e-8)
+    H = dp.hessian(f)(q, s, 4)
+    close(H, H.T, rtol=0, atol=1e-10)
+    close(H, fd_jacobian(dp.grad(f), (q, s, 4), 0), rtol=1e-5, atol=1e-6)
+    close(dp.hessian(loop_of_choices_and_gradients)(q, s, 4), H, rtol=1e-12, atol=1e-12)   # compiled
+
+
 def mixed_choice(q, s):
     r = q if s > 0.0 else s
     return r.w
