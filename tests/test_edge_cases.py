@@ -11,8 +11,7 @@ the generated code run uncompiled (`jit=False`), in reverse mode and (for ties a
   becomes a finite wrong value; a branch on a NaN comparison follows the primal (the derivative of the path
   taken).
 
-Tests marked xfail(strict=True) are conventions the compiler breaks today (listed in docs/numerics.md as known
-deviations); a fix makes them pass, and strict xfail then asks for the marker to go.
+Every convention below holds, compiled and uncompiled (docs/numerics.md).
 """
 from __future__ import annotations
 
@@ -207,14 +206,10 @@ def test_log_at_zero_elementwise_is_plus_infinity(jit):
 
 
 @JIT
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="known bug: math.sqrt's partial 0.5 / out divides by zero (docs/numerics.md)")
 def test_math_sqrt_at_zero_is_plus_infinity(jit):
     same(grad(f_sqrt, 0, 0.0, jit=jit), INF)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="known bug: math.log's partial 1.0 / x divides by zero (docs/numerics.md)")
 def test_math_log_at_zero_is_plus_infinity():
     # compiled only: uncompiled, Python's math.log(0.0) raises ValueError in the primal already
     same(grad(f_log, 0, 0.0), INF)
@@ -226,9 +221,6 @@ def test_norm_at_the_zero_vector_has_a_nan_gradient(jit):
 
 
 @JIT
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="known bug: the partials of math.hypot and math.atan2 divide by zero at the origin "
-                   "(docs/numerics.md)")
 @pytest.mark.parametrize("fn", [f_hypot, f_atan2], ids=["hypot", "atan2"])
 def test_hypot_and_atan2_at_the_origin_have_nan_gradients(fn, jit):
     same(grad(fn, (0, 1), 0.0, 0.0, jit=jit), (NAN, NAN))
@@ -273,25 +265,18 @@ def test_elementwise_nan(jit):
     same(grad(v_exp, 0, np.array([NAN, 0.0]), jit=jit), [NAN, 1.0])
 
 
-@pytest.mark.parametrize("jit", [
-    pytest.param(True, id="compiled", marks=pytest.mark.xfail(
-        strict=True, raises=ZeroDivisionError, reason="known bug: compiled, np.max's adjoint divides by its tie "
-        "count, which is 0 when the maximum is NaN (docs/numerics.md); uncompiled numpy gives NaN")),
-    pytest.param(False, id="uncompiled")])
+@JIT
 @pytest.mark.parametrize("fn", [v_max, v_min], ids=["max", "min"])
 def test_nan_in_a_max_or_min_reduction_gives_a_nan_gradient(fn, jit):
     assert np.isnan(grad(fn, 0, np.array([1.0, NAN]), jit=jit)).all()
 
 
 @JIT
-@pytest.mark.xfail(strict=True, reason="known bug: abs's partial is 0 (not NaN) at NaN (docs/numerics.md)")
 def test_abs_of_nan_has_a_nan_derivative(jit):
     same(grad(f_abs, 0, NAN, jit=jit), NAN)
 
 
 @JIT
-@pytest.mark.xfail(strict=True, reason="known bug: max/min's partials compare a >= b, which is False with a NaN, "
-                   "so the derivative goes to the argument Python did not return (docs/numerics.md)")
 @pytest.mark.parametrize("fn", [f_max, f_min], ids=["max", "min"])
 def test_max_and_min_with_a_nan_give_the_derivative_to_the_argument_returned(fn, jit):
     # Python's max(a, b) and min(a, b) return a unless b is strictly greater (smaller): with a NaN, a
@@ -301,8 +286,6 @@ def test_max_and_min_with_a_nan_give_the_derivative_to_the_argument_returned(fn,
 
 
 @JIT
-@pytest.mark.xfail(strict=True, reason="known bug: np.maximum/np.minimum return the NaN but send its derivative "
-                   "to the other argument (docs/numerics.md)")
 @pytest.mark.parametrize("fn", [v_maximum, v_minimum], ids=["maximum", "minimum"])
 def test_elementwise_maximum_with_a_nan_gives_the_derivative_to_the_nan(fn, jit):
     ga, gb = grad(fn, (0, 1), np.array([NAN, 1.0]), np.array([1.0, NAN]), jit=jit)
@@ -311,7 +294,63 @@ def test_elementwise_maximum_with_a_nan_gives_the_derivative_to_the_nan(fn, jit)
 
 
 @JIT
-@pytest.mark.xfail(strict=True, reason="known bug: the exponent's partial of x ** y is 0 when x is not > 0, also "
-                   "for x = NaN (docs/numerics.md)")
 def test_power_with_a_nan_base_has_a_nan_exponent_derivative(jit):
     same(grad(f_pow, (0, 1), NAN, 2.0, jit=jit), (NAN, NAN))
+
+
+# ---- the other infinite slopes: tested for a singular point, never a division by zero -------------------------
+def f_asin(x):
+    return math.asin(x)
+
+
+def f_acos(x):
+    return math.acos(x)
+
+
+def f_acosh(x):
+    return math.acosh(x)
+
+
+def f_atanh(x):
+    return math.atanh(x)
+
+
+def f_log1p(x):
+    return math.log1p(x)
+
+
+def f_log2(x):
+    return math.log2(x)
+
+
+def f_log10(x):
+    return math.log10(x)
+
+
+def f_np_arcsin(x):
+    return np.arcsin(x)
+
+
+def f_np_arccos(x):
+    return np.arccos(x)
+
+
+def f_np_log1p(x):
+    return np.log1p(x)
+
+
+@JIT
+@pytest.mark.parametrize("fn, x, slope", [
+    (f_asin, 1.0, INF), (f_asin, -1.0, INF), (f_acos, 1.0, -INF), (f_acosh, 1.0, INF),
+    (f_np_arcsin, 1.0, INF), (f_np_arccos, -1.0, -INF), (f_np_log1p, -1.0, INF),
+], ids=["asin(1)", "asin(-1)", "acos(1)", "acosh(1)", "np.arcsin(1)", "np.arccos(-1)", "np.log1p(-1)"])
+def test_infinite_slopes_at_singular_points(fn, x, slope, jit):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        same(grad(fn, 0, x, jit=jit), slope)
+
+
+@pytest.mark.parametrize("fn, x", [(f_atanh, 1.0), (f_log1p, -1.0), (f_log2, 0.0), (f_log10, 0.0)],
+                         ids=["atanh(1)", "log1p(-1)", "log2(0)", "log10(0)"])
+def test_infinite_slopes_where_python_math_raises_in_the_primal(fn, x):
+    # compiled only: uncompiled, Python's math module raises ValueError in the primal already
+    same(grad(fn, 0, x), INF)

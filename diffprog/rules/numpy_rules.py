@@ -24,14 +24,15 @@ def _where_result(ts):
         return values
     return T.Array(T.dtype_of(values), max(ts[0].ndim, getattr(values, "ndim", 0)))
 
-# Elementwise: one line each (name, printed form, parameters, partial per parameter).
+# Elementwise: one line each (name, printed form, parameters, partial per parameter). Slopes that are infinite
+# somewhere divide with np.reciprocal, which gives inf there also for a number (Python's / would raise).
 for _name, _partial in [
     ("sin", "np.cos(x)"), ("cos", "-np.sin(x)"), ("tan", "1.0 + out * out"),
-    ("arcsin", "1.0 / np.sqrt(1.0 - x * x)"), ("arccos", "-1.0 / np.sqrt(1.0 - x * x)"),
+    ("arcsin", "np.reciprocal(np.sqrt(1.0 - x * x))"), ("arccos", "-np.reciprocal(np.sqrt(1.0 - x * x))"),
     ("arctan", "1.0 / (1.0 + x * x)"), ("sinh", "np.cosh(x)"), ("cosh", "np.sinh(x)"),
-    ("tanh", "1.0 - out * out"), ("exp", "out"), ("expm1", "out + 1.0"), ("log", "1.0 / x"),
-    ("log1p", "1.0 / (1.0 + x)"), ("log2", "1.0 / (x * 0.6931471805599453)"),
-    ("log10", "1.0 / (x * 2.302585092994046)"), ("sqrt", "0.5 / out"), ("square", "2.0 * x"),
+    ("tanh", "1.0 - out * out"), ("exp", "out"), ("expm1", "out + 1.0"), ("log", "np.reciprocal(x)"),
+    ("log1p", "np.reciprocal(1.0 + x)"), ("log2", "np.reciprocal(x * 0.6931471805599453)"),
+    ("log10", "np.reciprocal(x * 2.302585092994046)"), ("sqrt", "0.5 * np.reciprocal(out)"), ("square", "2.0 * x"),
     ("reciprocal", "-out * out"), ("negative", "-1.0"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", _partial, keys=[getattr(np, _name)], result=_float)
@@ -42,9 +43,12 @@ p("np.ceil", "np.ceil({0})", "x", None, keys=[np.ceil], result="same", cut=True)
 p("np.arctan2", "np.arctan2({0}, {1})", "y, x", "x / (x * x + y * y)", "-y / (x * x + y * y)",
   keys=[np.arctan2], result=_float)
 p("np.hypot", "np.hypot({0}, {1})", "x, y", "x / out", "y / out", keys=[np.hypot], result=_float)
-p("np.maximum", "np.maximum({0}, {1})", "a, b", "np.where(a >= b, 1.0, 0.0)", "np.where(a >= b, 0.0, 1.0)",
+# np.maximum/np.minimum return a NaN argument: its derivative goes there (a first when both are NaN).
+p("np.maximum", "np.maximum({0}, {1})", "a, b", "np.where(a >= b, 1.0, np.where(a != a, 1.0, 0.0))",
+  "np.where(a >= b, 0.0, np.where(a != a, 0.0, 1.0))",
   keys=[np.maximum], result="numeric")
-p("np.minimum", "np.minimum({0}, {1})", "a, b", "np.where(a <= b, 1.0, 0.0)", "np.where(a <= b, 0.0, 1.0)",
+p("np.minimum", "np.minimum({0}, {1})", "a, b", "np.where(a <= b, 1.0, np.where(a != a, 1.0, 0.0))",
+  "np.where(a <= b, 0.0, np.where(a != a, 0.0, 1.0))",
   keys=[np.minimum], result="numeric")
 p("np.power", "np.power({0}, {1})", "a, b", "b * np.power(a, b - 1.0)",
   "out * np.log(np.where(a > 0, a, 1.0))", keys=[np.power], result="numeric")
@@ -58,8 +62,9 @@ _ones = "np.ones(x.shape)"
 for _name, _vjp in [
     ("sum", f"{_ones} * g"),
     ("mean", f"{_ones} * (g / x.size)"),
-    ("max", "np.where(x == out, 1.0, 0.0) * (g / np.sum(np.where(x == out, 1.0, 0.0)))"),  # ties share g
-    ("min", "np.where(x == out, 1.0, 0.0) * (g / np.sum(np.where(x == out, 1.0, 0.0)))"),
+    # ties share g; a NaN maximum equals no element: 0 / 0, as an array division (NaN, not an error)
+    ("max", "np.where(x == out, 1.0, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)) * g"),
+    ("min", "np.where(x == out, 1.0, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)) * g"),
     ("prod", "rt.prod_others(x) * g"),
     ("var", "2.0 * (x - np.mean(x)) / x.size * g"),
     ("std", "(x - np.mean(x)) / (x.size * out) * g"),
@@ -234,8 +239,8 @@ for _name, (_func, _stacked, _only) in _JOINS.items():
 _JVPS = {
     "np.sum": ("np.sum(t)",),
     "np.mean": ("np.mean(t)",),
-    "np.max": ("np.sum(np.where(x == out, t, 0.0)) / np.sum(np.where(x == out, 1.0, 0.0))",),
-    "np.min": ("np.sum(np.where(x == out, t, 0.0)) / np.sum(np.where(x == out, 1.0, 0.0))",),
+    "np.max": ("np.sum(np.where(x == out, t, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)))",),
+    "np.min": ("np.sum(np.where(x == out, t, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)))",),
     "np.prod": ("np.sum(rt.prod_others(x) * t)",),
     "np.var": ("np.sum(2.0 * (x - np.mean(x)) / x.size * t)",),
     "np.std": ("np.sum((x - np.mean(x)) / (x.size * out) * t)",),

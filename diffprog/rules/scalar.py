@@ -18,7 +18,7 @@ p("mul", "{0} * {1}", "a, b", "b", "a", keys=["Mult"], result="numeric")
 p("div", "{0} / {1}", "a, b", "1.0 / b", "-out / b", keys=["Div"])
 # d(a**b)/da, written so that a == 0 neither divides by zero (b < 1) nor loses higher derivatives (b >= 1).
 _POW_DA = "b * a ** (b - 1) if a != 0 or b >= 1 else (0.0 if b == 0 else math.inf)"
-p("pow", "{0} ** {1}", "a, b", _POW_DA, "out * math.log(a) if a > 0 else 0.0", keys=["Pow"], result="numeric",
+p("pow", "{0} ** {1}", "a, b", _POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)", keys=["Pow"], result="numeric",
   array_partials=("b * a ** (b - 1)", "out * np.log(np.where(a > 0, a, 1.0))"))
 p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result="numeric",
   array_partials=("1.0", "-np.floor(a / b)"))
@@ -37,10 +37,14 @@ p("or", "{0} or {1}", "a, b", None, None, result="bool")
 p("and", "{0} and {1}", "a, b", None, None, result="bool")
 
 # Builtins.
-p("abs", "abs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[builtins.abs], result="same",
+# Conventions (docs/numerics.md): a NaN argument gives a NaN partial, never a finite one; the partial at a kink
+# is 0; an infinite slope is inf where Python's float division would raise.
+_SIGN = "1.0 if x > 0 else (-1.0 if x < 0 else (0.0 if x == 0 else x))"  # NaN at NaN
+p("abs", "abs({0})", "x", _SIGN, keys=[builtins.abs], result="same",
   array_partials=("np.sign(x)",))
-p("min", "min({0}, {1})", "a, b", "1.0 if a <= b else 0.0", "0.0 if a <= b else 1.0", keys=[builtins.min], result="numeric")
-p("max", "max({0}, {1})", "a, b", "1.0 if a >= b else 0.0", "0.0 if a >= b else 1.0", keys=[builtins.max], result="numeric")
+# Python's min(a, b) and max(a, b) return a unless b is strictly smaller (greater): also with a NaN.
+p("min", "min({0}, {1})", "a, b", "0.0 if b < a else 1.0", "1.0 if b < a else 0.0", keys=[builtins.min], result="numeric")
+p("max", "max({0}, {1})", "a, b", "0.0 if b > a else 1.0", "1.0 if b > a else 0.0", keys=[builtins.max], result="numeric")
 p("float", "({0} * 1.0)", "x", "1.0", keys=[builtins.float])  # numba has no float(bool)
 p("int", "int({0})", "x", None, keys=[builtins.int], result="int", cut=True)
 p("bool", "bool({0})", "x", None, keys=[builtins.bool], result="bool", cut=True)
@@ -54,30 +58,35 @@ p("round_digits", "round({0}, {1})", "x, n", None, None, keys=[(builtins.round, 
 p("math.sin", "math.sin({0})", "x", "math.cos(x)", keys=[math.sin])
 p("math.cos", "math.cos({0})", "x", "-math.sin(x)", keys=[math.cos])
 p("math.tan", "math.tan({0})", "x", "1.0 + out * out", keys=[math.tan])
-p("math.asin", "math.asin({0})", "x", "1.0 / math.sqrt(1.0 - x * x)", keys=[math.asin])
-p("math.acos", "math.acos({0})", "x", "-1.0 / math.sqrt(1.0 - x * x)", keys=[math.acos])
+p("math.asin", "math.asin({0})", "x", "1.0 / math.sqrt(1.0 - x * x) if x * x != 1 else math.inf", keys=[math.asin])
+p("math.acos", "math.acos({0})", "x", "-1.0 / math.sqrt(1.0 - x * x) if x * x != 1 else -math.inf",
+  keys=[math.acos])
 p("math.atan", "math.atan({0})", "x", "1.0 / (1.0 + x * x)", keys=[math.atan])
-p("math.atan2", "math.atan2({0}, {1})", "y, x", "x / (x * x + y * y)", "-y / (x * x + y * y)",
+_ORIGIN = " if x != 0 or y != 0 else math.nan"  # atan2 has no derivative at the origin
+p("math.atan2", "math.atan2({0}, {1})", "y, x", "x / (x * x + y * y)" + _ORIGIN, "-y / (x * x + y * y)" + _ORIGIN,
   keys=[math.atan2])
 p("math.sinh", "math.sinh({0})", "x", "math.cosh(x)", keys=[math.sinh])
 p("math.cosh", "math.cosh({0})", "x", "math.sinh(x)", keys=[math.cosh])
 p("math.tanh", "math.tanh({0})", "x", "1.0 - out * out", keys=[math.tanh])
 p("math.asinh", "math.asinh({0})", "x", "1.0 / math.sqrt(x * x + 1.0)", keys=[math.asinh])
-p("math.acosh", "math.acosh({0})", "x", "1.0 / math.sqrt(x * x - 1.0)", keys=[math.acosh])
-p("math.atanh", "math.atanh({0})", "x", "1.0 / (1.0 - x * x)", keys=[math.atanh])
+p("math.acosh", "math.acosh({0})", "x", "1.0 / math.sqrt(x * x - 1.0) if x != 1 else math.inf",
+  keys=[math.acosh])
+p("math.atanh", "math.atanh({0})", "x", "1.0 / (1.0 - x * x) if x * x != 1 else math.inf", keys=[math.atanh])
 p("math.exp", "math.exp({0})", "x", "out", keys=[math.exp])
 p("math.expm1", "math.expm1({0})", "x", "out + 1.0", keys=[math.expm1])
-p("math.log", "math.log({0})", "x", "1.0 / x", keys=[(math.log, 1)])
+p("math.log", "math.log({0})", "x", "1.0 / x if x != 0 else math.inf", keys=[(math.log, 1)])
 p("math.log_base", "math.log({0}, {1})", "x, base", "1.0 / (x * math.log(base))",
   "-out / (base * math.log(base))", keys=[(math.log, 2)])
-p("math.log1p", "math.log1p({0})", "x", "1.0 / (1.0 + x)", keys=[math.log1p])
-p("math.log2", "math.log2({0})", "x", "1.0 / (x * math.log(2.0))", keys=[math.log2])
-p("math.log10", "math.log10({0})", "x", "1.0 / (x * math.log(10.0))", keys=[math.log10])
-p("math.sqrt", "math.sqrt({0})", "x", "0.5 / out", keys=[math.sqrt])
-p("math.pow", "math.pow({0}, {1})", "a, b", _POW_DA, "out * math.log(a) if a > 0 else 0.0",
+p("math.log1p", "math.log1p({0})", "x", "1.0 / (1.0 + x) if x != -1 else math.inf", keys=[math.log1p])
+p("math.log2", "math.log2({0})", "x", "1.0 / (x * math.log(2.0)) if x != 0 else math.inf",
+  keys=[math.log2])
+p("math.log10", "math.log10({0})", "x", "1.0 / (x * math.log(10.0)) if x != 0 else math.inf",
+  keys=[math.log10])
+p("math.sqrt", "math.sqrt({0})", "x", "0.5 / out if out != 0 else math.inf", keys=[math.sqrt])
+p("math.pow", "math.pow({0}, {1})", "a, b", _POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)",
   keys=[math.pow])
-p("math.hypot", "math.hypot({0}, {1})", "x, y", "x / out", "y / out", keys=[(math.hypot, 2)])
-p("math.fabs", "math.fabs({0})", "x", "1.0 if x > 0 else (-1.0 if x < 0 else 0.0)", keys=[math.fabs])
+p("math.hypot", "math.hypot({0}, {1})", "x, y", "x / out if out != 0 else math.nan", "y / out if out != 0 else math.nan", keys=[(math.hypot, 2)])
+p("math.fabs", "math.fabs({0})", "x", _SIGN, keys=[math.fabs])
 p("math.erf", "math.erf({0})", "x", "1.1283791670955126 * math.exp(-x * x)", keys=[math.erf])
 p("math.erfc", "math.erfc({0})", "x", "-1.1283791670955126 * math.exp(-x * x)", keys=[math.erfc])
 p("math.copysign", "math.copysign({0}, {1})", "x, y", "1.0 if x * y >= 0 else -1.0", None,
