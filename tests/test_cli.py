@@ -673,3 +673,21 @@ def test_decorator_re_exported_by_a_project_module_is_found(tmp_path):
     path = write(tmp_path, "user.py", "from mylib import differentiable as d\n\n\n@d\ndef f(x):\n    global g\n"
                                       "    return x\n")
     assert codes(path) == [("DP104", 6)]
+
+
+def test_the_examples_check_clean():
+    """The examples run and differentiate: the checker, which guesses unannotated parameter types, must not
+    report problems in them (type errors under a guess, and objects of unknown class, are not reported)."""
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    report = check_paths([str(examples)])
+    assert report.diagnostics == [], [str(d) for d in report.diagnostics]
+    assert report.functions >= 5
+
+
+def test_guessed_types_do_not_make_errors_but_annotations_do(tmp_path):
+    path = tmp_path / "guess.py"
+    path.write_text(
+        "import numpy as np\nimport diffprog as dp\n\n\n"
+        "@dp.differentiable\ndef f(W, x):\n    return np.sum(W @ x)\n\n\n"
+        "@dp.differentiable\ndef g(W: float, x: float):\n    return np.sum(W @ x)\n")
+    assert codes(path) == [("DP101", 12)]

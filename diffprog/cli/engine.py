@@ -246,6 +246,10 @@ def _annotation_type(fn, node, use):
     return None
 
 
+_ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype", "T", "copy", "sum", "mean", "max", "min", "prod", "std", "var",
+                     "cumsum", "reshape", "ravel", "flatten", "transpose", "dot", "astype", "item", "real", "imag"}
+
+
 def _usage(fdef) -> dict:
     """How each name is used in the function body: indexed (ndim), sized, or bounding a range()."""
     usage: dict = {}
@@ -259,6 +263,9 @@ def _usage(fdef) -> dict:
                 node.attr in ("shape", "size", "ndim", "dtype", "copy", "sum"):
             entry = usage.setdefault(node.value.id, {})
             entry["ndim"] = max(entry.get("ndim", 0), 1)
+        elif isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and \
+                node.attr not in _ARRAY_ATTRIBUTES:  # q.w, pose.apply(...): an object of some class
+            usage.setdefault(node.value.id, {})["object"] = True
         elif isinstance(node, gast.Call) and isinstance(node.func, gast.Name):
             if node.func.id == "len" and node.args and isinstance(node.args[0], gast.Name):
                 entry = usage.setdefault(node.args[0].id, {})
@@ -289,7 +296,7 @@ def _check(target: Target) -> list:
                        parsed.origin(parsed.node), "differentiate a synchronous function")
         return reporter.diagnostics
     check_function_syntax(parsed, reporter)  # decoration time
-    if reporter.errors:
+    if reporter.errors or _objects_of_unknown_class(fn):
         return reporter.diagnostics
     core, _ = lower_to_core(parsed, reporter)  # first call: lowering and inlining
     if reporter.errors:
@@ -297,9 +304,10 @@ def _check(target: Target) -> list:
     found = list(reporter.diagnostics)
     types, guessed_int = parameter_types(fn)
     params = [a.id for a in parsed.node.args.args]
+    guessed = any(arg.annotation is None for arg in parsed.node.args.args)
     for wrt in _wrt_sets(target, params, types, guessed_int):
         param_types = [T.FLOAT if p in guessed_int and p in wrt else t for p, t in zip(params, types)]
-        found.extend(_check_specialization(core, param_types, [core.params[params.index(p)] for p in wrt]))
+        found.extend(_check_specialization(core, param_types, [core.params[params.index(p)] for p in wrt], guessed))
     found.extend(_grad_of_tuple(target, parsed, core))
     return found
 
@@ -319,11 +327,20 @@ def _wrt_sets(target, params, types, guessed_int) -> list:
     return sets or [default]
 
 
-def _check_specialization(core, param_types, wrt_names) -> list:
+def _objects_of_unknown_class(fn) -> bool:
+    """Unannotated parameters used as objects (`pose.apply(p)`, `q.w`): what they are (a registered type, and
+    which) is known only at run time, so lowering them here would report problems the real call does not have."""
+    usage = _usage(fn.node)
+    return any(arg.annotation is None and usage.get(arg.id, {}).get("object") for arg in fn.node.args.args)
+
+
+def _check_specialization(core, param_types, wrt_names, guessed=False) -> list:
+    """Diagnostics for one guess of the parameter types. Where a type was guessed (no annotation), a type error
+    says more about the guess than about the code: it is not reported."""
     reporter = Reporter()
     types = infer_types(core, dict(zip(core.params, param_types)), reporter)
     if reporter.errors:
-        return reporter.diagnostics
+        return [] if guessed else reporter.diagnostics
     problems = wrt_problems(core, wrt_names, types)
     if problems:
         return problems
