@@ -571,7 +571,7 @@ class JacobianFunction:
                 warnings.warn(JacobianFallbackWarning(
                     f"jacobian of '{name}' takes one forward pass per column (k passes, not one): "
                     + "; ".join(f"{d.origin}: {d.message}" if d.origin else d.message for d in error.diagnostics)),
-                    stacklevel=3)
+                    stacklevel=4)
                 spec = None
             if spec is not None and any(isinstance(t, L.Node) for t in spec.result_types):
                 spec = None  # a registered-type result: its tangent has no lane axis either
