@@ -412,9 +412,10 @@ def test_max_with_ties_is_a_subgradient():
 
 
 def well_conditioned(*which):
-    """prep: add n * I to the square matrices at positions `which`."""
+    """prep: add (2n + 1) I to the square matrices at positions `which`: with entries in [-2, 2] they are then
+    strictly diagonally dominant, so never singular (n I alone let hypothesis find [[-1.0]] + 1 = 0)."""
     def prep(*args):
-        return [a + a.shape[0] * np.eye(a.shape[0]) if k in which else a for k, a in enumerate(args)]
+        return [a + (2 * a.shape[0] + 1) * np.eye(a.shape[0]) if k in which else a for k, a in enumerate(args)]
     return prep
 
 

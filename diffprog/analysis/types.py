@@ -32,8 +32,15 @@ def infer_types(function: C.Function, param_types: dict, reporter: Reporter) -> 
             except TypeError:
                 if id(stmt) not in reported:
                     reported.add(id(stmt))
-                    reporter.error("DP101", f"'{target}' holds a {env[target]} elsewhere but a {new} here",
-                                   stmt.origin, "use a different variable for each kind of value")
+                    if new == T.Opaque("element"):  # an array restored from a typed-list tape
+                        reporter.error("DP101", "a derivative of a derivative through a loop that assigns arrays is "
+                                       "not supported yet: the first derivative keeps those arrays on list tapes, "
+                                       "which are not differentiated", stmt.origin,
+                                       "for now, take finite differences of dp.grad of the function (itself exact "
+                                       "and compiled), or assign the loop's arrays outside it")
+                    else:
+                        reporter.error("DP101", f"'{target}' holds a {env[target]} elsewhere but a {new} here",
+                                       stmt.origin, "use a different variable for each kind of value")
                 continue
             if joined != env.get(target):
                 env[target] = joined

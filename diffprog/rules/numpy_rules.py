@@ -60,7 +60,7 @@ p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.wh
 # Reductions (no axis): the adjoint spreads g over the input's shape.
 _ones = "np.ones(x.shape)"
 for _name, _vjp in [
-    ("sum", f"{_ones} * g"),
+    ("sum", "g"),  # a number accumulated into the array adjoint: broadcast, and x is not kept for its shape
     ("mean", f"{_ones} * (g / x.size)"),
     # ties share g; a NaN maximum equals no element: 0 / 0, as an array division (NaN, not an error)
     ("max", "np.where(x == out, 1.0, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)) * g"),
