@@ -539,15 +539,15 @@ class JacobianFunction:
         per_output = [[] for _ in range(spec.results)]
         for start in range(0, max(n, 1), max(size, 1)):
             lanes = min(size, n - start)
-            seeds = np.zeros((lanes, n))
-            seeds[np.arange(lanes), np.arange(start, start + lanes)] = 1.0  # rows of the identity
-            out = spec.run(*args, seeds.reshape((lanes,) + shape))
+            seeds = np.zeros((n, lanes))
+            seeds[np.arange(start, start + lanes), np.arange(lanes)] = 1.0  # columns of the identity, lanes last
+            out = spec.run(*args, seeds.reshape(shape + (lanes,)))
             for columns, t in zip(per_output, out[spec.results:]):
                 columns.append(t)
         blocks = []
         for columns in per_output:
-            t = np.concatenate(columns, axis=0) if len(columns) > 1 else np.asarray(columns[0])
-            block = np.moveaxis(t, 0, -1).reshape(t.shape[1:] + shape)  # out_shape + x_shape
+            t = np.concatenate(columns, axis=-1) if len(columns) > 1 else np.asarray(columns[0])
+            block = t.reshape(t.shape[:-1] + shape)  # out_shape + x_shape
             blocks.append(block[()] if block.ndim == 0 else block)
         return _combine_outputs(spec.returns_tuple, blocks)
 

@@ -187,7 +187,7 @@ class FunctionCompiler:
             extra = tuple(np.zeros_like(args[k], dtype=np.float64) if isinstance(args[k], np.ndarray) else 0.0
                           for k in wrt)
         if mode == "forward_batched":  # one lane
-            extra = tuple(np.zeros((1,) + np.shape(args[k])) for k in wrt)
+            extra = tuple(np.zeros(np.shape(args[k]) + (1,)) for k in wrt)
         header = (f"diffprog {__version__}: {mode} code for {self.parsed.name} "
                   f"({self.parsed.file}:{self.parsed.node.lineno + self.parsed.line_offset})\n"
                   f"specialized for ({', '.join(f'{p}: {t}' for p, t in zip(core.params, param_types))})")

@@ -234,61 +234,78 @@ def snapshot_list(value, slots):
     return snapshots
 
 
-# ---- batched forward mode (transforms/batched.py): tangents with a leading lane axis ------------------------------
+# ---- batched forward mode (transforms/batched.py): tangents with a trailing lane axis ----------------------------
 # A tangent of a number is a vector of `lanes` values, a tangent of an array of shape S an array of shape
-# (lanes, *S): one directional derivative per lane. These helpers are the lane-aware forms of what numba's numpy
-# lacks for arrays of one more axis (matrix products of 3-D arrays, sums over all axes but one, ...).
+# (*S, lanes): one directional derivative per lane, the lanes of an element side by side in memory. These
+# helpers are the lane-aware forms of what numba's numpy lacks for arrays of one more axis.
 @register_jitable
 def lanes_zeros(lanes, like):
-    """The zero tangent of the array `like`: shape (lanes, *like.shape)."""
-    return np.zeros((lanes,) + like.shape)
+    """The zero tangent of the array `like`: shape (*like.shape, lanes)."""
+    return np.zeros(like.shape + (lanes,))
 
 
 @register_jitable
 def lanes_fit(tangent, like):
-    """A new tangent of the array `like`, holding `tangent` broadcast to (lanes, *like.shape): a sum of lifted
-    terms can miss axes broadcasting gave the primal (`y = x + c`, c a constant array)."""
-    return np.zeros((tangent.shape[0],) + like.shape) + tangent
+    """A new tangent of the array `like`, holding `tangent` broadcast to (*like.shape, lanes): a sum of terms
+    can lack axes broadcasting gave the primal (`y = x + c`, c a constant array)."""
+    return np.zeros(like.shape + (tangent.shape[-1],)) + tangent
+
+
+@register_jitable
+def lanes_scale(weights, tangent):
+    """weights[..., None] * tangent: an array of weights (a partial derivative) applied in every lane."""
+    return np.expand_dims(weights, weights.ndim) * tangent
 
 
 @register_jitable
 def lanes_tape(lanes, capacity):
     """The tangent of a new float tape (tape_empty_float)."""
-    return np.zeros((lanes, capacity))
+    return np.zeros((capacity, lanes))
 
 
 @register_jitable
 def lanes_tape_reserve(tape, length, count):
-    """tape_reserve for a tangent tape: grows along the tape's axis (axis 1), keeping the lanes."""
+    """tape_reserve for a tangent tape (capacity, lanes): grows along the tape's axis, keeping the lanes."""
     needed = length + count
-    if needed <= tape.shape[1]:
+    if needed <= tape.shape[0]:
         return tape
-    capacity = max(needed, 2 * tape.shape[1], 16)
-    grown = np.zeros((tape.shape[0], capacity))
-    for lane in range(tape.shape[0]):
-        for k in range(length):
-            grown[lane, k] = tape[lane, k]
+    capacity = max(needed, 2 * tape.shape[0], 16)
+    grown = np.zeros((capacity, tape.shape[1]))
+    for k in range(length):
+        for lane in range(tape.shape[1]):
+            grown[k, lane] = tape[k, lane]
     return grown
 
 
 @register_jitable
 def _lanes_flat(t):
-    """t as a (lanes, size / lanes) matrix."""
-    lanes = t.shape[0]
-    width = t.size // lanes if lanes > 0 else 0
-    return np.ascontiguousarray(t).reshape((lanes, width))
+    """t as a (size / lanes, lanes) matrix."""
+    lanes = t.shape[-1]
+    rows = t.size // lanes if lanes > 0 else 0
+    return np.ascontiguousarray(t).reshape((rows, lanes))
 
 
 @register_jitable
 def lanes_sum(t):
-    """The sum over every axis but the lane axis: the tangent of np.sum(x) in each lane."""
+    """The sum over every axis but the lanes: the tangent of np.sum(x) in each lane."""
     flat = _lanes_flat(t)
-    out = np.zeros(flat.shape[0])
-    for lane in range(flat.shape[0]):
-        total = 0.0
-        for k in range(flat.shape[1]):
-            total += flat[lane, k]
-        out[lane] = total
+    out = np.zeros(flat.shape[1])
+    for k in range(flat.shape[0]):
+        for lane in range(flat.shape[1]):
+            out[lane] += flat[k, lane]
+    return out
+
+
+@register_jitable
+def lanes_dot(weights, t):
+    """np.sum(weights * t) in each lane (weights shaped like one lane of t): the tangent of a reduction whose
+    partial derivatives are `weights`."""
+    flat = _lanes_flat(t)
+    w = np.ascontiguousarray(weights).ravel()
+    out = np.zeros(flat.shape[1])
+    for k in range(flat.shape[0]):
+        for lane in range(flat.shape[1]):
+            out[lane] += w[k] * flat[k, lane]
     return out
 
 
@@ -297,11 +314,11 @@ def lanes_cumsum(t):
     """np.cumsum (flattening) in each lane."""
     flat = _lanes_flat(t)
     out = np.empty(flat.shape)
-    for lane in range(flat.shape[0]):
+    for lane in range(flat.shape[1]):
         total = 0.0
-        for k in range(flat.shape[1]):
-            total += flat[lane, k]
-            out[lane, k] = total
+        for k in range(flat.shape[0]):
+            total += flat[k, lane]
+            out[k, lane] = total
     return out
 
 
@@ -314,102 +331,77 @@ def lanes_ravel(t):
 @register_jitable
 def lanes_reshape(t, like):
     """The tangent `t` of a value reshaped to like.shape, in each lane."""
-    return np.ascontiguousarray(t).reshape((t.shape[0],) + like.shape)
+    return np.ascontiguousarray(t).reshape(like.shape + (t.shape[-1],))
 
 
 @register_jitable
 def lanes_matvec(t, b):
-    """t[lane] @ b for a stack of matrices t (lanes, n, m) and a vector b: (lanes, n), one product."""
-    lanes, n, m = t.shape
-    return (np.ascontiguousarray(t).reshape((lanes * n, m)) @ np.ascontiguousarray(b)).reshape((lanes, n))
-
-
-@register_jitable
-def lanes_matmat(t, b):
-    """t[lane] @ b for a stack of matrices t (lanes, n, m) and a matrix b (m, p): (lanes, n, p), one product."""
-    lanes, n, m = t.shape
-    product = np.ascontiguousarray(t).reshape((lanes * n, m)) @ np.ascontiguousarray(b)
-    return product.reshape((lanes, n, b.shape[1]))
+    """t[:, :, lane] @ b for the tangent t (n, m, lanes) of a matrix and a vector b: (n, lanes)."""
+    n, m, lanes = t.shape
+    out = np.empty((n, lanes))
+    contiguous = np.ascontiguousarray(b)
+    for i in range(n):
+        out[i] = contiguous @ np.ascontiguousarray(t[i])
+    return out
 
 
 @register_jitable
 def lanes_vecmat(a, t):
-    """a @ t[lane] for a vector a (n,) and a stack of matrices t (lanes, n, m): (lanes, m)."""
-    lanes, n, m = t.shape
-    out = np.empty((lanes, m))
-    contiguous = np.ascontiguousarray(a)
-    for lane in range(lanes):
-        out[lane] = contiguous @ np.ascontiguousarray(t[lane])
+    """a @ t[:, :, lane] for a vector a (n,) and the tangent t (n, m, lanes) of a matrix: (m, lanes), one
+    product."""
+    n, m, lanes = t.shape
+    return (np.ascontiguousarray(a) @ np.ascontiguousarray(t).reshape((n, m * lanes))).reshape((m, lanes))
+
+
+@register_jitable
+def lanes_matmat(t, b):
+    """t[:, :, lane] @ b for the tangent t (n, m, lanes) of a matrix and a matrix b (m, p): (n, p, lanes)."""
+    n, m, lanes = t.shape
+    out = np.empty((n, b.shape[1], lanes))
+    transposed = np.ascontiguousarray(b.T)
+    for i in range(n):
+        out[i] = transposed @ np.ascontiguousarray(t[i])
     return out
 
 
 @register_jitable
 def lanes_matmat_right(a, t):
-    """a @ t[lane] for a matrix a (n, m) and a stack of matrices t (lanes, m, p): (lanes, n, p)."""
-    lanes, m, p = t.shape
-    out = np.empty((lanes, a.shape[0], p))
-    contiguous = np.ascontiguousarray(a)
-    for lane in range(lanes):
-        out[lane] = contiguous @ np.ascontiguousarray(t[lane])
-    return out
+    """a @ t[:, :, lane] for a matrix a (n, m) and the tangent t (m, p, lanes) of a matrix: (n, p, lanes), one
+    product."""
+    m, p, lanes = t.shape
+    product = np.ascontiguousarray(a) @ np.ascontiguousarray(t).reshape((m, p * lanes))
+    return np.ascontiguousarray(product).reshape((a.shape[0], p, lanes))
 
 
 @register_jitable
 def lanes_transpose(t):
-    """t[lane].T for a stack of matrices, contiguous."""
-    lanes, n, m = t.shape
-    out = np.empty((lanes, m, n))
-    for lane in range(lanes):
-        for i in range(n):
-            for j in range(m):
-                out[lane, j, i] = t[lane, i, j]
+    """t[:, :, lane].T in every lane, contiguous."""
+    n, m, lanes = t.shape
+    out = np.empty((m, n, lanes))
+    for i in range(n):
+        for j in range(m):
+            for lane in range(lanes):
+                out[j, i, lane] = t[i, j, lane]
     return out
 
 
 @register_jitable
 def lanes_trace(t):
-    """np.trace(t[lane]) for a stack of matrices."""
-    lanes = t.shape[0]
-    out = np.zeros(lanes)
-    for lane in range(lanes):
-        total = 0.0
-        for i in range(min(t.shape[1], t.shape[2])):
-            total += t[lane, i, i]
-        out[lane] = total
+    """np.trace(t[:, :, lane]) in every lane."""
+    out = np.zeros(t.shape[2])
+    for i in range(min(t.shape[0], t.shape[1])):
+        for lane in range(t.shape[2]):
+            out[lane] += t[i, i, lane]
     return out
 
 
+@register_jitable
 def lanes_solve(a, t):
-    """np.linalg.solve(a, t[lane]) for every lane, from one factorization of a: t is (lanes, n) or
-    (lanes, n, m)."""
-    lanes, n = t.shape[0], t.shape[1]
-    columns = np.ascontiguousarray(np.moveaxis(t, 0, 1)).reshape((n, -1))
-    solved = np.linalg.solve(a, columns).reshape((n, lanes) + t.shape[2:])
-    return np.ascontiguousarray(np.moveaxis(solved, 1, 0))
-
-
-@overload(lanes_solve)
-def _lanes_solve_compiled(a, t):
-    if t.ndim == 2:
-        def vectors(a, t):
-            return np.ascontiguousarray(np.linalg.solve(a, np.ascontiguousarray(t.T)).T)
-        return vectors
-
-    def matrices(a, t):
-        lanes, n, m = t.shape
-        columns = np.empty((n, lanes * m))
-        for lane in range(lanes):
-            for i in range(n):
-                for j in range(m):
-                    columns[i, lane * m + j] = t[lane, i, j]
-        solved = np.linalg.solve(a, columns)
-        out = np.empty((lanes, n, m))
-        for lane in range(lanes):
-            for i in range(n):
-                for j in range(m):
-                    out[lane, i, j] = solved[i, lane * m + j]
-        return out
-    return matrices
+    """np.linalg.solve(a, t[..., lane]) for every lane from one factorization of a: t is (n, lanes) or
+    (n, m, lanes)."""
+    n = t.shape[0]
+    columns = np.ascontiguousarray(t).reshape((n, t.size // n))
+    return np.ascontiguousarray(np.linalg.solve(a, columns)).reshape(t.shape)  # numba's solve gives F order
 
 
 @register_jitable
@@ -417,20 +409,20 @@ def lanes_cholesky_jvp(lower, t):
     """cholesky_jvp in every lane, inverting the factor once."""
     inverse = np.linalg.inv(lower)
     out = np.empty(t.shape)
-    for lane in range(t.shape[0]):
-        inner = np.tril(inverse @ np.ascontiguousarray(t[lane]) @ inverse.T)
+    for lane in range(t.shape[2]):
+        inner = np.tril(inverse @ np.ascontiguousarray(t[:, :, lane]) @ inverse.T)
         for k in range(inner.shape[0]):
             inner[k, k] *= 0.5
-        out[lane] = lower @ inner
+        out[:, :, lane] = lower @ inner
     return out
 
 
 def lanes_unbroadcast(t, like):
-    """unbroadcast in every lane: sums t (lanes, *S) over the axes where `like` has size 1 and S does not."""
+    """unbroadcast in every lane: sums t (*S, lanes) over the axes where `like` has size 1 and S does not."""
     result = t
     for axis in range(like.ndim):
-        if like.shape[axis] == 1 and result.shape[axis + 1] != 1:
-            result = np.sum(result, axis=axis + 1, keepdims=True)
+        if like.shape[axis] == 1 and result.shape[axis] != 1:
+            result = np.sum(result, axis=axis, keepdims=True)
     return result
 
 
@@ -439,18 +431,17 @@ def _lanes_unbroadcast_compiled(t, like):
     def array(t, like):
         result = np.ascontiguousarray(t)
         for axis in range(like.ndim):
-            if like.shape[axis] == 1 and result.shape[axis + 1] != 1:
-                result = np.ascontiguousarray(np.expand_dims(np.sum(result, axis=axis + 1), axis + 1))
+            if like.shape[axis] == 1 and result.shape[axis] != 1:
+                result = np.ascontiguousarray(np.expand_dims(np.sum(result, axis=axis), axis))
         return result
     return array
 
 
 @register_jitable
 def lanes_scatter(target, index, t):
-    """The tangent of scatter_add(target, index, values) with respect to the values: t (lanes, len(index), ...)
-    added into zeros shaped (lanes, *target.shape) at the indexed rows, repeated indices adding up."""
-    out = np.zeros((t.shape[0],) + target.shape)
-    for lane in range(t.shape[0]):
-        for k in range(index.shape[0]):
-            out[lane, index[k]] += t[lane, k]
+    """The tangent of scatter_add(target, index, values) with respect to the values: t (len(index), ..., lanes)
+    added into zeros shaped (*target.shape, lanes) at the indexed rows, repeated indices adding up."""
+    out = np.zeros(target.shape + (t.shape[-1],))
+    for k in range(index.shape[0]):
+        out[index[k]] += t[k]
     return out

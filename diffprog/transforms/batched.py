@@ -1,9 +1,9 @@
 """Batched forward mode: one pass of the code pushes `lanes` tangent directions at once (dp.jacobian).
 
-Every tangent carries a leading lane axis: the tangent of a number is a vector of `lanes` values, the tangent of
-an array of shape S an array of shape (lanes, *S). The generated function takes, for each differentiated
-argument, such a tangent (the seeds: rows of the identity for Jacobian columns) and returns the tangents of the
-results the same way, so a Jacobian with k columns costs one pass over the code rather than k.
+Every tangent carries a trailing lane axis: the tangent of a number is a vector of `lanes` values, the tangent of
+an array of shape S an array of shape (*S, lanes). The generated function takes, for each differentiated
+argument, such a tangent (the seeds: columns of the identity for Jacobian columns) and returns the tangents of
+the results the same way, so a Jacobian with k columns costs one pass over the code rather than k.
 
 Tangents of numbers are computed lane by lane. Each run of consecutive tangent statements on numbers becomes one
 loop over the lanes, placed after the primal statements it comes from:
@@ -11,7 +11,7 @@ loop over the lanes, placed after the primal statements it comes from:
     s = mul_2 + sin_8
     cond_9 = s > 0.3
     for lane in range(lanes):
-        getitem_5_dot = x_dot[lane, mod_4]
+        getitem_5_dot = x_dot[mod_4, lane]
         mul_7_dot = add_6 * getitem_5_dot
         sin_8_dot = cos_18 * mul_7_dot
         s_dot[lane] = 0.5 * s_dot[lane] + sin_8_dot
@@ -19,26 +19,25 @@ loop over the lanes, placed after the primal statements it comes from:
 Inside the loop a tangent used only there (most temporaries) is a plain float; one that lives longer (`s_dot`,
 carried by the user's loop) is a vector allocated once, read and written at `[lane]`. A run is cut where a
 primal statement overwrites a value it reads, at control flow, and before array statements, so moving it after
-the primal statements changes nothing.
+the primal statements changes nothing. With the lanes last, the lanes of an element are adjacent in memory.
 
-Tangents of arrays use whole-array operations with the lane axis first: elementwise partials (shape S, or less)
-broadcast against tangents of shape (lanes, *S) from the right, after lower-rank tangents are lifted
-(`np.expand_dims(t, 1)`); the other primitives use the lane rules of rules/lane_rules.py. Control flow is copied,
-array writes get twin writes `b_dot[:, i] = v_dot` (or `b_dot[lane, i] = v_dot` for a number), as in forward
-mode (forward.py), whose activity analysis this shares. A primitive without a lane rule is reported (DP102).
+Tangents of arrays use whole-array operations: tangents broadcast against each other from the right as their
+primals do, array partials get a trailing axis (`lanes_scale(partial, t)`), and the other primitives use the
+lane rules of rules/lane_rules.py. Indexing a tangent with the primal's index selects the same elements in every
+lane. Control flow is copied and array writes get twin writes, as in forward mode (forward.py), whose activity
+analysis this shares. A primitive without a lane rule is reported (DP102).
 """
 from __future__ import annotations
 
 import itertools
 
 from ..analysis.activity import differentiable_args
-from ..analysis.types import atom_type
+from ..analysis.types import atom_type, expr_type
 from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
 from ..rules import REGISTRY
 from ..rules import lane_rules
-from ..rules.registry import RESULT_TYPES
 from .forward import _FRESH_ARRAYS, _SAME_ARRAY, ForwardTransform
 from .partials import PartialEmitter
 
@@ -112,7 +111,8 @@ class BatchedForwardTransform(ForwardTransform):
         start = _Block(self)
         for name in tangent_params:
             self.defs.setdefault(name, []).append(_OUTSIDE)
-        count = C.Call(_P("shape"), (C.Var(tangent_params[0]), C.Const(0))) if tangent_params else C.Const(1)
+        count = C.Call(_P("shape"), (C.Var(tangent_params[0]), C.Const(self._rank(C.Var(self.wrt[0])))))  \
+            if tangent_params else C.Const(1)  # lanes = x_dot.shape[x.ndim]
         start.array(C.Assign(self.lanes, count, origin))
         for p in self.fn.params:
             if p in self.active and p not in self.wrt:
@@ -249,20 +249,24 @@ class BatchedForwardTransform(ForwardTransform):
         return C.Var(name)
 
     def _tangent_of_store(self, stmt, b: _Block):
-        """`base[index] = value` -> `base_dot[lane, index] = value_dot` for a number, else
-        `base_dot[:, index] = value_dot` (lifted to the written region's rank)."""
+        """`base[index] = value` -> `base_dot[index, lane] = value_dot` for a number (lane by lane), else
+        `base_dot[index] = value_dot`: the tangent region's lanes line up with the value tangent's."""
         base, origin = self.dot(stmt.base), stmt.origin
         tangent = self._tangent_atom(stmt.value)
-        rank = self._rank(stmt.value)
         if tangent is None:
-            b.array(C.Store(base, (C.Slice(),) + tuple(stmt.index), C.Const(0.0), origin))
-        elif rank == 0:
-            b.lane(C.Store(base, (C.Var(self.lane),) + tuple(stmt.index), tangent, origin))
+            b.array(C.Store(base, tuple(stmt.index), C.Const(0.0), origin))
+        elif self._rank(stmt.value) == 0:
+            b.lane(C.Store(base, self._lane_index(stmt.base, stmt.index), tangent, origin))
         else:
-            region = RESULT_TYPES["element"]([self.types[stmt.base]] + [atom_type(a, self.types) for a in stmt.index])
-            tangent = self._lift(tangent, getattr(region, "ndim", 0) - rank, PartialEmitter(self.names, b.array,
-                                                                                           origin))
-            b.array(C.Store(base, (C.Slice(),) + tuple(stmt.index), tangent, origin))
+            b.array(C.Store(base, tuple(stmt.index), tangent, origin))
+
+    def _lane_index(self, base, index) -> tuple:
+        """`index` completed with `:` for the axes it leaves out, then the lane: one lane of the region."""
+        consumed = 0
+        for atom in index:
+            t = atom_type(atom, self.types)
+            consumed += t.ndim if isinstance(t, T.Array) else 0 if t == T.Opaque("NoneType") else 1
+        return tuple(index) + (C.Slice(),) * (self.types[base].ndim - consumed) + (C.Var(self.lane),)
 
     def _tangent_of_assign(self, stmt, b: _Block):
         value, origin, target = stmt.value, stmt.origin, stmt.target
@@ -280,12 +284,12 @@ class BatchedForwardTransform(ForwardTransform):
         if prim.name in _SAME_ARRAY:  # a tape grown: grow its tangent tape alongside
             grown = C.Call(_P("lanes.tape_reserve"), (self._require(args[0], stmt), *args[1:]))
             return self._set(b, target, grown, origin)
-        if prim.adjoint == "index":  # v = a[i]  ->  v_dot = a_dot[lane, i] or a_dot[:, i]
+        if prim.adjoint == "index":  # v = a[i]  ->  v_dot = a_dot[i, lane] (a number) or a_dot[i] (lanes last)
             tangent = self._tangent_atom(args[0])
             if tangent is None:
                 return self._zero(target, origin, b)
-            lane = C.Var(self.lane) if not self._is_array(target) else C.Slice()
-            return self._set(b, target, C.Call(prim, (tangent, lane, *args[1:])), origin)
+            index = tuple(args[1:]) if self._is_array(target) else self._lane_index(args[0].name, args[1:])
+            return self._set(b, target, C.Call(prim, (tangent, *index)), origin)
         if prim.name in lane_rules.JOINS:
             return self._join(stmt, b)
         if prim.jvps is not None:
@@ -293,11 +297,11 @@ class BatchedForwardTransform(ForwardTransform):
         return self._elementwise(stmt, b)
 
     def _elementwise(self, stmt, b: _Block):
-        """`target_dot = sum_k partial_k * lift(arg_k_dot)`: lane by lane for numbers; for arrays the partials
-        (computed once, shape S or less) broadcast against the tangents (lanes, *S)."""
+        """`target_dot = sum_k partial_k * arg_k_dot`: lane by lane for numbers; for arrays the partials
+        (computed once, of shape S or less) get a trailing axis to broadcast against the tangents (*S, lanes)."""
         value, origin = stmt.value, stmt.origin
         rank = self._rank(C.Var(stmt.target))
-        partials = PartialEmitter(self.names, b.primal, origin)
+        partials = PartialEmitter(self.names, lambda s: (self._typed(s), b.primal(s)), origin)
         tangents = PartialEmitter(self.names, b.array if rank else b.lane, origin)
         terms, covered = [], set()
         for k in differentiable_args(value):
@@ -308,7 +312,6 @@ class BatchedForwardTransform(ForwardTransform):
             partial = partials.partial(value, k, C.Var(stmt.target), arrays=self._has_arrays(value))
             if partial in (C.Const(0.0), C.Const(0)):
                 continue
-            tangent = self._lift(tangent, rank - self._rank(value.args[k]), tangents)
             negated = partial in (C.Const(-1.0), C.Const(-1))
             terms.append((None if negated or partial in (C.Const(1.0), C.Const(1)) else partial, tangent, negated))
             covered.add(k)
@@ -323,11 +326,17 @@ class BatchedForwardTransform(ForwardTransform):
             total = C.Call(_P("lanes.fit"), (atom, C.Var(stmt.target)))
         self._set(b, stmt.target, total, origin)
 
-    def _lift(self, tangent, axes: int, emitter) -> C.Atom:
-        """A tangent with `axes` size-1 axes inserted after the lanes, to broadcast against a higher rank."""
-        for _ in range(axes):
-            tangent = emitter.apply(_P("np.expand_dims"), tangent, C.Const(1))
-        return tangent
+    def _times(self, partial):
+        """An array partial (weights per element) is applied in every lane: `lanes_scale(partial, t)`."""
+        return _P("lanes.scale" if self._rank(partial) > 0 else "mul")
+
+    def _typed(self, stmt):
+        """Records the types of the partials' temporaries (whether a partial is an array decides its form)."""
+        for inner, _ in C.walk([stmt]):
+            if isinstance(inner, C.Assign):
+                found = expr_type(inner.value, self.types)
+                if found is not None:
+                    self.types[inner.target] = T.join(self.types.get(inner.target), found)
 
     def _linear(self, stmt, b: _Block):
         """Non-elementwise primitives: the sum of each active argument's lane rule contribution."""
@@ -355,7 +364,7 @@ class BatchedForwardTransform(ForwardTransform):
         self._set(b, stmt.target, total, origin, whole=True)
 
     def _join(self, stmt, b: _Block):
-        """np.array of numbers, concatenate, stack: the tangents joined along the axis after the lanes."""
+        """np.array of numbers, concatenate, stack: the tangents joined as the primals are (lanes last)."""
         value, origin = stmt.value, stmt.origin
         ranks = {self._rank(a) for a in value.args}
         joined = lane_rules.JOINS[value.prim.name].get(ranks.pop()) if len(ranks) == 1 else None

@@ -229,14 +229,18 @@ class ForwardTransform:
     def _has_arrays(self, call) -> bool:
         return any(isinstance(a, C.Var) and self._is_array(a.name) for a in call.args)
 
-    @staticmethod
-    def _sum(emitter, terms) -> C.Expr:
+    def _times(self, partial):
+        """The primitive multiplying a partial and a tangent."""
+        return _P("mul")
+
+    def _sum(self, emitter, terms) -> C.Expr:
         """The expression of the sum of the terms, emitting every operation but the last."""
         def product(term, last):
             partial, tangent, _ = term
             if partial is None:
                 return tangent
-            return C.Call(_P("mul"), (partial, tangent)) if last else emitter.apply(_P("mul"), partial, tangent)
+            times = self._times(partial)
+            return C.Call(times, (partial, tangent)) if last else emitter.apply(times, partial, tangent)
 
         if len(terms) == 1:
             value = product(terms[0], last=True)

@@ -55,7 +55,7 @@ class PartialEmitter:
         return self._instantiate(call.prim.jvp(k, ranks), call, out, t=t)
 
     def lane_jvp(self, call: C.Call, k: int, out: C.Var, t, ranks: tuple):
-        """Batched forward mode: the atom holding argument k's tangent contribution, lane axis first
+        """Batched forward mode: the atom holding argument k's tangent contribution, lane axis last
         (rules/lane_rules.py), or None when the result does not depend on argument k. KeyError: no rule."""
         text = lane_rules.lane_jvp(call.prim, k, ranks)
         if text is None:
@@ -68,7 +68,7 @@ class PartialEmitter:
             if not isinstance(atom, C.Const):
                 raise KeyError(f"{call.prim.name} with an axis computed at run time")
             axis = atom.value
-        extra = {"t": t} if axis is None else {"t": t, "laxis": C.Const(axis + 1 if axis >= 0 else axis)}
+        extra = {"t": t} if axis is None else {"t": t, "laxis": C.Const(axis if axis >= 0 else axis - 1)}
         return self._instantiate(_PARSED[text], call, out, **extra)
 
     def _instantiate(self, template, call, out, **extra):
