@@ -29,9 +29,6 @@ def P(name, body, args, **kw):
 BUGS: dict = {
     "prod_axis": "np.prod(x, axis=0): DP101 'np.prod with keyword arguments axis is not supported' (issue 3 "
                  "lists prod with axis)",
-    "var_std_axis": "np.var / np.std with axis: DP101 'keyword arguments axis is not supported'",
-    "max_axis_keepdims": "np.max(x, axis=1, keepdims=True): DP101 'keyword arguments axis, keepdims is not "
-                         "supported' (axis alone works)",
     "cumsum_axis": "np.cumsum(x, axis=0): DP101 'keyword arguments axis is not supported'",
     "norm_fro_and_axis": "np.linalg.norm(x, 'fro') and norm(x, axis=0): DP101 (only norm(x) works)",
     "concatenate_axis_keyword": "np.concatenate((A, B), axis=0): DP101 'keyword arguments axis is not supported'",

@@ -16,6 +16,7 @@ and runs one single-direction pass per column instead.
 from types import SimpleNamespace
 
 from ..ir import types as T
+from .numpy_rules import CENTERED_ALONG_AXIS
 from .registry import primitive as p
 from .runtime_calls import RuntimeHelper, runtime_import
 
@@ -70,6 +71,13 @@ LANE_JVPS = {
     "np.max_axis": (f"lanes.scale(1.0 / np.sum({_TIES_AXIS}, axis=axis), np.sum(lanes.scale({_TIES_AXIS}, t), "
                     "axis=laxis))",),
     "np.min_axis": (f"lanes.scale(1.0 / np.sum({_TIES_AXIS}, axis=axis), np.sum(lanes.scale({_TIES_AXIS}, t), "
+                    "axis=laxis))",),
+    "np.max_axis_keepdims": (f"np.expand_dims(lanes.scale(1.0 / np.sum({_TIES}, axis=axis), np.sum(lanes.scale("
+                             f"{_TIES}, t), axis=laxis)), laxis)",),
+    "np.min_axis_keepdims": (f"np.expand_dims(lanes.scale(1.0 / np.sum({_TIES}, axis=axis), np.sum(lanes.scale("
+                             f"{_TIES}, t), axis=laxis)), laxis)",),
+    "np.var_axis": (f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
+    "np.std_axis": (f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
                     "axis=laxis))",),
     # linear algebra
     "matmul": _MATMUL,

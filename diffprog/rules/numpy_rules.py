@@ -192,6 +192,20 @@ for _name in ("max", "min"):
         "np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g / np.sum(np.where("
         "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis), axis)",),
       result=lambda ts: T.Array(ts[0].dtype, 1), imports=runtime_import(f"{_name}_along"))
+    # keepdims: the result keeps the reduced axis (size 1), so it broadcasts against x without expand_dims
+    p(f"np.{_name}_axis_keepdims", f"np.expand_dims({_name}_along({{0}}, {{axis}}), {{axis}})", "x", vjps=(
+        "np.where(x == out, 1.0, 0.0) / np.expand_dims(np.sum(np.where(x == out, 1.0, 0.0), axis=axis), axis) * g",),
+      result="same", imports=runtime_import(f"{_name}_along"))
+
+# Variance and standard deviation along an axis, from numba's np.sum(x, axis=k): mean = sum / n.
+CENTERED_ALONG_AXIS = "(x - np.expand_dims(np.sum(x, axis=axis) / x.shape[axis], axis))"  # x minus its mean
+_VAR = ("(np.sum(({0} - np.expand_dims(np.sum({0}, axis={axis}) / {0}.shape[{axis}], {axis})) ** 2, axis={axis})"
+        " / {0}.shape[{axis}])")
+p("np.var_axis", _VAR, "x", vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
+  result=lambda ts: _axis_result(ts, False))
+p("np.std_axis", f"np.sqrt({_VAR})", "x",
+  vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
+  result=lambda ts: _axis_result(ts, False))
 
 
 def _concatenated(ranks, stacked=False):
@@ -268,6 +282,12 @@ _JVPS = {
                     "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
     "np.min_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
                     "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
+    "np.max_axis_keepdims": ("np.expand_dims(np.sum(np.where(x == out, t, 0.0), axis=axis) / np.sum(np.where("
+                             "x == out, 1.0, 0.0), axis=axis), axis)",),
+    "np.min_axis_keepdims": ("np.expand_dims(np.sum(np.where(x == out, t, 0.0), axis=axis) / np.sum(np.where("
+                             "x == out, 1.0, 0.0), axis=axis), axis)",),
+    "np.var_axis": (f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
+    "np.std_axis": (f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
 }
 for _name, _rule in _JVPS.items():
     REGISTRY.named(_name).jvps = _rule
