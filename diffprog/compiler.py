@@ -53,6 +53,8 @@ class Specialization:
 class FunctionCompiler:
     """Everything diffprog knows about one user function; compiles it lazily per signature."""
 
+    derives = False  # the code is a generated derivative (DerivativeCompiler, TangentCompiler)
+
     checkpoint = None  # snapshots for the outermost loops' reverse mode (`differentiable(checkpoint=...)`)
 
     def __init__(self, fn, jit=True, parsed=None, checkpoint=None):
@@ -168,6 +170,12 @@ class FunctionCompiler:
         self._check_wrt(core, wrt_names, types)
         activity = check_derivative(core, types, wrt_names, reporter,
                                     forward_mode=mode in ("forward", "forward_batched"))
+        if self.derives and any("a view of" in e.message for e in reporter.errors):
+            raise DifferentiabilityError([Diagnostic(
+                "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs keeps "
+                "values on tapes that it saves and restores as shared arrays (third derivatives through loops)",
+                core.origin, "differentiate twice and take finite differences of that, or write the function "
+                "without a loop (third derivatives of loop-free code work)")])
         reporter.raise_if_errors()
         reporter.emit_warnings()
         if mode == "forward":
@@ -216,6 +224,8 @@ class DerivativeCompiler(FunctionCompiler):
     and a gradient with respect to one is one result per derivative-carrying field, so derivatives of it are
     derivatives of float and array code. Only its Boundary (the same as the inner function's for the
     arguments; the tangent types' layouts for the gradients) speaks the user's values."""
+
+    derives = True
 
     def __init__(self, inner: FunctionCompiler, wrt: tuple, outputs: tuple, jit=True):
         self.inner, self.wrt, self.outputs = inner, wrt, outputs
@@ -277,6 +287,8 @@ class TangentCompiler(FunctionCompiler):
     its core code is the generated forward code (one tangent per float, float-array or registered-type primal
     with derivative-carrying fields, a value of its tangent type for the latter), so it can be differentiated
     again (grad of jvp). Like DerivativeCompiler, it works on the inner function's flattened core."""
+
+    derives = True
 
     def __init__(self, inner: FunctionCompiler, jit=True, with_value=False):
         self.inner = inner

@@ -160,3 +160,21 @@ def test_value_and_grad_of_grad():
     value, curvature = vg(1.3)
     np.testing.assert_allclose(value, 5 * 1.3 ** 4 - 2.0, rtol=1e-12)
     np.testing.assert_allclose(curvature, 20 * 1.3 ** 3, rtol=1e-12)
+
+
+def _steps(x, n):
+    for i in range(n):
+        x = x + 0.1 * math.sin(x)
+    return x
+
+
+def test_third_derivative_through_a_loop_is_a_clear_diagnostic():
+    """The second derivative of a loop runs tapes it saves and restores as shared arrays: a third derivative is
+    reported at the user's function (not as an aliasing error about generated names)."""
+    second = dp.grad(dp.grad(dp.differentiable(jit=False)(_steps)))
+    assert second(0.5, 3) == pytest.approx(-0.20176023544471855, rel=1e-12)
+    with pytest.raises(dp.DifferentiabilityError) as info:
+        dp.grad(second)(0.5, 3)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.code == "DP101" and "third derivatives through loops" in diagnostic.message
+    assert diagnostic.origin.line == _steps.__code__.co_firstlineno
