@@ -19,18 +19,23 @@ Columns:
              falls back to, announced, when an operation has no batched rule); compiled code called directly
   ratio      batched / k passes
   reverse    dp.jacobian(f, mode="reverse"): one adjoint pass per output row (for reference)
-Every Jacobian is checked against the other methods first.
+Every Jacobian is checked against the other methods first. BLAS runs on one thread (set OPENBLAS_NUM_THREADS
+to override).
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import timeit
 
-import numpy as np
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS:
+    os.environ.setdefault(_variable, "1")  # threaded BLAS oversubscribes a loaded machine and times are noise
 
-import diffprog as dp
-from diffprog import api
+import numpy as np  # noqa: E402
+
+import diffprog as dp  # noqa: E402
+from diffprog import api  # noqa: E402
 
 
 def chain(x):

@@ -111,8 +111,9 @@ class BatchedForwardTransform(ForwardTransform):
         start = _Block(self)
         for name in tangent_params:
             self.defs.setdefault(name, []).append(_OUTSIDE)
-        count = C.Call(_P("shape"), (C.Var(tangent_params[0]), C.Const(self._rank(C.Var(self.wrt[0])))))  \
-            if tangent_params else C.Const(1)  # lanes = x_dot.shape[x.ndim]
+        count = C.Const(1)
+        if tangent_params:  # lanes = x_dot.shape[x.ndim]
+            count = C.Call(_P("shape"), (C.Var(tangent_params[0]), C.Const(self._rank(C.Var(self.wrt[0])))))
         start.array(C.Assign(self.lanes, count, origin))
         for p in self.fn.params:
             if p in self.active and p not in self.wrt:
