@@ -683,7 +683,7 @@ def jacobian(f: Callable[_P, Any], argnums: int = 0, mode: str = "auto") -> Call
 def hessian(f: Callable[_P, Any], argnums: int = 0) -> Callable[_P, Any]:
     """The Hessian of scalar-valued f with respect to argument `argnums` (a float, a float array, or a value of a
     registered differentiable type), as a function: forward mode applied to the generated gradient code
-    (forward-over-reverse).
+    (forward-over-reverse), batched as in `jacobian` (up to 64 columns per pass).
 
     For a registered type the Hessian is a dense (n, n) array over its tangent as a vector, in the order
     `jacobian` uses: derivative-carrying fields in declaration order, nested types depth first, array fields
@@ -747,9 +747,10 @@ def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None =
            argnums: int | tuple[int, ...] = 0) -> str:
     """The exact Python source diffprog generated (and runs) for `f`.
 
-    `mode` is "reverse" (the adjoint), "forward" (the tangent code) or "primal" (the normalized primal). With
-    `args`, for those argument types; otherwise the most recent specialization, or floats for every parameter if
-    `f` has not run yet.
+    `mode` is "reverse" (the adjoint), "forward" (the tangent code), "forward_batched" (the tangent code
+    dp.jacobian runs: tangents with a trailing lane axis, several directions per pass) or "primal" (the
+    normalized primal). With `args`, for those argument types; otherwise the most recent specialization, or
+    floats for every parameter if `f` has not run yet.
 
     The text starts with a comment naming the function, its file and the argument types it was specialized
     for; each group of statements is headed by a comment quoting the user's line it came from.

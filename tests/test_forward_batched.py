@@ -381,6 +381,15 @@ def test_passes_carry_up_to_jacobian_lanes_columns(n, lanes, passes, monkeypatch
     assert_close(got, dp.jacobian(chained, mode="reverse")(x), "chunked")
 
 
+def test_auto_mode_uses_batched_forward_mode():
+    x = np.cos(np.arange(12) * 0.7)
+    jac = dp.jacobian(chained)  # as many outputs as inputs: forward mode
+    got = jac(x)
+    assert jac._batched((x,)) is not None
+    assert_close(got, dp.jacobian(chained, mode="reverse")(x), "auto")
+    assert "def chained_forward_batched(x, x_dot):" in dp.source(chained, mode="forward_batched")
+
+
 def test_empty_argument():
     jac = dp.jacobian(chained, mode="forward")(np.zeros(0))
     assert jac.shape == (0, 0)
