@@ -558,8 +558,8 @@ class JacobianFunction:
         x = args[self.argnums]
         if P.is_registered(x):
             return None
-        key = tuple(map(arg_key, args))
-        found = self.__dict__.setdefault("_batched_specs", {})
+        key = (self.argnums, tuple(map(arg_key, args)))
+        found = self.df.__dict__.setdefault("_batched", {})  # per function: dp.jacobian(f)(x) in a loop builds once
         if key not in found:
             try:
                 spec = self.df.forward_specialization((self.argnums,), args, mode="forward_batched")
