@@ -82,7 +82,7 @@ for _keep in (False, True):
     _k = "_keepdims" if _keep else ""
     _spread = "g" if _keep else "np.expand_dims(g, axis)"
     _sum = "np.sum({0}, axis={axis})" if not _keep else "np.expand_dims(np.sum({0}, axis={axis}), {axis})"
-    p(f"np.sum_axis{_k}", _sum, "x", vjps=(f"{_ones} * {_spread}",),
+    p(f"np.sum_axis{_k}", _sum, "x", vjps=(_spread,),  # broadcast into x's adjoint: x not kept for its shape
       result=lambda ts, keep=_keep: _axis_result(ts, keep))
     p(f"np.mean_axis{_k}", "(" + _sum + " / {0}.shape[{axis}])", "x",
       vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), result=lambda ts, keep=_keep: _axis_result(ts, keep))
