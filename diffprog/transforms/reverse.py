@@ -68,8 +68,8 @@ class ReverseTransform:
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
         self.tape_sites: dict = {}  # variable -> the loops whose bodies push it directly
-        self.shared_tapes: set = set()
-        self.tape_names: dict = {}  # names the dry run gave tapes, reused by the real run  # pushed at several loop levels: reserved at each push instead
+        self.shared_tapes: set = set()  # pushed at several loop levels: reserved at each push instead
+        self.tape_names: dict = {}  # names the dry run gave tapes, reused by the real run
         self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
@@ -528,12 +528,7 @@ class ReverseTransform:
         last = self._temp_call(out, "last", _P("sub"), (trip, C.Const(1)), stmt.origin)
         k = self.names.temp("k")
         body = []
-        offset = self._temp_call(body, "offset", _P("mul"), (C.Var(k), stmt.step), stmt.origin) \
-            if stmt.step != C.Const(1) else C.Var(k)
-        if stmt.start == C.Const(0):
-            body.append(C.Assign(stmt.var, offset, stmt.origin))
-        else:
-            body.append(C.Assign(stmt.var, C.Call(_P("add"), (stmt.start, offset)), stmt.origin))
+        body.append(C.Assign(stmt.var, self._step_value(body, stmt, C.Var(k)), stmt.origin))
         body += [C.Assign(s.target, s.value, s.origin) for s in self.recompute.get(id(stmt), [])]
         body += self._backward_block(stmt.body)
         out.append(C.ForRange(k, last, C.Const(-1), C.Const(-1), body, stmt.origin))
@@ -558,10 +553,16 @@ class ReverseTransform:
         def argument(block, position, hint):
             return self._temp_call(block, hint, _P("getitem"), (schedule, C.Const(position)), origin)
 
+        def bound(block, count):  # a range bound must be a variable
+            value = self._step_value(block, stmt, count)
+            if isinstance(value, C.Var):
+                return value
+            return self._temp_call(block, "index", value.prim, value.args, origin)
+
         advance = []
         first, last = argument(advance, 0, "first"), argument(advance, 1, "last")
-        advance.append(C.ForRange(stmt.var, self._step_index(advance, stmt, first), self._step_index(
-            advance, stmt, last), stmt.step, C.clone(stmt.body), origin))
+        advance.append(C.ForRange(stmt.var, bound(advance, first), bound(advance, last), stmt.step,
+                                  C.clone(stmt.body), origin))
         take, bring_back = [], []
         slot = argument(take, 2, "slot")
         for v in plan.state:
@@ -571,7 +572,7 @@ class ReverseTransform:
             bring_back += self._restore_snapshot(v, snapshots[v], slot, v in plan.copied, origin)
         reverse_step = []
         step = argument(reverse_step, 0, "step")
-        reverse_step.append(C.Assign(stmt.var, self._step_index(reverse_step, stmt, step), origin))
+        reverse_step.append(C.Assign(stmt.var, self._step_value(reverse_step, stmt, step), origin))
         reverse_step += plan.record_step + self._backward_block(stmt.body)
         actions = reverse_step
         for name, block in (("restore", bring_back), ("takeshot", take), ("advance", advance)):
@@ -583,13 +584,11 @@ class ReverseTransform:
             out += self._restore_snapshot(v, snapshots[v], C.Const(0), False, origin)
         return out
 
-    def _step_index(self, out, stmt, count):
-        """The loop variable's value at step `count`: start + count * step."""
+    def _step_value(self, out, stmt, count):
+        """The loop variable's value at step `count`, start + count * step: a variable, or the `add` to assign."""
         offset = count if stmt.step == C.Const(1) else self._temp_call(out, "offset", _P("mul"), (count, stmt.step),
                                                                         stmt.origin)
-        if stmt.start == C.Const(0):
-            return offset
-        return self._temp_call(out, "index", _P("add"), (stmt.start, offset), stmt.origin)
+        return offset if stmt.start == C.Const(0) else C.Call(_P("add"), (stmt.start, offset))
 
     def _snapshot_slots(self, out, v, slots, origin) -> C.Var:
         if self._is_array(v):
