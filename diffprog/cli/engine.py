@@ -203,11 +203,11 @@ def _argnums(node):
 
 
 # ---- parameter types without run-time values ------------------------------------------------------------------
-def parameter_types(fn: StaticFunction) -> tuple[list, set]:
+def parameter_types(fn: StaticFunction, usage: dict | None = None) -> tuple[list, set]:
     """(type per parameter, names assumed int only from usage). Annotations decide (int, bool, str, float,
     np.ndarray); unannotated parameters are floats, or float arrays when indexed, or ints when they bound a
     range() — a guess that never overrides an explicit argnums."""
-    usage = _usage(fn.node)
+    usage = _usage(fn.node) if usage is None else usage
     types, guessed_int = [], set()
     for arg in fn.node.args.args:
         annotated = _annotation_type(fn, arg.annotation, usage.get(arg.id, {}))
@@ -296,13 +296,14 @@ def _check(target: Target) -> list:
                        parsed.origin(parsed.node), "differentiate a synchronous function")
         return reporter.diagnostics
     check_function_syntax(parsed, reporter)  # decoration time
-    if reporter.errors or _objects_of_unknown_class(fn):
+    usage = _usage(fn.node)
+    if reporter.errors or _objects_of_unknown_class(fn, usage):
         return reporter.diagnostics
     core, _ = lower_to_core(parsed, reporter)  # first call: lowering and inlining
     if reporter.errors:
         return reporter.diagnostics
     found = list(reporter.diagnostics)
-    types, guessed_int = parameter_types(fn)
+    types, guessed_int = parameter_types(fn, usage)
     params = [a.id for a in parsed.node.args.args]
     guessed = any(arg.annotation is None for arg in parsed.node.args.args)
     for wrt in _wrt_sets(target, params, types, guessed_int):
@@ -327,10 +328,9 @@ def _wrt_sets(target, params, types, guessed_int) -> list:
     return sets or [default]
 
 
-def _objects_of_unknown_class(fn) -> bool:
+def _objects_of_unknown_class(fn, usage) -> bool:
     """Unannotated parameters used as objects (`pose.apply(p)`, `q.w`): what they are (a registered type, and
     which) is known only at run time, so lowering them here would report problems the real call does not have."""
-    usage = _usage(fn.node)
     return any(arg.annotation is None and usage.get(arg.id, {}).get("object") for arg in fn.node.args.args)
 
 
