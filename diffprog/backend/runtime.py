@@ -445,3 +445,142 @@ def lanes_scatter(target, index, t):
     for k in range(index.shape[0]):
         out[index[k]] += t[k]
     return out
+
+
+# Reductions, prefix sums and joins along one axis of an array of any rank, for what numba's numpy lacks
+# (np.prod(x, axis=k)) and for their derivatives. The array is viewed, in C order, as a (before, along, after)
+# block: the product of the extents before the axis, the axis' extent, the product of those after it.
+@register_jitable
+def _around(shape, axis):
+    """(before, along, after) of an array of shape `shape` around `axis` (negative counts from the end)."""
+    axis = axis + len(shape) if axis < 0 else axis
+    before, after = 1, 1
+    for k in range(axis):
+        before *= shape[k]
+    for k in range(axis + 1, len(shape)):
+        after *= shape[k]
+    return before, shape[axis], after
+
+
+@register_jitable
+def _axis(axis, like):
+    """`axis` of an array of like's rank as a non-negative number."""
+    return axis + like.ndim if axis < 0 else axis
+
+
+def prod_along(x, axis):
+    """np.prod(x, axis=axis) (numba's np.prod takes no axis)."""
+    return np.prod(x, axis=axis)
+
+
+@overload(prod_along)
+def _prod_along_compiled(x, axis):
+    if x.ndim == 1:
+        return lambda x, axis: np.prod(x)
+
+    def array(x, axis):
+        before, along, after = _around(x.shape, axis)
+        out = np.sum(x, axis=axis)  # the result's shape and dtype; overwritten below
+        blocks = np.ascontiguousarray(x).reshape((before, along, after))
+        products = out.reshape((before, after))
+        for i in range(before):
+            for j in range(after):
+                product = blocks[i, 0, j] if along > 0 else 1
+                for k in range(1, along):
+                    product *= blocks[i, k, j]
+                products[i, j] = product
+        return products.reshape(out.shape)
+    return array
+
+
+@register_jitable
+def prod_others_along(x, axis):
+    """For each element, the product of the others along `axis`: d np.prod(x, axis) / d x, float64 and shaped
+    like x, also where elements are zero (prefix times suffix products, no division)."""
+    before, along, after = _around(x.shape, axis)
+    blocks = np.ascontiguousarray(x).reshape((before, along, after))
+    out = np.empty((before, along, after))
+    for i in range(before):
+        for j in range(after):
+            left = 1.0
+            for k in range(along):
+                out[i, k, j] = left
+                left *= blocks[i, k, j]
+            right = 1.0
+            for k in range(along - 1, -1, -1):
+                out[i, k, j] *= right
+                right *= blocks[i, k, j]
+    return out.reshape(x.shape)
+
+
+@register_jitable
+def cumsum_reversed(g, axis):
+    """Sums from each element to the end along `axis` (the adjoint of np.cumsum(x, axis)), float64."""
+    before, along, after = _around(g.shape, axis)
+    blocks = np.ascontiguousarray(g).reshape((before, along, after))
+    out = np.empty((before, along, after))
+    for i in range(before):
+        for j in range(after):
+            total = 0.0
+            for k in range(along - 1, -1, -1):
+                total += blocks[i, k, j]
+                out[i, k, j] = total
+    return out.reshape(g.shape)
+
+
+@register_jitable
+def _block_of(blocks, start, along):
+    """blocks[:, start:start + along, :] as a new float64 array."""
+    out = np.empty((blocks.shape[0], along, blocks.shape[2]))
+    for i in range(blocks.shape[0]):
+        for k in range(along):
+            for j in range(blocks.shape[2]):
+                out[i, k, j] = blocks[i, start + k, j]
+    return out
+
+
+@register_jitable
+def _in_block(blocks, start, along):
+    """Zeros of `along` extent in the middle axis holding `blocks` from `start` (the other block's inverse)."""
+    out = np.zeros((blocks.shape[0], along, blocks.shape[2]))
+    for i in range(blocks.shape[0]):
+        for k in range(blocks.shape[1]):
+            for j in range(blocks.shape[2]):
+                out[i, start + k, j] = blocks[i, k, j]
+    return out
+
+
+@register_jitable
+def split_along(g, axis, start, like):
+    """The part of g, along `axis` from `start`, that an argument shaped like `like` contributed to a
+    concatenation (the adjoint of np.concatenate(..., axis)), float64."""
+    before, along, after = _around(g.shape, axis)
+    blocks = np.ascontiguousarray(g).reshape((before, along, after))
+    return _block_of(blocks, start, like.shape[_axis(axis, like)]).reshape(like.shape)
+
+
+@register_jitable
+def embed_along(t, like, axis, start):
+    """Zeros shaped like `like` holding t along `axis` from `start` (the tangent of a concatenation with respect
+    to one argument), float64."""
+    before, along, after = _around(t.shape, axis)
+    blocks = np.ascontiguousarray(t).reshape((before, along, after))
+    return _in_block(blocks, start, like.shape[_axis(axis, like)]).reshape(like.shape)
+
+
+@register_jitable
+def lanes_split(t, axis, start, like):
+    """split_along in every lane: t (*S, lanes) -> (*like.shape, lanes); `axis` counts in like's axes."""
+    before, along, after = _around(like.shape, axis)
+    lanes = t.shape[-1]
+    blocks = np.ascontiguousarray(t).reshape((before, t.shape[_axis(axis, like)], after * lanes))
+    return _block_of(blocks, start, along).reshape(like.shape + (lanes,))
+
+
+@register_jitable
+def lanes_embed(t, like, axis, start):
+    """embed_along in every lane: t (*S_k, lanes) -> (*like.shape, lanes); `axis` counts in like's axes."""
+    before, along, after = _around(like.shape, axis)
+    lanes = t.shape[-1]
+    blocks = np.ascontiguousarray(t).reshape((before, t.shape[_axis(axis, like)], after * lanes))
+    return _in_block(blocks, start, along).reshape(like.shape + (lanes,))

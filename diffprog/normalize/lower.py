@@ -1387,7 +1387,7 @@ class Lowerer:
 
     def _primitive_call(self, prim, node, hint, leading=()):
         positional = list(node.args)
-        prim = self._with_keywords(prim, node, positional)
+        prim = self._with_keywords(prim, node, positional, len(leading))
         if prim is None:
             return C.Const(0.0)
         values = list(leading) + [self._argument(a, k + len(leading) == prim.tuple_arg)
@@ -1439,12 +1439,17 @@ class Lowerer:
             return TupleValue(tuple(self.expr(e) for e in node.elts))
         return self.expr(node)
 
-    def _with_keywords(self, prim, node, positional):
-        """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive; so does an axis
-        passed by position (np.sum(x, 1)). Options equal to the primitive's defaults are dropped."""
+    def _with_keywords(self, prim, node, positional, leading=0):
+        """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive; so do options passed
+        by position after the data arguments (np.sum(x, 1), np.concatenate((a, b), 1), np.linalg.norm(x, 'fro')).
+        Options equal to the primitive's defaults are dropped; an `ord` names its variant by value too."""
         named = [(k.arg, k.value) for k in node.keywords]
-        if len(positional) == 2 and prim.params == ("x",) and REGISTRY.has(f"{prim.name}_axis"):
-            named.append(("axis", positional.pop()))
+        data = (len(prim.params) if prim.params else 1) - leading  # a variadic primitive takes one tuple
+        by_position = _POSITIONAL_OPTIONS.get(prim.name) or (
+            ("axis",) if REGISTRY.has(f"{prim.name}_axis") or "axis" in prim.default_options else ())
+        if data >= 0 and 0 < len(positional) - data <= len(by_position):
+            named = list(zip(by_position, positional[data:])) + named
+            del positional[data:]
         if not named:
             return prim
         options = {}
@@ -1460,14 +1465,19 @@ class Lowerer:
             type(defaults[k]) is not type(v) or defaults[k] != v)}
         if not options:
             return prim
-        suffix = "".join(f"_{name}" for name in sorted(options))
+        suffix = "".join(f"_{name}" + (f"_{_option_value(options[name])}" if name in _VALUE_OPTIONS else "")
+                         for name in sorted(options))
         try:
             variant = REGISTRY.named(prim.name + suffix)
         except KeyError:
-            self.reporter.error("DP101", f"{prim.name} with keyword arguments {', '.join(sorted(options))} is not "
-                                "supported", self.origin(node), "pass the arguments by position, or use another form")
+            given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()))
+            forms = [f"{prim.name}(..., {form})" for form in _keyword_forms(prim.name)]
+            self.reporter.error("DP101", f"{prim.name} with {given} is not supported", self.origin(node),
+                                f"the supported forms are {', '.join(forms)}" if forms else
+                                f"call {prim.name} without these arguments, or use another function")
             return None
-        return variant.with_options(**{k: v for k, v in options.items() if k != "keepdims"})
+        return variant.with_options(**{k: v for k, v in options.items() if k != "keepdims" and
+                                       k not in _VALUE_OPTIONS})
 
     def _shape_arguments(self, prim, values):
         """A shape given as a tuple becomes separate arguments; `x.shape` selects the `_shape` variant."""
@@ -1997,6 +2007,41 @@ class Lowerer:
                 yield item
             else:
                 yield self._not_a_number(item, node)
+
+
+# Keyword options of primitives (rules/numpy_rules.py names a variant per set of options: np.sum_axis_keepdims):
+# the options a function takes by position after its data arguments, where that is not just `axis`, and the
+# options whose value selects the variant (np.linalg.norm_ord_fro).
+_POSITIONAL_OPTIONS = {"np.linalg.norm": ("ord", "axis", "keepdims")}
+_VALUE_OPTIONS = ("ord",)
+
+
+def _option_value(value) -> str:
+    """An option value as part of a variant's name: 2.0 and 2 are the same order."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _keyword_forms(name) -> list:
+    """The keyword forms the variants of primitive `name` support, for a diagnostic: ["axis=k", "ord='fro'"]."""
+    forms = []
+    for variant in REGISTRY.names():
+        if not variant.startswith(name + "_"):
+            continue
+        words, parts = variant[len(name) + 1:].split("_"), []
+        while words:
+            word = words.pop(0)
+            if word in _VALUE_OPTIONS and words:
+                value = words.pop(0)
+                parts.append(f"{word}={value!r}" if not value.lstrip("-").isdigit() else f"{word}={value}")
+            elif word in ("axis", "keepdims"):
+                parts.append("axis=k" if word == "axis" else "keepdims=True")
+            else:
+                break
+        else:
+            forms.append(", ".join(parts))
+    return forms
 
 
 _LIBRARIES = ("numpy", "scipy", "math", "numba")

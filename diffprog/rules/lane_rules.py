@@ -16,20 +16,21 @@ and runs one single-direction pass per column instead.
 from types import SimpleNamespace
 
 from ..ir import types as T
-from .numpy_rules import CENTERED_ALONG_AXIS
+from .numpy_rules import CENTERED_ALONG_AXIS, NORMS_ALONG_AXIS, along_axis
 from .registry import primitive as p
 from .runtime_calls import RuntimeHelper, runtime_import
 
 _HELPERS = ("zeros", "fit", "scale", "tape", "tape_reserve", "sum", "dot", "cumsum", "ravel", "reshape", "matvec",
             "matmat", "vecmat", "matmat_right", "transpose", "trace", "solve", "cholesky_jvp", "unbroadcast",
-            "scatter")
+            "scatter", "split", "embed")
 # Markers that rule templates call as `lanes.NAME(...)`: each stands for backend/runtime.py's `lanes_NAME`.
 lanes = SimpleNamespace(**{name: RuntimeHelper(f"lanes_{name}") for name in _HELPERS})
 
 _PARAMS = {"zeros": "lanes, like", "fit": "t, like", "scale": "weights, t", "tape": "lanes, capacity",
            "tape_reserve": "tape, length, count", "dot": "weights, t", "reshape": "t, like", "matvec": "t, b",
            "matmat": "t, b", "vecmat": "a, t", "matmat_right": "a, t", "solve": "a, t", "cholesky_jvp": "lower, t",
-           "unbroadcast": "t, like", "scatter": "target, index, t"}
+           "unbroadcast": "t, like", "scatter": "target, index, t", "split": "t, axis, start, like",
+           "embed": "t, like, axis, start"}
 _array = lambda rank: lambda ts: T.Array("float64", rank(ts))  # noqa: E731
 _RESULTS = {
     "zeros": _array(lambda ts: ts[1].ndim + 1), "fit": _array(lambda ts: ts[1].ndim + 1),
@@ -40,6 +41,7 @@ _RESULTS = {
     "matmat_right": _array(lambda ts: 3), "transpose": _array(lambda ts: 3), "trace": _array(lambda ts: 1),
     "solve": _array(lambda ts: ts[1].ndim), "cholesky_jvp": _array(lambda ts: 3),
     "unbroadcast": _array(lambda ts: ts[0].ndim), "scatter": _array(lambda ts: ts[0].ndim + 1),
+    "split": _array(lambda ts: ts[3].ndim + 1), "embed": _array(lambda ts: ts[1].ndim + 1),
 }
 for _name in _HELPERS:
     _count = len(_PARAMS.get(_name, "t").split(","))
@@ -79,6 +81,13 @@ LANE_JVPS = {
     "np.var_axis": (f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
     "np.std_axis": (f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
                     "axis=laxis))",),
+    "np.prod_axis": ("np.sum(lanes.scale(rt.prod_others_along(x, axis), t), axis=laxis)",),
+    "np.prod_axis_keepdims": ("np.expand_dims(np.sum(lanes.scale(rt.prod_others_along(x, axis), t), axis=laxis), "
+                              "laxis)",),
+    "np.cumsum_axis": ("np.cumsum(t, axis=laxis)",),
+    **{name: ("lanes.scale(1.0 / out, np.expand_dims(np.sum(lanes.scale(x, t), axis=laxis), laxis))" if keep else
+              "lanes.scale(1.0 / out, np.sum(lanes.scale(x, t), axis=laxis))",)
+       for name, keep in NORMS_ALONG_AXIS.items()},
     # linear algebra
     "matmul": _MATMUL,
     "np.inner": {(1, 1): ("b @ t", "a @ t")},
@@ -86,6 +95,8 @@ LANE_JVPS = {
     "transpose": {(1,): ("t",), (2,): ("lanes.transpose(t)",)},
     "np.trace": ("lanes.trace(t)",),
     "np.linalg.norm": ("lanes.dot(x, t) / out",),
+    "np.linalg.norm_ord_fro": ("lanes.dot(x, t) / out",),
+    "np.linalg.norm_ord_2": ("lanes.dot(x, t) / out",),
     "np.linalg.inv": ("-lanes.matmat_right(out, lanes.matmat(t, out))",),
     "np.linalg.det": ("out * lanes.trace(lanes.solve(a, t))",),
     "np.linalg.solve": {(2, 1): ("-lanes.solve(a, lanes.matvec(t, out))", "lanes.solve(a, t)"),
@@ -97,11 +108,15 @@ LANE_JVPS = {
     "reshape": lambda ranks: ("lanes.reshape(t, out)",) + (None,) * (len(ranks) - 1),
     "np.expand_dims": ("np.expand_dims(t, laxis)", None),
     "copy": ("np.copy(t)",),
+    "np.concatenate_axis": lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),
     # the linear maps generated adjoints use (forward over reverse: Hessians)
     "unbroadcast": lambda ranks: ("lanes.unbroadcast(t, like)" if ranks[1] > 0 else "t", None),
     "scatter_add": ("t", None, "lanes.scatter(target, index, t)"),
     "sum_leading": ("np.sum(t, axis=0)",),
     "as_float64": ("rt.as_float64(t)",),
+    "rt.cumsum_reversed": ("rt.cumsum_reversed(t, laxis)", None),
+    "rt.split_along": ("lanes.split(t, axis, start, like)", None, None, None),
+    "rt.embed_along": ("lanes.embed(t, like, axis, start)", None, None, None),
 }
 
 # Primitives whose tangent joins the arguments' tangents (zero for constant arguments) as the primal joins the

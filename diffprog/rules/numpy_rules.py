@@ -11,7 +11,7 @@ import numpy as np
 from ..ir import types as T
 from .registry import REGISTRY
 from .registry import primitive as p
-from .runtime_calls import rt, runtime_import
+from .runtime_calls import RuntimeHelper, rt, runtime_import
 
 
 _float = lambda ts: T.broadcast(ts, "float")  # noqa: E731
@@ -115,7 +115,7 @@ p("transpose", "{0}.T", "x", keys=[np.transpose, "attr:T", "method:transpose"], 
 p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
   vjps=("np.eye(x.shape[0], x.shape[1]) * g",), result=lambda ts: T.FLOAT)
 p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
-  result=lambda ts: T.FLOAT)
+  result=lambda ts: T.FLOAT, default_options={"ord": None, "axis": None})
 p("np.linalg.inv", "np.linalg.inv({0})", "a", keys=[np.linalg.inv], vjps=("-(out.T @ g @ out.T)",),
   result="same")
 p("np.linalg.det", "np.linalg.det({0})", "a", keys=[np.linalg.det], vjps=("g * out * np.linalg.inv(a).T",),
@@ -207,6 +207,60 @@ p("np.std_axis", f"np.sqrt({_VAR})", "x",
   vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
   result=lambda ts: _axis_result(ts, False))
 
+# Product and prefix sums along an axis. numba's np.prod takes no axis: `prod_along`; the adjoint of the product
+# multiplies g by the product of the other elements along the axis (exact at zeros, as np.prod's).
+for _helper in ("prod_others_along", "cumsum_reversed", "split_along", "embed_along"):
+    setattr(rt, _helper, RuntimeHelper(_helper))  # rule templates call these as rt.NAME
+for _keep in (False, True):
+    _k, _spread = ("_keepdims", "g") if _keep else ("", "np.expand_dims(g, axis)")
+    p(f"np.prod_axis{_k}", "np.expand_dims(prod_along({0}, {axis}), {axis})" if _keep else "prod_along({0}, {axis})",
+      "x", vjps=(f"rt.prod_others_along(x, axis) * {_spread}",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
+      imports=runtime_import("prod_along"))
+p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", vjps=("rt.cumsum_reversed(g, axis)",), result="same")
+p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.prod_others_along],
+  result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along"))
+# the linear maps these adjoints use, each the other's transpose (second derivatives differentiate them)
+p("rt.cumsum_reversed", "cumsum_reversed({0}, {1})", "x, axis", keys=[rt.cumsum_reversed],
+  vjps=("np.cumsum(g, axis=axis)", None), jvps=("rt.cumsum_reversed(t, axis)", None),
+  result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("cumsum_reversed"))
+p("rt.split_along", "split_along({0}, {1}, {2}, {3})", "x, axis, start, like", keys=[rt.split_along],
+  vjps=("rt.embed_along(g, x, axis, start)", None, None, None),
+  jvps=("rt.split_along(t, axis, start, like)", None, None, None),
+  result=lambda ts: T.Array("float64", ts[3].ndim), imports=runtime_import("split_along"))
+p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", keys=[rt.embed_along],
+  vjps=("rt.split_along(g, axis, start, x)", None, None, None),
+  jvps=("rt.embed_along(t, like, axis, start)", None, None, None),
+  result=lambda ts: T.Array("float64", ts[1].ndim), imports=runtime_import("embed_along"))
+
+
+# Norms with `ord` and `axis`. ord='fro' (matrices) and ord=2 (vectors) are the default norm; ord=2 of a matrix (its
+# largest singular value) and other orders have no rule. numba's norm takes no axis: the 2-norm along an axis is
+# sqrt(sum(x * x)), as numpy computes it; like norm(x), its derivative x / norm is 0 / 0 = NaN where norm is 0.
+def _norm_of_rank(rank, form):
+    def result(ts):
+        if getattr(ts[0], "ndim", 0) != rank:
+            raise TypeError(f"{form} needs an array of rank {rank}")
+        return T.FLOAT
+    return result
+
+
+def _norm_along(ts, keep):
+    dtype = ts[0].dtype if np.dtype(ts[0].dtype).kind == "f" else "float64"
+    return _axis_result((T.Array(dtype, ts[0].ndim),), keep)
+
+
+NORMS_ALONG_AXIS = {}  # variant name: whether it keeps the reduced axis
+for _name, _rank in (("np.linalg.norm_ord_fro", 2), ("np.linalg.norm_ord_2", 1)):
+    p(_name, "np.linalg.norm({0})", "x", vjps=("x / out * g",), result=_norm_of_rank(_rank, _name))
+for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
+    for _keep in (False, True):
+        _name = f"np.linalg.norm_axis{'_keepdims' if _keep else ''}{_ord}"
+        NORMS_ALONG_AXIS[_name] = _keep
+        _norm = "np.sqrt(np.sum({0} * {0}, axis={axis}))"
+        p(_name, f"np.expand_dims({_norm}, {{axis}})" if _keep else _norm, "x",
+          vjps=("x / out * g" if _keep else "x / np.expand_dims(out, axis) * np.expand_dims(g, axis)",),
+          result=lambda ts, keep=_keep: _norm_along(ts, keep))
+
 
 def _concatenated(ranks, stacked=False):
     """Adjoint of joining arrays along axis 0: each argument gets its slice (or, stacked, its row) of g."""
@@ -246,6 +300,32 @@ for _name, (_func, _stacked, _only) in _JOINS.items():
       default_options={"axis": 0},
       vjps=_rules, jvps=_tangents,
       result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
+
+
+class _JoinAlong(str):
+    """The template of np.concatenate along a static axis: any number of arrays, then the axis option (what
+    Primitive.render passes to a string template's `format`)."""
+
+    def format(self, *args, **options):
+        return f"np.concatenate(({', '.join(args)},), axis={options['axis']})"
+
+
+def along_axis(ranks, template):
+    """One rule per argument of a join along `axis`: `template` over the argument (a{k}) and its offset."""
+    rules, offset = [], "0"
+    for k in range(len(ranks)):
+        rules.append(template.format(arg=f"a{k}", offset=offset))
+        offset = f"{offset} + a{k}.shape[axis]"
+    return tuple(rules)
+
+
+# Along another axis (axis=0 is the primitive above): argument k's adjoint is its block of g along the axis, its
+# tangent contribution zeros holding t in that block (runtime helpers: numba slices along a given axis only
+# with a static index expression).
+p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0,
+  vjps=lambda ranks: along_axis(ranks, "rt.split_along(g, axis, {offset}, {arg})"),
+  jvps=lambda ranks: along_axis(ranks, "rt.embed_along(t, out, axis, {offset})"),
+  result=lambda ts: _joined(ts, 0))
 
 
 # Tangent (forward-mode) rules of the non-elementwise primitives above: the contribution of each argument's
@@ -288,6 +368,13 @@ _JVPS = {
                              "x == out, 1.0, 0.0), axis=axis), axis)",),
     "np.var_axis": (f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
     "np.std_axis": (f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
+    "np.prod_axis": ("np.sum(rt.prod_others_along(x, axis) * t, axis=axis)",),
+    "np.prod_axis_keepdims": ("np.expand_dims(np.sum(rt.prod_others_along(x, axis) * t, axis=axis), axis)",),
+    "np.cumsum_axis": ("np.cumsum(t, axis=axis)",),
+    "np.linalg.norm_ord_fro": ("np.sum(x * t) / out",),
+    "np.linalg.norm_ord_2": ("np.sum(x * t) / out",),
+    **{name: ("np.expand_dims(np.sum(x * t, axis=axis), axis) / out" if keep else "np.sum(x * t, axis=axis) / out",)
+       for name, keep in NORMS_ALONG_AXIS.items()},
 }
 for _name, _rule in _JVPS.items():
     REGISTRY.named(_name).jvps = _rule
