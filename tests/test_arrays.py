@@ -26,13 +26,7 @@ def P(name, body, args, **kw):
 
 # Known bugs, by program name -> reason. Tests of these programs are xfail(strict=True). BUGS apply to the
 # generated code run as Python and compiled; BUGS_JIT only to the numba-compiled code (and float32).
-BUGS: dict = {
-    "prod_axis": "np.prod(x, axis=0): DP101 'np.prod with keyword arguments axis is not supported' (issue 3 "
-                 "lists prod with axis)",
-    "cumsum_axis": "np.cumsum(x, axis=0): DP101 'keyword arguments axis is not supported'",
-    "norm_fro_and_axis": "np.linalg.norm(x, 'fro') and norm(x, axis=0): DP101 (only norm(x) works)",
-    "concatenate_axis_keyword": "np.concatenate((A, B), axis=0): DP101 'keyword arguments axis is not supported'",
-}
+BUGS: dict = {}
 BUGS_JIT: dict = {}
 
 # Compiling the generated adjoints with numba costs seconds per program (about 5 s per elementwise term of a 2-D
@@ -327,11 +321,19 @@ def f(x, y):
     return (np.sum(np.sin(np.sum(x, axis=1))) + np.sum(np.cos(np.sum(x, axis=-1)))
             + np.sum((y - np.mean(y, axis=-1, keepdims=True)) ** 2))
 """, [Arr(("n", "m", "k")), Arr(NM)]),
-    # reductions along an axis the issue lists but diffprog rejects (DP101) or gets wrong today
     P("prod_axis", """
 def f(x):
     return np.sum(np.prod(x, axis=0))
 """, [Arr(NM, lo=0.5, hi=1.5)]),
+    P("prod_axis_keepdims_methods_positional", """
+def f(x, y):
+    return (np.sum(np.prod(x, axis=1, keepdims=True) * x) + np.sum(np.sin(x.prod(axis=0)))
+            + np.sum(np.prod(y, -1) ** 2) + np.sum(np.cos(y.prod(0))))
+""", [Arr(NM), Arr(NM)], prep=pushed(0.0, margin=0.2)),  # autograd's prod adjoint divides by x
+    P("prod_axis_3d", """
+def f(x):
+    return np.sum(np.sin(np.prod(x, axis=1))) + np.sum(np.prod(x, axis=-1, keepdims=True) * x)
+""", [Arr(("n", "m", "k"))], dims=dict(n=(1, 3), m=(1, 3), k=(1, 3)), prep=pushed(0.0, margin=0.2)),
     P("var_std_axis", """
 def f(x, y):
     return np.sum(np.var(x, axis=0)) + np.sum(np.std(y, axis=1))
@@ -344,6 +346,11 @@ def f(x):
 def f(x):
     return np.sum(np.sin(np.cumsum(x, axis=0)))
 """, [Arr(NM)]),
+    P("cumsum_axis_variants", """
+def f(x, y, z):
+    return (np.sum(np.sin(np.cumsum(x, axis=1))) + np.sum(np.cos(x.cumsum(axis=-1)) * np.arange(x.shape[1]))
+            + np.sum(np.cumsum(y, 0) ** 2) + np.sum(np.sin(np.cumsum(z, axis=1)) * z))
+""", [Arr(NM), Arr(NM), Arr(("n", "m", "k"))], dims=dict(n=(1, 3), m=(1, 4), k=(1, 3))),
     P("cumsum_2d_flattens", """
 def f(x):
     return np.sum(np.sin(np.cumsum(x)) * np.arange(x.size))
@@ -391,6 +398,84 @@ def test_prod_with_a_zero_element():
     g1 = dp.grad(load_nd(prog).plain)(x1.reshape(1, 3))
     np.testing.assert_allclose(g, expected)
     np.testing.assert_array_equal(g1, np.zeros((1, 3)))
+
+
+PROD_ALONG = HEADER + """
+def f(x):
+    return np.sum(np.sin(np.prod(x, axis=1)))
+
+
+def g(x):
+    return np.sum(np.prod(x, axis=0, keepdims=True) * np.arange(1.0, x.shape[1] + 1.0))
+
+
+def whole(x):
+    return np.sin(np.prod(x))
+"""
+
+
+def _prod_others_along(x, axis):
+    """Brute force: for each element, the product of the others along `axis`."""
+    out = np.empty_like(x)
+    for index in np.ndindex(*x.shape):
+        line = np.take(x, index[1 - axis], axis=1 - axis).copy()
+        line[index[axis]] = 1.0
+        out[index] = np.prod(line)
+    return out
+
+
+def _prod_others(x):
+    return np.array([np.prod(np.delete(x.ravel(), k)) for k in range(x.size)]).reshape(x.shape)
+
+
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=slow)])
+def test_prod_along_an_axis_with_zero_elements(jit):
+    """d prod(x, axis) / d x = the product of the others along the axis, also where one or several elements of
+    the line are 0 (no 0/0), in reverse, forward and batched forward mode; and Hessians, also of np.prod(x)
+    (they missed the second derivative of the product of the others)."""
+    module, _ = write_module(PROD_ALONG, f"prod_along_zeros_{jit}")
+    x = np.array([[0.0, 2.0, 3.0], [1.5, -1.0, 0.5], [0.0, 0.0, 2.0], [-0.5, 0.0, 1.25]])
+    expected_f = np.cos(np.prod(x, axis=1))[:, None] * _prod_others_along(x, 1)
+    expected_g = np.arange(1.0, 4.0) * _prod_others_along(x, 0)
+    expected_whole = np.cos(np.prod(x)) * _prod_others(x)
+    for fn, expected in ((module.f, expected_f), (module.g, expected_g), (module.whole, expected_whole)):
+        fn = dp.differentiable(jit=jit)(fn)
+        np.testing.assert_allclose(dp.grad(fn)(x), expected, rtol=1e-14, atol=0.0)
+        assert np.all(np.isfinite(dp.jacobian(fn, mode="forward")(x)))
+        np.testing.assert_allclose(dp.jacobian(fn, mode="forward")(x), expected, rtol=1e-14, atol=0.0)
+        _, tangent = dp.jvp(fn, (x,), (np.ones_like(x),))
+        assert tangent == pytest.approx(np.sum(expected), rel=1e-14)
+        # second derivatives (products of the others but two): central differences of the exact gradient
+        gradient, h = dp.grad(fn), 1e-6
+        columns = [(gradient(x + h * e.reshape(x.shape)) - gradient(x - h * e.reshape(x.shape))) / (2 * h)
+                   for e in np.eye(x.size)]
+        np.testing.assert_allclose(dp.hessian(fn)(x).reshape(x.size, x.size), np.stack(columns, -1).reshape(
+            x.size, x.size), rtol=1e-6, atol=1e-7)
+
+
+def test_axis_forms_reject_bad_options_with_the_supported_forms():
+    source = HEADER + """
+def by_variable(x, i):
+    return np.sum(np.prod(x, axis=i))
+
+
+def matrix_ord_3(x):
+    return np.linalg.norm(x, ord=3)
+
+
+def fro_of_vector(v):
+    return np.linalg.norm(v, 'fro')
+"""
+    module, _ = write_module(source, "axis_forms_errors")
+    x = np.ones((2, 3))
+    with pytest.raises(dp.DifferentiabilityError, match=r"DP101.*'axis' of np.prod must be a constant") as e:
+        dp.grad(module.by_variable)(x, 0)
+    assert "axis_forms_errors" in str(e.value) and "np.prod(x, axis=i)" in str(e.value)
+    with pytest.raises(dp.DifferentiabilityError, match=r"DP101: np.linalg.norm with ord=3 is not supported") as e:
+        dp.grad(module.matrix_ord_3)(x)
+    assert "np.linalg.norm(..., ord='fro')" in str(e.value) and "np.linalg.norm(..., axis=k)" in str(e.value)
+    with pytest.raises(dp.DifferentiabilityError, match=r"DP101: np.linalg.norm_ord_fro cannot be applied"):
+        dp.grad(module.fro_of_vector)(x[0])
 
 
 def test_max_with_ties_is_a_subgradient():
@@ -453,6 +538,19 @@ def f(v, A):
 def f(x, y):
     return np.linalg.norm(x, 'fro') + np.sum(np.linalg.norm(y, axis=0))
 """, [Arr(NM), Arr(NM)], prep=pushed(0.0, margin=0.1)),
+    # autograd's gradient of norm(..., keepdims=True) has a wrong shape: the reference expands the axis itself
+    P("norm_axis_keepdims_ord", """
+def f(y, v, A, z):
+    return (np.sum(np.linalg.norm(y, axis=1, keepdims=True) * y) + np.linalg.norm(v, ord=2) + np.linalg.norm(v, 2.0)
+            + np.linalg.norm(A, ord='fro') ** 2 + np.sum(np.sin(np.linalg.norm(z, axis=-1)))
+            + np.sum(np.linalg.norm(y, 2, 0, True) * y))
+""", [Arr(NM), Arr(("m",)), Arr(NM), Arr(("n", "m", "k"))], prep=pushed(0.0, margin=0.1),
+      dims=dict(n=(1, 3), m=(1, 3), k=(1, 3)), ref_source=HEADER + """
+def f(y, v, A, z):
+    return (np.sum(np.expand_dims(np.linalg.norm(y, axis=1), 1) * y) + np.linalg.norm(v, ord=2)
+            + np.linalg.norm(v, 2.0) + np.linalg.norm(A, ord='fro') ** 2 + np.sum(np.sin(np.linalg.norm(z, axis=-1)))
+            + np.sum(np.expand_dims(np.linalg.norm(y, 2, 0), 0) * y))
+"""),
     P("solve_vector_rhs", """
 def f(A, b):
     return np.sum(np.sin(np.linalg.solve(A, b)))
@@ -582,6 +680,14 @@ def f(x, y, A, B):
 def f(A, B):
     return np.sum(np.sin(np.concatenate((A, B), axis=0))) + np.sum(np.cos(np.concatenate((A, A), axis=1)))
 """, [Arr(("k", "m")), Arr(("j", "m"))]),
+    P("concatenate_axis_variants", """
+def f(A, B, u, v, X, Y):
+    return (np.sum(np.sin(np.concatenate((A, B, A * B), axis=1)) * np.arange(3 * A.shape[1]))
+            + np.sum(np.cos(np.concatenate((B, A), axis=-1)) ** 2) + np.sum(np.concatenate((A, B), 1) ** 3)
+            + np.sum(np.tanh(np.concatenate((u, v), axis=0))) + np.sum(np.concatenate((u, v), 0) ** 2)
+            + np.sum(np.sin(np.concatenate((X, Y), axis=2))) + np.sum(np.concatenate((X, X), axis=0) ** 2))
+""", [Arr(("n", "m")), Arr(("n", "m")), Arr(("k",)), Arr(("j",)), Arr(("n", "k", "m")), Arr(("n", "k", "j"))],
+      dims=dict(n=(1, 3), m=(1, 3), k=(1, 3), j=(1, 3))),
     P("newaxis", """
 def f(u, v):
     return np.sum(np.sin(u[:, np.newaxis] * v[np.newaxis, :])) + np.sum(np.cos(u[:, None] - u[None, :]))
@@ -932,6 +1038,11 @@ def f(x):
 def f(x, y):
     return np.prod(x) + np.max(y) + np.std(y)
 """, [Arr(("n",), lo=0.5, hi=1.5), Arr(("n",))], dims=dict(n=(2, 5)), prep=spread(1), ok=distinct_args(1)),
+    P("f32_axis_forms", """
+def f(x, y):
+    return (np.sum(np.prod(x, axis=0)) + np.sum(np.sin(np.cumsum(x, axis=1))) + np.sum(np.linalg.norm(y, axis=0))
+            + np.sum(np.cos(np.concatenate((x, y * 2.0), axis=1))))
+""", [Arr(NM), Arr(NM)], prep=pushed(0.0, margin=0.1)),
     P("f32_solve_inv_det", """
 def f(A, b):
     return np.sum(np.linalg.solve(A, b)) + np.sum(np.linalg.inv(A)) + np.linalg.det(A)

@@ -169,7 +169,9 @@ COMPILED_ARRAY_NAMES = {"linalg_chain", "stencil"}
 SLOW_COMPILED_NAMES = {"while_condition_on_active_value", "early_return_inside_nested_loop", "nested_while_in_for",
                        "computed_indices", "while_and_early_return"}
 SLOW_COMPILED_ARRAY_NAMES = {"vjp_matmat_broadcast", "sum_mean_axis_keepdims", "slogdet_cholesky", "solve_matrix_rhs",
-                             "concatenate_stack", "integer_array_index_repeated", "max_min_axis", "newaxis"}
+                             "concatenate_stack", "integer_array_index_repeated", "max_min_axis", "newaxis",
+                             "prod_axis_keepdims_methods_positional", "cumsum_axis_variants", "norm_axis_keepdims_ord",
+                             "concatenate_axis_variants"}
 SLOW_COMPILED_ARRAY_NAMES |= {p.name for p in test_arrays_writes.WRITES[:6]}
 
 

@@ -584,3 +584,64 @@ def lanes_embed(t, like, axis, start):
     lanes = t.shape[-1]
     blocks = np.ascontiguousarray(t).reshape((before, t.shape[_axis(axis, like)], after * lanes))
     return _in_block(blocks, start, along).reshape(like.shape + (lanes,))
+
+
+# The derivative of the product of the others (the Hessian of a product), for second derivatives: for each
+# element i, sum over j != i of w_j times the product of the elements other than i and j. Symmetric in i and j, so
+# it is both the tangent (w = t) and the adjoint (w = g) of prod_others. Exact at zeros: running sums of partial
+# products from both ends, no division.
+@register_jitable
+def _prod_pairs(blocks, weights):
+    """blocks (before, along, after), weights (before, along, after, lanes) -> (before, along, after, lanes)."""
+    before, along, after = blocks.shape
+    out = np.zeros(weights.shape)
+    prefix = np.empty(along)  # prefix[k]: the product of the elements before k
+    for i in range(before):
+        for j in range(after):
+            product = 1.0
+            for k in range(along):
+                prefix[k] = product
+                product *= blocks[i, k, j]
+            for lane in range(weights.shape[3]):
+                left = 0.0  # sum over m < k of w_m times the product of the elements before k but m
+                for k in range(along):
+                    out[i, k, j, lane] = left
+                    left = left * blocks[i, k, j] + weights[i, k, j, lane] * prefix[k]
+                suffix, right = 1.0, 0.0  # the same from the end
+                for k in range(along - 1, -1, -1):
+                    out[i, k, j, lane] = out[i, k, j, lane] * suffix + right * prefix[k]
+                    right = right * blocks[i, k, j] + weights[i, k, j, lane] * suffix
+                    suffix *= blocks[i, k, j]
+    return out
+
+
+@register_jitable
+def prod_others_tangent(x, t):
+    """The tangent of prod_others(x) in direction t (also its adjoint for g = t), shaped like x."""
+    n = x.size
+    weights = np.ascontiguousarray(t).reshape((1, n, 1, 1))
+    return _prod_pairs(np.ascontiguousarray(x).reshape((1, n, 1)), weights).reshape(x.shape)
+
+
+@register_jitable
+def prod_others_along_tangent(x, t, axis):
+    """The tangent of prod_others_along(x, axis) in direction t (also its adjoint for g = t), shaped like x."""
+    before, along, after = _around(x.shape, axis)
+    weights = np.ascontiguousarray(t).reshape((before, along, after, 1))
+    return _prod_pairs(np.ascontiguousarray(x).reshape((before, along, after)), weights).reshape(x.shape)
+
+
+@register_jitable
+def lanes_prod_others_tangent(x, t):
+    """prod_others_tangent in every lane: t (*x.shape, lanes)."""
+    n, lanes = x.size, t.shape[-1]
+    weights = np.ascontiguousarray(t).reshape((1, n, 1, lanes))
+    return _prod_pairs(np.ascontiguousarray(x).reshape((1, n, 1)), weights).reshape(t.shape)
+
+
+@register_jitable
+def lanes_prod_others_along_tangent(x, t, axis):
+    """prod_others_along_tangent in every lane: t (*x.shape, lanes)."""
+    before, along, after = _around(x.shape, axis)
+    weights = np.ascontiguousarray(t).reshape((before, along, after, t.shape[-1]))
+    return _prod_pairs(np.ascontiguousarray(x).reshape((before, along, after)), weights).reshape(t.shape)

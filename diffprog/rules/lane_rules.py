@@ -22,7 +22,7 @@ from .runtime_calls import RuntimeHelper, runtime_import
 
 _HELPERS = ("zeros", "fit", "scale", "tape", "tape_reserve", "sum", "dot", "cumsum", "ravel", "reshape", "matvec",
             "matmat", "vecmat", "matmat_right", "transpose", "trace", "solve", "cholesky_jvp", "unbroadcast",
-            "scatter", "split", "embed")
+            "scatter", "split", "embed", "prod_others_tangent", "prod_others_along_tangent")
 # Markers that rule templates call as `lanes.NAME(...)`: each stands for backend/runtime.py's `lanes_NAME`.
 lanes = SimpleNamespace(**{name: RuntimeHelper(f"lanes_{name}") for name in _HELPERS})
 
@@ -30,7 +30,8 @@ _PARAMS = {"zeros": "lanes, like", "fit": "t, like", "scale": "weights, t", "tap
            "tape_reserve": "tape, length, count", "dot": "weights, t", "reshape": "t, like", "matvec": "t, b",
            "matmat": "t, b", "vecmat": "a, t", "matmat_right": "a, t", "solve": "a, t", "cholesky_jvp": "lower, t",
            "unbroadcast": "t, like", "scatter": "target, index, t", "split": "t, axis, start, like",
-           "embed": "t, like, axis, start"}
+           "embed": "t, like, axis, start", "prod_others_tangent": "x, t",
+           "prod_others_along_tangent": "x, t, axis"}
 _array = lambda rank: lambda ts: T.Array("float64", rank(ts))  # noqa: E731
 _RESULTS = {
     "zeros": _array(lambda ts: ts[1].ndim + 1), "fit": _array(lambda ts: ts[1].ndim + 1),
@@ -42,6 +43,7 @@ _RESULTS = {
     "solve": _array(lambda ts: ts[1].ndim), "cholesky_jvp": _array(lambda ts: 3),
     "unbroadcast": _array(lambda ts: ts[0].ndim), "scatter": _array(lambda ts: ts[0].ndim + 1),
     "split": _array(lambda ts: ts[3].ndim + 1), "embed": _array(lambda ts: ts[1].ndim + 1),
+    "prod_others_tangent": _array(lambda ts: ts[1].ndim), "prod_others_along_tangent": _array(lambda ts: ts[1].ndim),
 }
 for _name in _HELPERS:
     _count = len(_PARAMS.get(_name, "t").split(","))
@@ -117,6 +119,10 @@ LANE_JVPS = {
     "rt.cumsum_reversed": ("rt.cumsum_reversed(t, laxis)", None),
     "rt.split_along": ("lanes.split(t, axis, start, like)", None, None, None),
     "rt.embed_along": ("lanes.embed(t, like, axis, start)", None, None, None),
+    "rt.prod_others": ("lanes.prod_others_tangent(x, t)",),
+    "rt.prod_others_along": ("lanes.prod_others_along_tangent(x, t, axis)", None),
+    "rt.prod_others_tangent": (None, "lanes.prod_others_tangent(x, t)"),
+    "rt.prod_others_along_tangent": (None, "lanes.prod_others_along_tangent(x, t, axis)", None),
 }
 
 # Primitives whose tangent joins the arguments' tangents (zero for constant arguments) as the primal joins the

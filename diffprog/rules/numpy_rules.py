@@ -177,7 +177,8 @@ p("np.array", lambda args: f"np.array([{', '.join(args)}])", "", keys=[np.array,
 p("np.linalg.cholesky", "np.linalg.cholesky({0})", "a", keys=[np.linalg.cholesky], vjps=("rt.cholesky_vjp(out, g)",),
   result="same")
 p("rt.prod_others", "prod_others({0})", "x", keys=[rt.prod_others], result=lambda ts: T.Array("float64", ts[0].ndim),
-  imports=runtime_import("prod_others"))
+  imports=runtime_import("prod_others"), vjps=("rt.prod_others_tangent(x, g)",),  # symmetric: the Hessian
+  jvps=("rt.prod_others_tangent(x, t)",))
 p("rt.cholesky_vjp", "cholesky_vjp({0}, {1})", "lower, g", keys=[rt.cholesky_vjp], result=lambda ts: ts[0],
   imports=runtime_import("cholesky_vjp"))
 p("rt.cholesky_jvp", "cholesky_jvp({0}, {1})", "lower, t", keys=[rt.cholesky_jvp], result=lambda ts: ts[0],
@@ -209,7 +210,8 @@ p("np.std_axis", f"np.sqrt({_VAR})", "x",
 
 # Product and prefix sums along an axis. numba's np.prod takes no axis: `prod_along`; the adjoint of the product
 # multiplies g by the product of the other elements along the axis (exact at zeros, as np.prod's).
-for _helper in ("prod_others_along", "cumsum_reversed", "split_along", "embed_along"):
+for _helper in ("prod_others_along", "cumsum_reversed", "split_along", "embed_along", "prod_others_tangent",
+                "prod_others_along_tangent"):
     setattr(rt, _helper, RuntimeHelper(_helper))  # rule templates call these as rt.NAME
 for _keep in (False, True):
     _k, _spread = ("_keepdims", "g") if _keep else ("", "np.expand_dims(g, axis)")
@@ -218,7 +220,16 @@ for _keep in (False, True):
       imports=runtime_import("prod_along"))
 p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", vjps=("rt.cumsum_reversed(g, axis)",), result="same")
 p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.prod_others_along],
+  vjps=("rt.prod_others_along_tangent(x, g, axis)", None), jvps=("rt.prod_others_along_tangent(x, t, axis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along"))
+# the second derivatives of products (runtime.py: `_prod_pairs`), linear in their second argument
+p("rt.prod_others_tangent", "prod_others_tangent({0}, {1})", "x, w", keys=[rt.prod_others_tangent],
+  vjps=(None, "rt.prod_others_tangent(x, g)"), jvps=(None, "rt.prod_others_tangent(x, t)"),
+  result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_tangent"))
+p("rt.prod_others_along_tangent", "prod_others_along_tangent({0}, {1}, {2})", "x, w, axis",
+  keys=[rt.prod_others_along_tangent], vjps=(None, "rt.prod_others_along_tangent(x, g, axis)", None),
+  jvps=(None, "rt.prod_others_along_tangent(x, t, axis)", None),
+  result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along_tangent"))
 # the linear maps these adjoints use, each the other's transpose (second derivatives differentiate them)
 p("rt.cumsum_reversed", "cumsum_reversed({0}, {1})", "x, axis", keys=[rt.cumsum_reversed],
   vjps=("np.cumsum(g, axis=axis)", None), jvps=("rt.cumsum_reversed(t, axis)", None),
