@@ -6,6 +6,7 @@ imports the backend (nor numba, which the command line checker must not load).
 from types import SimpleNamespace
 
 RUNTIME_MODULE = "diffprog.backend.runtime"
+TAPES_MODULE = "diffprog.backend.tapes"
 
 
 class RuntimeHelper:
@@ -26,5 +27,5 @@ rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in ("cholesky_vjp", "
 REVOLVE_ACTIONS = {"done": 0, "advance": 1, "takeshot": 2, "restore": 3, "youturn": 4}
 
 
-def runtime_import(name) -> tuple:
-    return (f"{RUNTIME_MODULE}:{name}",)
+def runtime_import(name, module=RUNTIME_MODULE) -> tuple:
+    return (f"{module}:{name}",)

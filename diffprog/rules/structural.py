@@ -6,7 +6,7 @@ emits from the `adjoint="index"` tag.
 import builtins
 
 from ..ir import types as T
-from .runtime_calls import rt, runtime_import
+from .runtime_calls import TAPES_MODULE, rt, runtime_import
 
 from .registry import primitive as p
 
@@ -51,10 +51,15 @@ p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", keys=[rt
   jvps=("t", None, "rt.scatter_add(np.zeros_like(target), index, t)"))
 p("sum_leading", "np.sum({0}, axis=0)", "x", keys=[rt.sum_leading], result=lambda ts: T.Array(ts[0].dtype,
   ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT, vjps=("g + np.zeros_like(x)",), jvps=("rt.sum_leading(t)",))
-p("list_new", "numba.typed.List()", "", result=lambda ts: T.Opaque("list"), imports=("numba.typed",))
-# Saved arrays are stored contiguous: a typed list holds one array layout, and views come in several.
-p("list_append", "{0}.append(np.ascontiguousarray({1}))", "tape, x", None, None, effect=True, result="none")
-p("list_pop", "{0}.pop()", "tape", None, result=lambda ts: T.Opaque("element"))
+# Tapes of arrays (backend/tapes.py): a flat buffer of the pushed elements and an index of (start, shape) rows.
+# A restored array is typed "element": its derivative is not followed (second derivatives through such loops
+# are reported, analysis/types.py).
+p("array_tape_note", "array_tape_note({0}, {1}, {2})", "index, length, x", result="same",
+  imports=runtime_import("array_tape_note", TAPES_MODULE))
+p("array_tape_store", "array_tape_store({0}, {1}, {2}, {3})", "tape, index, length, x", result="same",
+  imports=runtime_import("array_tape_store", TAPES_MODULE))
+p("array_tape_load", "array_tape_load({0}, {1}, {2}, {3})", "tape, index, length, like",
+  result=lambda ts: T.Opaque("element"), imports=runtime_import("array_tape_load", TAPES_MODULE))
 # Binomial checkpointing (transforms/reverse.py, backend/runtime.py): the schedule and the loop state's snapshots.
 p("revolve_slots", "revolve_slots({0}, {1})", "steps, snapshots", result="int", imports=runtime_import("revolve_slots"))
 p("revolve_new", "revolve_new({0}, {1})", "steps, slots", result=lambda ts: T.Array("int64", 1),

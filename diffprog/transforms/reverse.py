@@ -70,6 +70,9 @@ class ReverseTransform:
         self.tape_sites: dict = {}  # variable -> the loops whose bodies push it directly
         self.shared_tapes: set = set()  # pushed at several loop levels: reserved at each push instead
         self.tape_names: dict = {}  # names the dry run gave tapes, reused by the real run
+        self.tape_indexes: dict = {}  # array variable -> its tape's index (see backend/tapes.py)
+        self.recording_step = 0  # > 0 while building the code that records one step of a checkpointed loop
+        self.copied_from_tape: set = set()  # arrays popped from tapes a later recording overwrites
         self.element_saves: dict = {}  # id(store) -> variable holding the elements it overwrote
         self.recompute: dict = {}  # id(loop) -> assignments the backward sweep recomputes each iteration
         self.trip_pushed: set = set()
@@ -351,8 +354,15 @@ class ReverseTransform:
 
     def _push(self, variable, origin) -> list:
         tape, length = self._tape(variable)
-        if self._is_array(variable):  # arrays are never mutated behind a saved reference (writes are undone)
-            return [C.Effect(C.Call(_P("list_append"), (C.Var(tape), C.Var(variable))), origin)]
+        if self._is_array(variable):  # the tape grows itself: array sizes are not known at loop entry
+            if self.recording_step:
+                self.copied_from_tape.add(variable)
+            index = self._tape_index(variable)
+            return [C.Assign(index, C.Call(_P("array_tape_note"), (C.Var(index), C.Var(length), C.Var(variable))),
+                             origin),
+                    C.Assign(tape, C.Call(_P("array_tape_store"), (C.Var(tape), C.Var(index), C.Var(length),
+                                                                   C.Var(variable))), origin),
+                    C.Assign(length, C.Call(_P("add"), (C.Var(length), C.Const(1))), origin)]
         self.tape_sites.setdefault(variable, set()).add(self.loop_stack[-1].loop)
         reserve = []
         if variable in self.shared_tapes:  # a nested loop pushes it too: a reservation at loop entry won't hold
@@ -364,10 +374,14 @@ class ReverseTransform:
 
     def _pop(self, variable, origin) -> list:
         tape, length = self._tape(variable)
-        if self._is_array(variable):
-            return [C.Assign(variable, C.Call(_P("list_pop"), (C.Var(tape),)), origin)]
-        return [C.Assign(length, C.Call(_P("sub"), (C.Var(length), C.Const(1))), origin),
-                C.Assign(variable, C.Call(_P("getitem"), (C.Var(tape), C.Var(length))), origin)]
+        out = [C.Assign(length, C.Call(_P("sub"), (C.Var(length), C.Const(1))), origin)]
+        if not self._is_array(variable):
+            return out + [C.Assign(variable, C.Call(_P("getitem"), (C.Var(tape), C.Var(length))), origin)]
+        load = (C.Var(tape), C.Var(self._tape_index(variable)), C.Var(length), C.Var(variable))
+        out.append(C.Assign(variable, C.Call(_P("array_tape_load"), load), origin))
+        if variable in self.copied_from_tape:  # the step's next recording reuses the tape's space
+            out.append(C.Assign(variable, C.Call(_P("copy"), (C.Var(variable),)), origin))
+        return out
 
     def _is_array(self, variable) -> bool:
         return isinstance(self.types.get(variable), T.Array)
@@ -377,6 +391,12 @@ class ReverseTransform:
             self.tapes[variable] = self.tape_names.get(variable) or (
                 self.names.claim("tape_" + variable), self.names.claim(f"tape_{variable}_len"))
         return self.tapes[variable]
+
+    def _tape_index(self, variable) -> str:
+        """An array tape's index: where each pushed array starts in the tape, and its shape."""
+        if variable not in self.tape_indexes:
+            self.tape_indexes[variable] = self.names.claim(f"tape_{variable}_index")
+        return self.tape_indexes[variable]
 
     def _reserve(self, sites: Sites, count: C.Var | None, origin) -> list:
         out = []
@@ -437,7 +457,9 @@ class ReverseTransform:
             out.append(C.Assign(v, C.Call(_P("copy"), (C.Var(v),)), stmt.origin))
         self._record_trip(stmt, depth, out)
         out.append(C.ForRange(stmt.var, stmt.start, stmt.stop, stmt.step, C.clone(stmt.body), stmt.origin))
+        self.recording_step += 1
         plan.record_step = self._forward_block(stmt.body, depth)
+        self.recording_step -= 1
         return out
 
     def _checkpoint_plan(self, stmt, snapshots) -> Checkpointed:
@@ -634,10 +656,13 @@ class ReverseTransform:
                 out.append(C.Assign(v, C.Call(_empty_array(t), ()), self.fn.origin))
         for v, (tape, length) in sorted(self.tapes.items()):
             if self._is_array(v):
-                out.append(C.Assign(tape, C.Call(_P("list_new"), ()), self.fn.origin))
-                continue
-            kind = self.types[v].kind if v in self.types else "int"
-            out.append(C.Assign(tape, C.Call(_P(f"tape_empty_{kind}"), (C.Const(0),)), self.fn.origin))
+                t = self.types[v]
+                out.append(C.Assign(tape, C.Call(_empty_array(T.Array(t.dtype, 1)), ()), self.fn.origin))
+                index = _empty_array(T.Array("int64", 2), shape=f"(0, {t.ndim + 1})")
+                out.append(C.Assign(self._tape_index(v), C.Call(index, ()), self.fn.origin))
+            else:
+                kind = self.types[v].kind if v in self.types else "int"
+                out.append(C.Assign(tape, C.Call(_P(f"tape_empty_{kind}"), (C.Const(0),)), self.fn.origin))
             out.append(C.Assign(length, C.Const(0), self.fn.origin))
         return out
 
@@ -662,9 +687,10 @@ class ReverseTransform:
         return out
 
 
-def _empty_array(t) -> Primitive:
-    """An empty array of type t, to give a saved array variable a value (and a numba type) before the loop."""
-    shape = "(" + "0, " * t.ndim + ")"
+def _empty_array(t, shape=None) -> Primitive:
+    """An empty array of type t, to give a saved array variable (or a tape) a value and a numba type before the
+    loop."""
+    shape = shape or "(" + "0, " * t.ndim + ")"
     return Primitive(f"empty_{t}", f"np.zeros({shape}, np.{t.dtype})", (), result=lambda ts: t)
 
 
