@@ -26,26 +26,36 @@ def unbroadcast(contribution, like):
     Leading axes that broadcasting added are summed away by the generated code itself (their number is known
     statically); this handles the size-1 axes, known only at run time.
     """
-    result = contribution
-    for axis in range(like.ndim):
-        if like.shape[axis] == 1 and result.shape[axis] != 1:
-            result = np.sum(result, axis=axis, keepdims=True)
-    return result
+    return unbroadcast_to(contribution, like.shape)
 
 
 @overload(unbroadcast)
 def _unbroadcast_compiled(contribution, like):
-    if like.ndim == 1:
-        def vector(contribution, like):
-            if like.shape[0] == 1 and contribution.shape[0] != 1:
+    return lambda contribution, like: unbroadcast_to(contribution, like.shape)
+
+
+def unbroadcast_to(contribution, shape):
+    """unbroadcast to an array of this shape: where the backward sweep saved an array's extents, not the array."""
+    result = contribution
+    for axis, extent in enumerate(shape):
+        if extent == 1 and result.shape[axis] != 1:
+            result = np.sum(result, axis=axis, keepdims=True)
+    return result
+
+
+@overload(unbroadcast_to)
+def _unbroadcast_to_compiled(contribution, shape):
+    if len(shape) == 1:
+        def vector(contribution, shape):
+            if shape[0] == 1 and contribution.shape[0] != 1:
                 return np.full(1, np.sum(contribution))
             return np.ascontiguousarray(contribution)
         return vector
 
-    def array(contribution, like):
+    def array(contribution, shape):
         result = np.ascontiguousarray(contribution)
-        for axis in range(like.ndim):
-            if like.shape[axis] == 1 and result.shape[axis] != 1:
+        for axis in range(len(shape)):
+            if shape[axis] == 1 and result.shape[axis] != 1:
                 result = np.ascontiguousarray(np.expand_dims(np.sum(result, axis=axis), axis))
         return result
     return array
@@ -463,6 +473,12 @@ def _around(shape, axis):
 
 
 @register_jitable
+def _blocks(x, axis):
+    """x as its contiguous (before, along, after) block around `axis`."""
+    return np.ascontiguousarray(x).reshape(_around(x.shape, axis))
+
+
+@register_jitable
 def _axis(axis, like):
     """`axis` of an array of like's rank as a non-negative number."""
     return axis + like.ndim if axis < 0 else axis
@@ -479,9 +495,9 @@ def _prod_along_compiled(x, axis):
         return lambda x, axis: np.prod(x)
 
     def array(x, axis):
-        before, along, after = _around(x.shape, axis)
+        blocks = _blocks(x, axis)
+        before, along, after = blocks.shape
         out = np.sum(x, axis=axis)  # the result's shape and dtype; overwritten below
-        blocks = np.ascontiguousarray(x).reshape((before, along, after))
         products = out.reshape((before, after))
         for i in range(before):
             for j in range(after):
@@ -497,9 +513,9 @@ def _prod_along_compiled(x, axis):
 def prod_others_along(x, axis):
     """For each element, the product of the others along `axis`: d np.prod(x, axis) / d x, float64 and shaped
     like x, also where elements are zero (prefix times suffix products, no division)."""
-    before, along, after = _around(x.shape, axis)
-    blocks = np.ascontiguousarray(x).reshape((before, along, after))
-    out = np.empty((before, along, after))
+    blocks = _blocks(x, axis)
+    before, along, after = blocks.shape
+    out = np.empty(blocks.shape)
     for i in range(before):
         for j in range(after):
             left = 1.0
@@ -516,9 +532,9 @@ def prod_others_along(x, axis):
 @register_jitable
 def cumsum_reversed(g, axis):
     """Sums from each element to the end along `axis` (the adjoint of np.cumsum(x, axis)), float64."""
-    before, along, after = _around(g.shape, axis)
-    blocks = np.ascontiguousarray(g).reshape((before, along, after))
-    out = np.empty((before, along, after))
+    blocks = _blocks(g, axis)
+    before, along, after = blocks.shape
+    out = np.empty(blocks.shape)
     for i in range(before):
         for j in range(after):
             total = 0.0
@@ -554,36 +570,37 @@ def _in_block(blocks, start, along):
 def split_along(g, axis, start, like):
     """The part of g, along `axis` from `start`, that an argument shaped like `like` contributed to a
     concatenation (the adjoint of np.concatenate(..., axis)), float64."""
-    before, along, after = _around(g.shape, axis)
-    blocks = np.ascontiguousarray(g).reshape((before, along, after))
-    return _block_of(blocks, start, like.shape[_axis(axis, like)]).reshape(like.shape)
+    return _block_of(_blocks(g, axis), start, like.shape[_axis(axis, like)]).reshape(like.shape)
 
 
 @register_jitable
 def embed_along(t, like, axis, start):
     """Zeros shaped like `like` holding t along `axis` from `start` (the tangent of a concatenation with respect
     to one argument), float64."""
-    before, along, after = _around(t.shape, axis)
-    blocks = np.ascontiguousarray(t).reshape((before, along, after))
-    return _in_block(blocks, start, like.shape[_axis(axis, like)]).reshape(like.shape)
+    return _in_block(_blocks(t, axis), start, like.shape[_axis(axis, like)]).reshape(like.shape)
+
+
+@register_jitable
+def _lane_blocks(t, like, axis):
+    """A tangent t (*S, lanes), S like's shape but along `axis`, as (before, S[axis], after * lanes) blocks; and
+    like's extent along the axis."""
+    before, along, after = _around(like.shape, axis)
+    blocks = np.ascontiguousarray(t).reshape((before, t.shape[_axis(axis, like)], after * t.shape[-1]))
+    return blocks, along
 
 
 @register_jitable
 def lanes_split(t, axis, start, like):
     """split_along in every lane: t (*S, lanes) -> (*like.shape, lanes); `axis` counts in like's axes."""
-    before, along, after = _around(like.shape, axis)
-    lanes = t.shape[-1]
-    blocks = np.ascontiguousarray(t).reshape((before, t.shape[_axis(axis, like)], after * lanes))
-    return _block_of(blocks, start, along).reshape(like.shape + (lanes,))
+    blocks, along = _lane_blocks(t, like, axis)
+    return _block_of(blocks, start, along).reshape(like.shape + (t.shape[-1],))
 
 
 @register_jitable
 def lanes_embed(t, like, axis, start):
     """embed_along in every lane: t (*S_k, lanes) -> (*like.shape, lanes); `axis` counts in like's axes."""
-    before, along, after = _around(like.shape, axis)
-    lanes = t.shape[-1]
-    blocks = np.ascontiguousarray(t).reshape((before, t.shape[_axis(axis, like)], after * lanes))
-    return _in_block(blocks, start, along).reshape(like.shape + (lanes,))
+    blocks, along = _lane_blocks(t, like, axis)
+    return _in_block(blocks, start, along).reshape(like.shape + (t.shape[-1],))
 
 
 # The derivative of the product of the others (the Hessian of a product), for second derivatives: for each
@@ -616,32 +633,29 @@ def _prod_pairs(blocks, weights):
 
 
 @register_jitable
-def prod_others_tangent(x, t):
-    """The tangent of prod_others(x) in direction t (also its adjoint for g = t), shaped like x."""
-    n = x.size
-    weights = np.ascontiguousarray(t).reshape((1, n, 1, 1))
-    return _prod_pairs(np.ascontiguousarray(x).reshape((1, n, 1)), weights).reshape(x.shape)
+def lanes_prod_others_along_tangent(x, t, axis):
+    """prod_others_along_tangent in every lane: t (*x.shape, lanes)."""
+    blocks = _blocks(x, axis)
+    weights = np.ascontiguousarray(t).reshape(blocks.shape + (t.shape[-1],))
+    return _prod_pairs(blocks, weights).reshape(t.shape)
 
 
 @register_jitable
 def prod_others_along_tangent(x, t, axis):
     """The tangent of prod_others_along(x, axis) in direction t (also its adjoint for g = t), shaped like x."""
-    before, along, after = _around(x.shape, axis)
-    weights = np.ascontiguousarray(t).reshape((before, along, after, 1))
-    return _prod_pairs(np.ascontiguousarray(x).reshape((before, along, after)), weights).reshape(x.shape)
+    return lanes_prod_others_along_tangent(x, np.expand_dims(t, t.ndim), axis).reshape(x.shape)
+
+
+@register_jitable
+def prod_others_tangent(x, t):
+    """The tangent of prod_others(x) in direction t (also its adjoint for g = t), shaped like x."""
+    flat = np.ascontiguousarray(x).ravel()
+    return prod_others_along_tangent(flat, np.ascontiguousarray(t).ravel(), 0).reshape(x.shape)
 
 
 @register_jitable
 def lanes_prod_others_tangent(x, t):
     """prod_others_tangent in every lane: t (*x.shape, lanes)."""
-    n, lanes = x.size, t.shape[-1]
-    weights = np.ascontiguousarray(t).reshape((1, n, 1, lanes))
-    return _prod_pairs(np.ascontiguousarray(x).reshape((1, n, 1)), weights).reshape(t.shape)
-
-
-@register_jitable
-def lanes_prod_others_along_tangent(x, t, axis):
-    """prod_others_along_tangent in every lane: t (*x.shape, lanes)."""
-    before, along, after = _around(x.shape, axis)
-    weights = np.ascontiguousarray(t).reshape((before, along, after, t.shape[-1]))
-    return _prod_pairs(np.ascontiguousarray(x).reshape((before, along, after)), weights).reshape(t.shape)
+    flat, lanes = np.ascontiguousarray(x).ravel(), t.shape[-1]
+    weights = np.ascontiguousarray(t).reshape((x.size, lanes))
+    return lanes_prod_others_along_tangent(flat, weights, 0).reshape(t.shape)
