@@ -26,7 +26,7 @@ from .errors import DifferentiabilityError, Diagnostic, Reporter
 from .frontend.syntax import check_function_syntax
 from .ir import core as C
 from .ir import types as T
-from .normalize.cleanup import hoist_loop_invariants, remove_dead_code, split_self_updates
+from .normalize.cleanup import hoist_loop_invariants, initialize_unassigned, remove_dead_code, split_self_updates
 from .normalize.lower import Lowerer, parsed_function
 from .normalize.nested import Derived, first_nested, has_nested, splice
 from .transforms.batched import forward_batched
@@ -163,6 +163,7 @@ class FunctionCompiler:
         reporter = Reporter()
         types = infer_types(core, dict(zip(core.params, param_types)), reporter)
         reporter.raise_if_errors()
+        core = initialize_unassigned(core, types)
         names = copy.deepcopy(names)
         if mode == "primal":
             return core, core, names
@@ -172,10 +173,9 @@ class FunctionCompiler:
                                     forward_mode=mode in ("forward", "forward_batched"))
         if self.derives and any("a view of" in e.message for e in reporter.errors):
             raise DifferentiabilityError([Diagnostic(
-                "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs keeps "
-                "values on tapes that it saves and restores as shared arrays (third derivatives through loops)",
-                core.origin, "differentiate twice and take finite differences of that, or write the function "
-                "without a loop (third derivatives of loop-free code work)")])
+                "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs saves "
+                "and restores the contents of its tapes as shared arrays",
+                core.origin, "differentiate one time fewer and take finite differences of that")])
         reporter.raise_if_errors()
         reporter.emit_warnings()
         if mode == "forward":

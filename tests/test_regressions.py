@@ -178,3 +178,29 @@ def test_tape_overflow_while_inside_for():
         _, pullback = dp.vjp(dp.differentiable(m.f, jit=jit), *args)
         for g, e in zip(pullback(1.0), expected):
             close(g, e)
+
+
+# ---- a value assigned only on paths numba sees as possible ------------------------------------------------------
+# A `return` inside a loop over a constant empty range: the loop's condition is a constant numba folds, and it then
+# rejected `result` (assigned in the loop and after it) as undefined ("Unsupported assignment encountered:
+# Undefined", DP301), in the primal and in every derivative. Found by the fuzzer; every number and array a path
+# may read before assigning now gets a first value (normalize/cleanup.py, initialize_unassigned).
+RETURN_IN_EMPTY_LOOP = """
+def f(x0, a0, x1):
+    for k in range(2, 2):
+        if (-2.0 * k) >= (0.5 - x1):
+            return x0 + 0.5 * np.sum(a0)
+        x1 = x0
+    return x1 * x0 + np.sum(a0 * a0)
+"""
+
+
+def test_return_inside_a_loop_that_never_runs_compiles():
+    f = dp.differentiable(module(RETURN_IN_EMPTY_LOOP).f)
+    a0 = np.array([0.5, -2.0])
+    close(f(0.3, a0, 1.5), 0.45 + 4.25)
+    gradient = dp.grad(f, (0, 1, 2))(0.3, a0, 1.5)
+    close(gradient[0], 1.5)
+    close(gradient[1], 2.0 * a0)
+    close(gradient[2], 0.3)
+    close(dp.jvp(f, (0.3, a0, 1.5), (1.0, np.ones(2), 1.0))[1], 1.5 + 2.0 * np.sum(a0) + 0.3)

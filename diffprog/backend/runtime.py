@@ -61,6 +61,22 @@ def _unbroadcast_to_compiled(contribution, shape):
     return array
 
 
+def add_outer(target, a, b):
+    """target += np.outer(a, b), in place: an adjoint update that needs no array for the term."""
+    target += np.outer(a, b)
+    return target
+
+
+@overload(add_outer)
+def _add_outer_compiled(target, a, b):
+    def update(target, a, b):
+        for i in range(a.shape[0]):
+            for j in range(b.shape[0]):
+                target[i, j] += a[i] * b[j]
+        return target
+    return update
+
+
 def scatter_add(target, index, values):
     """target[index] += values for an integer index array, adding repeated indices (numpy's np.add.at)."""
     for k in range(index.shape[0]):
@@ -93,24 +109,46 @@ def cholesky_jvp(lower, t):
     return lower @ inner
 
 
-@register_jitable
 def max_along(x, axis):
-    """np.max(x, axis) for matrices (numba's np.max takes no axis)."""
-    if axis == 0:
-        out = x[0].copy()
-        for i in range(1, x.shape[0]):
-            out = np.maximum(out, x[i])
+    """np.max(x, axis) for vectors and matrices (numba's np.max takes no axis)."""
+    return np.max(x, axis=axis)
+
+
+@overload(max_along)
+def _max_along_compiled(x, axis):
+    if x.ndim == 1:
+        return lambda x, axis: np.max(x)  # a vector's only axis: its maximum, a number
+
+    def matrix(x, axis):
+        if axis == 0:
+            out = x[0].copy()
+            for i in range(1, x.shape[0]):
+                out = np.maximum(out, x[i])
+            return out
+        out = np.empty(x.shape[0])
+        for i in range(x.shape[0]):
+            out[i] = np.max(x[i])
         return out
-    out = np.empty(x.shape[0])
-    for i in range(x.shape[0]):
-        out[i] = np.max(x[i])
-    return out
+    return matrix
 
 
 @register_jitable
 def min_along(x, axis):
-    """np.min(x, axis) for matrices."""
+    """np.min(x, axis) for vectors and matrices."""
     return -max_along(-x, axis)
+
+
+def keep_axis(value, axis):
+    """A reduction along `axis` given its axis back (keepdims=True): np.expand_dims, also of a number (the
+    reduction of a vector), which becomes a 1-element array."""
+    return np.expand_dims(value, axis)
+
+
+@overload(keep_axis)
+def _keep_axis_compiled(value, axis):
+    if isinstance(value, numba.types.Number):
+        return lambda value, axis: np.full(1, value)
+    return lambda value, axis: np.expand_dims(value, axis)
 
 
 @register_jitable

@@ -195,3 +195,22 @@ def clone(block) -> list:
     block that appears twice in generated code must not share them."""
     return [replace(stmt, **{name: clone(getattr(stmt, name)) for name in ("body", "orelse") if hasattr(stmt, name)})
             for stmt in block]
+
+
+def exposed(block, defined) -> tuple:
+    """(names the block may read before assigning them, names it surely assigns), given those `defined`."""
+    defined = set(defined)
+    found = set()
+    for stmt in block:
+        found.update(n for n in reads(stmt) if n not in defined)
+        if isinstance(stmt, If):
+            (in_body, body_defines), (in_orelse, orelse_defines) = (exposed(stmt.body, defined),
+                                                                    exposed(stmt.orelse, defined))
+            found |= in_body | in_orelse
+            defined |= body_defines & orelse_defines
+        elif isinstance(stmt, (ForRange, While)):  # may run zero times: defines nothing for sure
+            inner = defined | {stmt.var} if isinstance(stmt, ForRange) else defined
+            found |= exposed(stmt.body, inner)[0]
+        elif isinstance(stmt, Assign):
+            defined.add(stmt.target)
+    return found, defined

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from ..ir import core as C
+from ..rules.structural import initial_value
 
 
 def remove_dead_code(function: C.Function) -> C.Function:
@@ -111,3 +113,17 @@ def _hoistable(value) -> bool:
 
 def _operands(value) -> list:
     return [value.name] if isinstance(value, C.Var) else C.atom_vars(value.args)
+
+
+def initialize_unassigned(function: C.Function, types: dict) -> C.Function:
+    """The function with a first value for each number or array a path may read before assigning it (a return
+    inside a loop that may not run): numba types every variable on every path, and rejects one left undefined
+    on a path it sees as possible even where that path never runs."""
+    unassigned, assigned = C.exposed(function.body, function.params)
+    unassigned |= set(C.atom_vars(function.results)) - assigned
+    inits = []
+    for name in sorted(unassigned):
+        value = initial_value(types.get(name))
+        if value is not None:
+            inits.append(C.Assign(name, value, function.origin))
+    return replace(function, body=inits + function.body) if inits else function

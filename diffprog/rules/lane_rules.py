@@ -16,7 +16,7 @@ and runs one single-direction pass per column instead.
 from types import SimpleNamespace
 
 from ..ir import types as T
-from .numpy_rules import CENTERED_ALONG_AXIS, NORMS_ALONG_AXIS, along_axis
+from .numpy_rules import CENTERED_ALONG_AXIS, NORMS_ALONG_AXIS, VECTOR_REDUCTIONS, along_axis, of_vectors_whole
 from .registry import primitive as p
 from .runtime_calls import RuntimeHelper, runtime_import
 
@@ -113,6 +113,7 @@ LANE_JVPS = {
     "np.concatenate_axis": lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),
     # the linear maps generated adjoints use (forward over reverse: Hessians)
     "unbroadcast": lambda ranks: ("lanes.unbroadcast(t, like)" if ranks[1] > 0 else "t", None),
+    **{f"unbroadcast_extents{rank}": ("lanes.unbroadcast(t, out)",) + (None,) * rank for rank in range(1, 5)},
     "scatter_add": ("t", None, "lanes.scatter(target, index, t)"),
     "sum_leading": ("np.sum(t, axis=0)",),
     "as_float64": ("rt.as_float64(t)",),
@@ -124,6 +125,11 @@ LANE_JVPS = {
     "rt.prod_others_tangent": (None, "lanes.prod_others_tangent(x, t)"),
     "rt.prod_others_along_tangent": (None, "lanes.prod_others_along_tangent(x, t, axis)", None),
 }
+LANE_JVPS["add_outer"] = ("t",) + LANE_JVPS["np.outer"]  # target + np.outer(a, b)
+
+# Along the only axis of a vector, the whole reduction's rules (numpy_rules.py: VECTOR_REDUCTIONS), lanes last
+for _name, (_whole, _keep) in VECTOR_REDUCTIONS.items():
+    LANE_JVPS[_name] = of_vectors_whole(LANE_JVPS[_name], LANE_JVPS[_whole], "np.expand_dims({}, 0)" if _keep else None)
 
 # Primitives whose tangent joins the arguments' tangents (zero for constant arguments) as the primal joins the
 # arguments, lanes last: the joining primitive applied to the tangents, by the arguments' rank.

@@ -75,17 +75,20 @@ p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"],
   vjps=("np.ascontiguousarray(np.cumsum(g[::-1])[::-1]).reshape(x.shape)",),
   result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
 
-# Sum and mean along an axis (numba has np.sum(x, axis=k); mean is sum / n).
+# Sum and mean along an axis (numba has np.sum(x, axis=k); mean is sum / n). With keepdims the result gets its axis
+# back by the runtime helper `keep_axis` (np.expand_dims, which numba refuses for the number a vector reduces to).
 _axis_result = lambda ts, keep: ts[0] if keep else (  # noqa: E731
     T.Array(ts[0].dtype, ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT)
+_keeps = lambda keep, *others: (runtime_import("keep_axis") if keep else ()) + others  # noqa: E731
 for _keep in (False, True):
     _k = "_keepdims" if _keep else ""
     _spread = "g" if _keep else "np.expand_dims(g, axis)"
-    _sum = "np.sum({0}, axis={axis})" if not _keep else "np.expand_dims(np.sum({0}, axis={axis}), {axis})"
+    _sum = "np.sum({0}, axis={axis})" if not _keep else "keep_axis(np.sum({0}, axis={axis}), {axis})"
     p(f"np.sum_axis{_k}", _sum, "x", vjps=(_spread,),  # broadcast into x's adjoint: x not kept for its shape
-      result=lambda ts, keep=_keep: _axis_result(ts, keep))
+      result=lambda ts, keep=_keep: _axis_result(ts, keep), imports=_keeps(_keep))
     p(f"np.mean_axis{_k}", "(" + _sum + " / {0}.shape[{axis}])", "x",
-      vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), result=lambda ts, keep=_keep: _axis_result(ts, keep))
+      vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
+      imports=_keeps(_keep))
 
 # Linear algebra. Adjoints depend on whether operands are vectors (rank 1) or matrices (rank 2).
 _MATMUL_VJPS = {
@@ -192,21 +195,21 @@ for _name in ("max", "min"):
     p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", vjps=(
         "np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g / np.sum(np.where("
         "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis), axis)",),
-      result=lambda ts: T.Array(ts[0].dtype, 1), imports=runtime_import(f"{_name}_along"))
+      result=lambda ts: _axis_result(ts, False), imports=runtime_import(f"{_name}_along"))
     # keepdims: the result keeps the reduced axis (size 1), so it broadcasts against x without expand_dims
-    p(f"np.{_name}_axis_keepdims", f"np.expand_dims({_name}_along({{0}}, {{axis}}), {{axis}})", "x", vjps=(
+    p(f"np.{_name}_axis_keepdims", f"keep_axis({_name}_along({{0}}, {{axis}}), {{axis}})", "x", vjps=(
         "np.where(x == out, 1.0, 0.0) / np.expand_dims(np.sum(np.where(x == out, 1.0, 0.0), axis=axis), axis) * g",),
-      result="same", imports=runtime_import(f"{_name}_along"))
+      result="same", imports=_keeps(True, *runtime_import(f"{_name}_along")))
 
 # Variance and standard deviation along an axis, from numba's np.sum(x, axis=k): mean = sum / n.
 CENTERED_ALONG_AXIS = "(x - np.expand_dims(np.sum(x, axis=axis) / x.shape[axis], axis))"  # x minus its mean
-_VAR = ("(np.sum(({0} - np.expand_dims(np.sum({0}, axis={axis}) / {0}.shape[{axis}], {axis})) ** 2, axis={axis})"
+_VAR = ("(np.sum(({0} - keep_axis(np.sum({0}, axis={axis}) / {0}.shape[{axis}], {axis})) ** 2, axis={axis})"
         " / {0}.shape[{axis}])")
 p("np.var_axis", _VAR, "x", vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
-  result=lambda ts: _axis_result(ts, False))
+  result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
 p("np.std_axis", f"np.sqrt({_VAR})", "x",
   vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
-  result=lambda ts: _axis_result(ts, False))
+  result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
 
 # Product and prefix sums along an axis. numba's np.prod takes no axis: `prod_along`; the adjoint of the product
 # multiplies g by the product of the other elements along the axis (exact at zeros, as np.prod's).
@@ -215,9 +218,9 @@ for _helper in ("prod_others_along", "cumsum_reversed", "split_along", "embed_al
     setattr(rt, _helper, RuntimeHelper(_helper))  # rule templates call these as rt.NAME
 for _keep in (False, True):
     _k, _spread = ("_keepdims", "g") if _keep else ("", "np.expand_dims(g, axis)")
-    p(f"np.prod_axis{_k}", "np.expand_dims(prod_along({0}, {axis}), {axis})" if _keep else "prod_along({0}, {axis})",
+    p(f"np.prod_axis{_k}", "keep_axis(prod_along({0}, {axis}), {axis})" if _keep else "prod_along({0}, {axis})",
       "x", vjps=(f"rt.prod_others_along(x, axis) * {_spread}",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
-      imports=runtime_import("prod_along"))
+      imports=_keeps(_keep, *runtime_import("prod_along")))
 p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", vjps=("rt.cumsum_reversed(g, axis)",), result="same")
 p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.prod_others_along],
   vjps=("rt.prod_others_along_tangent(x, g, axis)", None), jvps=("rt.prod_others_along_tangent(x, t, axis)", None),
@@ -268,9 +271,9 @@ for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
         _name = f"np.linalg.norm_axis{'_keepdims' if _keep else ''}{_ord}"
         NORMS_ALONG_AXIS[_name] = _keep
         _norm = "np.sqrt(np.sum({0} * {0}, axis={axis}))"
-        p(_name, f"np.expand_dims({_norm}, {{axis}})" if _keep else _norm, "x",
+        p(_name, f"keep_axis({_norm}, {{axis}})" if _keep else _norm, "x",
           vjps=("x / out * g" if _keep else "x / np.expand_dims(out, axis) * np.expand_dims(g, axis)",),
-          result=lambda ts, keep=_keep: _norm_along(ts, keep))
+          result=lambda ts, keep=_keep: _norm_along(ts, keep), imports=_keeps(_keep))
 
 
 def _concatenated(ranks, stacked=False):
@@ -389,3 +392,24 @@ _JVPS = {
 }
 for _name, _rule in _JVPS.items():
     REGISTRY.named(_name).jvps = _rule
+
+
+# A reduction along the only axis of a vector is the whole reduction: a number, or with keepdims a 1-element array.
+# There its rules are the whole reduction's (the axis forms expand the number's adjoint or tangent, which numba
+# refuses), so ties and NaNs follow the same conventions; a 1-element `g` and `out` broadcast as numbers do, and a
+# tangent (a number, or of a rule dividing by `out` a 1-element array) is given its axis back by `keep`.
+VECTOR_REDUCTIONS = {name: (whole, "_keepdims" in name) for whole in (
+    "np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std", "np.linalg.norm")
+    for name in REGISTRY.names() if name.startswith(whole + "_axis")}  # along an axis: (whole, keepdims?)
+
+
+def of_vectors_whole(along, whole, keep=None):
+    """Rules by the argument's rank: `whole`'s at rank 1 (each passed through the format `keep`), else `along`."""
+    whole = tuple(r if r is None or keep is None else keep.format(r) for r in whole)
+    return lambda ranks: whole if ranks[0] == 1 else along
+
+
+for _name, (_whole, _keep) in VECTOR_REDUCTIONS.items():
+    _along, _of = REGISTRY.named(_name), REGISTRY.named(_whole)
+    _along.vjps = of_vectors_whole(_along.vjps, _of.vjps)
+    _along.jvps = of_vectors_whole(_along.jvps, _of.jvps, "np.ones(1) * ({})" if _keep else None)

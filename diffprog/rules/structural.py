@@ -5,9 +5,11 @@ emits from the `adjoint="index"` tag.
 """
 import builtins
 
+from ..ir import core as C
 from ..ir import types as T
 from .runtime_calls import TAPES_MODULE, rt, runtime_import
 
+from .registry import Primitive
 from .registry import primitive as p
 
 p("getitem", lambda args: f"{args[0]}[{', '.join(map(str, args[1:]))}]", "", adjoint="index",
@@ -51,6 +53,17 @@ p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", keys=[rt
   jvps=("t", None, "rt.scatter_add(np.zeros_like(target), index, t)"))
 p("sum_leading", "np.sum({0}, axis=0)", "x", keys=[rt.sum_leading], result=lambda ts: T.Array(ts[0].dtype,
   ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT, vjps=("g + np.zeros_like(x)",), jvps=("rt.sum_leading(t)",))
+p("add_outer", "add_outer({0}, {1}, {2})", "target, a, b", result="same", imports=runtime_import("add_outer"),
+  vjps=("g", "g @ b", "g.T @ a"), jvps=("t", "np.outer(t, b)", "np.outer(a, t)"))  # target += np.outer(a, b)
+# An array the backward sweep reads only for its shape is saved as its extents (transforms/reverse.py), one int
+# per axis; these take the shape from them. unbroadcast's result has exactly that shape: its tangent rules use it.
+for _rank in range(1, 5):
+    _extents = ", ".join(f"n{k}" for k in range(_rank))
+    p(f"zeros_extents{_rank}", "np.zeros((" + "".join(f"{{{k}}}, " for k in range(_rank)) + "))", _extents,
+      *([None] * _rank), result=lambda ts, r=_rank: T.Array("float64", r))
+    p(f"unbroadcast_extents{_rank}", "unbroadcast_to({0}, (" + "".join(f"{{{k + 1}}}, " for k in range(_rank)) + "))",
+      "contribution, " + _extents, result=lambda ts: ts[0], imports=runtime_import("unbroadcast_to"),
+      vjps=("g + np.zeros_like(contribution)",) + (None,) * _rank, jvps=("rt.unbroadcast(t, out)",) + (None,) * _rank)
 # Tapes of arrays (backend/tapes.py): a flat buffer of the pushed elements and an index of (start, shape) rows.
 # A restored array is typed "element": its derivative is not followed (second derivatives through such loops
 # are reported, analysis/types.py).
@@ -70,3 +83,21 @@ p("snapshot_list", "snapshot_list({0}, {1})", "x, slots", result=lambda ts: T.Op
 p("list_set", "{0}[{1}] = np.ascontiguousarray({2})", "snapshots, slot, x", effect=True, result="none")
 p("as_float64", "{0}.astype(np.float64)", "x", keys=[rt.as_float64], result=lambda ts: T.Array("float64", ts[0].ndim),
   vjps=("rt.as_float64(g)",), jvps=("rt.as_float64(t)",))
+
+
+def empty_array(t, shape=None) -> Primitive:
+    """An empty array of type t: a value (and a numba type) for an array variable, or a tape, before its first
+    assignment."""
+    shape = shape or "(" + "0, " * t.ndim + ")"
+    return Primitive(f"empty_{t}", f"np.zeros({shape}, np.{t.dtype})", (), result=lambda ts: t)
+
+
+def initial_value(t):
+    """A value of type t to give a variable before its first assignment (zero, or an empty array), or None for
+    other types."""
+    if isinstance(t, T.Scalar):
+        return C.Const({"float": 0.0, "int": 0, "bool": False}[t.kind])
+    if isinstance(t, T.Array):
+        return C.Call(empty_array(t), ())
+    return None
+

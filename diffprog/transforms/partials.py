@@ -41,6 +41,7 @@ class PartialEmitter:
         self.names = names
         self.emit = emit
         self.origin = origin
+        self.applied: dict = {}  # (primitive, atoms) -> the variable already holding it
 
     def partial(self, call: C.Call, k: int, out: C.Var, arrays: bool = False):
         """The atom holding d out / d args[k] at this call (elementwise primitives)."""
@@ -96,13 +97,17 @@ class PartialEmitter:
         return value
 
     def apply(self, prim, *args):
-        """Emits prim(args), folding the cases rules produce all the time (x * 1, -const)."""
+        """Emits prim(args), folding the cases rules produce all the time (x * 1, -const), and reusing what this
+        statement's derivative code computed already (both contributions of x * x are x * g)."""
         folded = _fold(prim.name, args)
         if folded is not None:
             return folded
-        name = self.names.temp(prim.name)
-        self.emit(C.Assign(name, C.Call(prim, tuple(args)), self.origin))
-        return C.Var(name)
+        key = (prim, tuple(args))
+        if key not in self.applied:
+            name = self.names.temp(prim.name)
+            self.emit(C.Assign(name, C.Call(prim, tuple(args)), self.origin))
+            self.applied[key] = C.Var(name)
+        return self.applied[key]
 
 
 def _binding(atom):

@@ -16,13 +16,14 @@ time in the order binomial checkpointing (revolve, in backend/runtime.py) gives.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..analysis.activity import Activity, differentiable_args
 from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
-from ..rules import REGISTRY, Primitive
+from ..rules import REGISTRY
+from ..rules.structural import empty_array, initial_value
 from ..rules.runtime_calls import REVOLVE_ACTIONS
 from .partials import PartialEmitter
 
@@ -30,6 +31,12 @@ _P = REGISTRY.named
 # Cheap enough to recompute in the backward sweep rather than tape: memory reads and index arithmetic.
 _READS = {"getitem", "shape", "len", "size", "transpose"}
 _INDEX_ARITHMETIC = {"add", "sub", "mul", "neg", "floordiv", "mod"}
+# Primitives that read one argument only for its shape (primitive -> position): the backward sweep needs an
+# array read only there to have its extents, not its elements (see _plan_extents).
+_SHAPE_ARGUMENT = {"np.zeros_shape": 0, "unbroadcast": 1, "shape": 0}
+_MAX_EXTENTS = 4  # ranks with extents primitives (rules/structural.py)
+# Adjoint terms added into an adjoint as one in-place update, without an array for the term: term -> update.
+_ADDED_INTO = {"np.outer": "add_outer"}
 
 
 @dataclass
@@ -53,7 +60,7 @@ class Sites:
 
 class ReverseTransform:
     def __init__(self, function: C.Function, types: dict, activity: Activity, wrt: list, names, checkpoint=None):
-        self.fn = function
+        self.fn = replace(function, body=C.clone(function.body))  # _plan_extents adds statements to it
         self.types = types
         self.activity = activity
         self.active = activity.active
@@ -64,6 +71,9 @@ class ReverseTransform:
         self.tapes: dict = {}  # variable -> (tape, length)
         self.saves: dict = {}  # id(statement) -> {variable: save variable} outside loops
         self.needed: set = set()
+        self.shape_needed: set = set()  # arrays the backward sweep reads the shape of
+        self.extents: dict = {}  # array read only for its shape -> the variables saving its extents
+        self.extent_variables: set = set()
         self.pushed: set = set()
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
@@ -84,6 +94,7 @@ class ReverseTransform:
     def run(self) -> C.Function:
         self.checkpoint_snapshots = self._checkpointed_loops(self.fn.body, depth=0)
         self._plan_backward(self.fn.body)
+        self._plan_extents(self.shape_needed - self.needed - set(self.fn.params))
         self._decide_saves()
         self._forward_block(self.fn.body, depth=0)  # a dry run finds tapes pushed at several loop levels
         self.shared_tapes = {v for v, loops in self.tape_sites.items() if len(loops) > 1}
@@ -114,6 +125,8 @@ class ReverseTransform:
                 continue
             if isinstance(stmt, C.Assign):
                 self.backward_of[id(stmt)] = self._adjoint_of_assign(stmt)
+                if self._is_array(stmt.target):  # its adjoint restarts at zero, shaped like the value before
+                    self.shape_needed.add(stmt.target)
             elif isinstance(stmt, C.Store):
                 self.backward_of[id(stmt)] = self._adjoint_of_store(stmt)
             elif isinstance(stmt, C.If):
@@ -152,12 +165,51 @@ class ReverseTransform:
                         out += self._contribute(emitter, value, k, stmt, target_adj)
         if not self._is_array(stmt.target):  # arrays: after the restore, shaped like the restored value
             out.append(self._zero_adjoint(stmt.target, stmt.origin))
+        out = _added_in_place(out)
         self._note_reads(out)
         return out
 
     def _note_reads(self, statements):
         for s, _ in C.walk(statements):
-            self.needed.update(n for n in C.reads(s) if n in self.types)  # primal values, not adjoints
+            values, shapes = _value_and_shape_reads(s)
+            self.needed.update(n for n in values if n in self.types)  # primal values, not adjoints
+            self.shape_needed.update(n for n in shapes if n in self.types)
+
+    def _plan_extents(self, arrays):
+        """Arrays the backward sweep reads only for their shape (to restart an adjoint at zero, to undo
+        broadcasting) have their extents saved instead of their elements: after each assignment of such an array
+        the forward sweep keeps its extents in int variables, which are saved and restored like any other."""
+        planned = {}
+        for v in sorted(arrays):
+            rank = self.types[v].ndim if self._is_array(v) else 0
+            if not 0 < rank <= _MAX_EXTENTS:
+                self.needed.add(v)
+                continue
+            planned[v] = [self.names.claim(f"{v}_extent{k}") for k in range(rank)]
+            self.types.update((e, T.INT) for e in planned[v])
+            self.needed.update(planned[v])
+        self.extents.update(planned)
+        self.extent_variables.update(e for names in planned.values() for e in names)
+        if planned:
+            _keep_extents(self.fn.body, planned)
+            for statements in self.backward_of.values():
+                for s, _ in C.walk(statements):
+                    self._read_extents(s)
+
+    def _read_extents(self, stmt):
+        """Rewrites a read of an array's shape into a read of its saved extents."""
+        for name in _value_and_shape_reads(stmt)[1]:
+            if name in self.extents:
+                stmt.value = self._with_extents(stmt.value, self.extents[name])
+
+    def _with_extents(self, call, extents):
+        """`call` (one of _SHAPE_ARGUMENT) reading the shape from the variables `extents`."""
+        atoms = tuple(C.Var(e) for e in extents)
+        if call.prim.name == "shape":
+            return atoms[call.args[1].value]
+        if call.prim.name == "unbroadcast":
+            return C.Call(_P(f"unbroadcast_extents{len(atoms)}"), (call.args[0],) + atoms)
+        return C.Call(_P(f"zeros_extents{len(atoms)}"), atoms)
 
     def _contribute(self, emitter, call, k, stmt, g) -> list:
         """`arg_adj += (d target / d arg) applied to g`, reduced to the argument's shape."""
@@ -219,12 +271,12 @@ class ReverseTransform:
                     "DP101", "indexing with an integer array together with other indices cannot be differentiated",
                     stmt.origin, "index one axis at a time")])
             return [C.Assign(adj, C.Call(_P("scatter_add"), (C.Var(adj), index[0], target_adj)), stmt.origin)]
+        # the read's adjoint restarts at zero right after: it can hold the sum (no new array for it)
         current = self.names.temp(adj + "_at")
-        updated = self.names.temp(adj + "_at")
         return [
             C.Assign(current, C.Call(_P("getitem"), (C.Var(adj), *index)), stmt.origin),
-            C.Assign(updated, C.Call(_P("add"), (C.Var(current), target_adj)), stmt.origin),
-            C.Store(adj, tuple(index), C.Var(updated), stmt.origin),
+            C.Assign(target_adj.name, C.Call(_P("accumulate"), (target_adj, C.Var(current))), stmt.origin),
+            C.Store(adj, tuple(index), target_adj, stmt.origin),
         ]
 
     def _sliced(self, index) -> bool:
@@ -257,6 +309,16 @@ class ReverseTransform:
     def _decide_saves(self):
         """A needed variable is saved before each assignment when it is assigned more than once or in a loop,
         unless the backward sweep can cheaply recompute it at the start of each loop iteration."""
+        sites, _ = self._assignment_sites()
+        self._plan_recomputation(sites)
+        recomputed = {s.target for stmts in self.recompute.values() for s in stmts}
+        # a recomputed array holds this iteration's value, but its adjoint restarts shaped like the value before
+        self._plan_extents({v for v in recomputed if v in self.shape_needed} - set(self.extents))
+        sites, in_loop = self._assignment_sites()
+        self.pushed = {v for v in self.needed if (sites[v] > 1 or v in in_loop) and v not in recomputed}
+
+    def _assignment_sites(self) -> tuple:
+        """(how many statements assign each name (parameters count once), the names assigned in loops)."""
         sites = Counter(self.fn.params)
         in_loop = set()
         for stmt, depth in C.walk(self.fn.body):
@@ -264,12 +326,13 @@ class ReverseTransform:
                 sites[name] += 1
                 if depth > 0:
                     in_loop.add(name)
-        self._plan_recomputation(sites)
-        recomputed = {s.target for stmts in self.recompute.values() for s in stmts}
-        self.pushed = {v for v in self.needed if (sites[v] > 1 or v in in_loop) and v not in recomputed}
+        return sites, in_loop
 
     def _recomputable(self, stmt) -> bool:
-        """Reads and index arithmetic are cheaper to redo than to tape; float arithmetic is not."""
+        """Reads and index arithmetic are cheaper to redo than to tape; float arithmetic is not. Extents are
+        saved: they give the shape of the value an array had in the iteration before."""
+        if stmt.target in self.extent_variables:
+            return False
         name = stmt.value.prim.name
         return name in _READS or name in _INDEX_ARITHMETIC and self.types.get(stmt.target) == T.INT
 
@@ -468,7 +531,7 @@ class ReverseTransform:
         if id(stmt) in self.checkpointed:
             return self.checkpointed[id(stmt)]
         elsewhere = set(self.fn.params) | _assigned_outside(self.fn.body, stmt)
-        state = sorted((_exposed(stmt.body, {stmt.var})[0] | self.needed & elsewhere)
+        state = sorted((C.exposed(stmt.body, {stmt.var})[0] | self.needed & elsewhere)
                        & (C.assigned(stmt.body) | {stmt.var}))
         for v in state:
             if not isinstance(self.types.get(v), (T.Scalar, T.Array)):
@@ -648,17 +711,16 @@ class ReverseTransform:
         params = set(self.fn.params)
         active_arrays = {v for v in self.active if isinstance(self.types.get(v), T.Array)}
         carried = {v for plan in self.checkpointed.values() for v in plan.state}
-        for v in sorted((self.pushed | active_arrays | carried) - params):
-            t = self.types.get(v)
-            if isinstance(t, T.Scalar):
-                out.append(C.Assign(v, C.Const({"float": 0.0, "int": 0, "bool": False}[t.kind]), self.fn.origin))
-            elif isinstance(t, T.Array):
-                out.append(C.Assign(v, C.Call(_empty_array(t), ()), self.fn.origin))
+        extents = {e for names in self.extents.values() for e in names}  # read even where never assigned
+        for v in sorted((self.pushed | active_arrays | carried | extents) - params):
+            value = initial_value(self.types.get(v))
+            if value is not None:
+                out.append(C.Assign(v, value, self.fn.origin))
         for v, (tape, length) in sorted(self.tapes.items()):
             if self._is_array(v):
                 t = self.types[v]
-                out.append(C.Assign(tape, C.Call(_empty_array(T.Array(t.dtype, 1)), ()), self.fn.origin))
-                index = _empty_array(T.Array("int64", 2), shape=f"(0, {t.ndim + 1})")
+                out.append(C.Assign(tape, C.Call(empty_array(T.Array(t.dtype, 1)), ()), self.fn.origin))
+                index = empty_array(T.Array("int64", 2), shape=f"(0, {t.ndim + 1})")
                 out.append(C.Assign(self._tape_index(v), C.Call(index, ()), self.fn.origin))
             else:
                 kind = self.types[v].kind if v in self.types else "int"
@@ -675,7 +737,10 @@ class ReverseTransform:
 
     def _zero_adjoint(self, name, origin) -> C.Assign:
         if isinstance(self.types.get(name), T.Array):  # adjoints accumulate in float64 whatever the dtype
-            return C.Assign(self.adj(name), C.Call(_P("np.zeros_shape"), (C.Var(name),)), origin)
+            zeros = C.Call(_P("np.zeros_shape"), (C.Var(name),))
+            if name in self.extents:
+                zeros = self._with_extents(zeros, self.extents[name])
+            return C.Assign(self.adj(name), zeros, origin)
         return C.Assign(self.adj(name), C.Const(0.0), origin)
 
     def _seed(self, seeds) -> list:
@@ -687,30 +752,45 @@ class ReverseTransform:
         return out
 
 
-def _empty_array(t, shape=None) -> Primitive:
-    """An empty array of type t, to give a saved array variable (or a tape) a value and a numba type before the
-    loop."""
-    shape = shape or "(" + "0, " * t.ndim + ")"
-    return Primitive(f"empty_{t}", f"np.zeros({shape}, np.{t.dtype})", (), result=lambda ts: t)
+def _added_in_place(statements) -> list:
+    """`term = np.outer(a, b)` then `x_adj += term` (the term read nowhere else) -> `x_adj = add_outer(x_adj, a, b)`."""
+    reads = Counter(n for s, _ in C.walk(statements) for n in C.reads(s))
+    out = []
+    for stmt in statements:
+        term = out[-1] if out else None
+        if (isinstance(term, C.Assign) and isinstance(term.value, C.Call) and term.value.prim.name in _ADDED_INTO
+                and isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call)
+                and stmt.value.prim.name == "accumulate" and stmt.value.args == (C.Var(stmt.target), C.Var(term.target))
+                and reads[term.target] == 1):
+            update = C.Call(_P(_ADDED_INTO[term.value.prim.name]), (C.Var(stmt.target),) + term.value.args)
+            out[-1] = C.Assign(stmt.target, update, stmt.origin)
+        else:
+            out.append(stmt)
+    return out
 
 
-def _exposed(block, defined) -> tuple:
-    """(names the block may read before assigning them, names it surely assigns), given those `defined`."""
-    defined = set(defined)
-    exposed = set()
-    for stmt in block:
-        exposed.update(n for n in C.reads(stmt) if n not in defined)
-        if isinstance(stmt, C.If):
-            (in_body, body_defines), (in_orelse, orelse_defines) = (_exposed(stmt.body, defined),
-                                                                    _exposed(stmt.orelse, defined))
-            exposed |= in_body | in_orelse
-            defined |= body_defines & orelse_defines
-        elif isinstance(stmt, (C.ForRange, C.While)):  # may run zero times: defines nothing for sure
-            inner = defined | {stmt.var} if isinstance(stmt, C.ForRange) else defined
-            exposed |= _exposed(stmt.body, inner)[0]
-        elif isinstance(stmt, C.Assign):
-            defined.add(stmt.target)
-    return exposed, defined
+def _value_and_shape_reads(stmt) -> tuple:
+    """(names stmt reads the value of, names it reads only the shape of)."""
+    value = getattr(stmt, "value", None)
+    if isinstance(stmt, C.Assign) and isinstance(value, C.Call) and value.prim.name in _SHAPE_ARGUMENT:
+        position = _SHAPE_ARGUMENT[value.prim.name]
+        axis = value.args[1] if value.prim.name == "shape" else C.Const(0)
+        if isinstance(axis, C.Const) and isinstance(axis.value, int) and axis.value >= 0:
+            others = value.args[:position] + value.args[position + 1:]
+            return C.atom_vars(others), C.atom_vars(value.args[position:position + 1])
+    return C.reads(stmt), []
+
+
+def _keep_extents(block, extents):
+    """After each assignment of an array in `extents`, assigns its extents to their variables."""
+    for position in range(len(block) - 1, -1, -1):
+        stmt = block[position]
+        for child in C.children(stmt):
+            _keep_extents(child, extents)
+        if isinstance(stmt, C.Assign) and stmt.target in extents:
+            block[position + 1:position + 1] = [
+                C.Assign(e, C.Call(_P("shape"), (C.Var(stmt.target), C.Const(k))), stmt.origin)
+                for k, e in enumerate(extents[stmt.target])]
 
 
 def _assigned_outside(block, loop) -> set:
