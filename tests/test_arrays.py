@@ -351,6 +351,32 @@ def f(x, y, z):
     return (np.sum(np.sin(np.cumsum(x, axis=1))) + np.sum(np.cos(x.cumsum(axis=-1)) * np.arange(x.shape[1]))
             + np.sum(np.cumsum(y, 0) ** 2) + np.sum(np.sin(np.cumsum(z, axis=1)) * z))
 """, [Arr(NM), Arr(NM), Arr(("n", "m", "k"))], dims=dict(n=(1, 3), m=(1, 4), k=(1, 3))),
+    # along the only axis of a vector (axis=0 or -1): the whole reduction, a number (with keepdims a 1-element array)
+    P("axis_reductions_1d", """
+def f(a, b, c, d):
+    return (np.sin(np.sum(a, axis=0)) * np.max(b, axis=0) + np.mean(a, axis=-1) ** 2 + np.min(b, axis=-1)
+            + np.prod(c, axis=0) + np.var(d, axis=0) + np.std(d, axis=-1) * np.prod(c, -1))
+""", [Arr(("n",)), Arr(("n",)), Arr(("n",), lo=0.5, hi=1.5), Arr(("n",))], dims=dict(n=(2, 5)),
+      prep=spread(1, 3, step=0.37), ok=distinct_args(1)),
+    P("axis_reductions_1d_keepdims", """
+def f(x, y, z):
+    return (np.sum(np.sin(x - np.sum(x, axis=0, keepdims=True))) + np.sum(np.exp(y - np.max(y, axis=-1, keepdims=True)))
+            + np.sum(x * np.mean(z, axis=0, keepdims=True)) + np.sum(np.min(y, axis=0, keepdims=True) * z)
+            + np.sum(np.prod(z, axis=-1, keepdims=True) * x) + np.sum(np.mean(x, axis=-1, keepdims=True) ** 2))
+""", [Arr(("n",)), Arr(("n",)), Arr(("n",), lo=0.5, hi=1.5)], dims=dict(n=(1, 5)),
+      prep=spread(1, step=0.37), ok=distinct_args(1)),
+    P("axis_forms_1d_methods_norm_cumsum", """
+def f(x, y):
+    return (np.sin(x.sum(axis=0)) + y.max(axis=-1) * x.mean(axis=0) + np.linalg.norm(x, axis=0) + x.min(0)
+            + np.sum(np.linalg.norm(y, axis=-1, keepdims=True) * x) + np.sum(np.sin(np.cumsum(x, axis=0)))
+            + np.sum(np.cos(np.cumsum(y, -1))) + np.sum(y, 0) * x.prod(axis=-1) + y.std(axis=0))
+""", [Arr(("n",)), Arr(("n",))], dims=dict(n=(2, 5)), prep=chain(spread(0, 1, step=0.37), pushed(0.0, margin=0.2)),
+      ok=distinct_args(0, 1), ref_source=HEADER + """
+def f(x, y):
+    return (np.sin(x.sum(axis=0)) + y.max(axis=-1) * x.mean(axis=0) + np.linalg.norm(x, axis=0) + x.min(0)
+            + np.sum(np.linalg.norm(y) * x) + np.sum(np.sin(np.cumsum(x, axis=0)))
+            + np.sum(np.cos(np.cumsum(y, -1))) + np.sum(y, 0) * x.prod(axis=-1) + y.std(axis=0))
+"""),  # autograd's norm(keepdims=True) of a vector gives a (1, n) adjoint
     P("cumsum_2d_flattens", """
 def f(x):
     return np.sum(np.sin(np.cumsum(x)) * np.arange(x.size))
@@ -1043,6 +1069,12 @@ def f(x, y):
     return (np.sum(np.prod(x, axis=0)) + np.sum(np.sin(np.cumsum(x, axis=1))) + np.sum(np.linalg.norm(y, axis=0))
             + np.sum(np.cos(np.concatenate((x, y * 2.0), axis=1))))
 """, [Arr(NM), Arr(NM)], prep=pushed(0.0, margin=0.1)),
+    P("f32_axis_reductions_1d", """
+def f(x, y):
+    return (np.sum(x, axis=0) * np.max(y, axis=0) + np.mean(x, axis=-1) + np.std(y, axis=0)
+            + np.sum(np.prod(x, axis=0, keepdims=True) * y) + np.sum(np.min(y, axis=-1, keepdims=True) * x))
+""", [Arr(("n",), lo=0.5, hi=1.5), Arr(("n",))], dims=dict(n=(2, 5)), prep=spread(1, step=0.37),
+      ok=distinct_args(1)),
     P("f32_solve_inv_det", """
 def f(A, b):
     return np.sum(np.linalg.solve(A, b)) + np.sum(np.linalg.inv(A)) + np.linalg.det(A)

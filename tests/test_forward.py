@@ -380,6 +380,18 @@ def sum_of_squares_np(x):
     return np.sum(x * x)
 
 
+def reductions_along_the_axis_of_a_vector(x):
+    return np.sum(x, axis=0) * np.max(x, axis=0) + np.mean(x, axis=-1) + np.sum(np.min(x, axis=0, keepdims=True) * x)
+
+
+def test_reductions_along_the_axis_of_a_vector_have_tangent_rules():
+    """Along a vector's only axis, reductions are numbers (1-element arrays with keepdims): compiled tangents."""
+    x, u = np.array([1.0, 3.0, 2.0]), np.array([0.5, -1.0, 0.25])
+    value, tangent = dp.jvp(reductions_along_the_axis_of_a_vector, (x,), (u,))
+    assert value == pytest.approx(6.0 * 3.0 + 2.0 + 6.0, rel=1e-14)
+    assert tangent == pytest.approx(np.sum(u) * 3.0 + 6.0 * u[1] + np.mean(u) + u[0] * 6.0 + np.sum(u), rel=1e-12)
+
+
 # ---- Jacobians ---------------------------------------------------------------------------------------------------
 def vector_field(x):
     return x[0] * x[1], math.sin(x[0]) + x[2] ** 2, math.exp(x[1] - x[2]), x[0] / (1.0 + x[2] ** 2)

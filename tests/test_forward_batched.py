@@ -17,6 +17,7 @@ import math
 import re
 import warnings
 
+import autograd
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -171,7 +172,8 @@ SLOW_COMPILED_NAMES = {"while_condition_on_active_value", "early_return_inside_n
 SLOW_COMPILED_ARRAY_NAMES = {"vjp_matmat_broadcast", "sum_mean_axis_keepdims", "slogdet_cholesky", "solve_matrix_rhs",
                              "concatenate_stack", "integer_array_index_repeated", "max_min_axis", "newaxis",
                              "prod_axis_keepdims_methods_positional", "cumsum_axis_variants", "norm_axis_keepdims_ord",
-                             "concatenate_axis_variants"}
+                             "concatenate_axis_variants", "axis_reductions_1d", "axis_reductions_1d_keepdims",
+                             "axis_forms_1d_methods_norm_cumsum"}
 SLOW_COMPILED_ARRAY_NAMES |= {p.name for p in test_arrays_writes.WRITES[:6]}
 
 
@@ -424,6 +426,27 @@ def test_hessian_is_batched_forward_over_reverse():
     assert_close(h, hessian._forward_passes((x,)), "batched vs k passes")
     text = dp.source(dp.grad(rosenbrock), mode="forward_batched", args=(x,))
     assert "lanes_tape_reserve(" in text and "for lane in range(lanes):" in text
+
+
+VECTOR_AXIS_PROGRAMS = [p for p in test_arrays.REDUCTIONS if p.name in (
+    "axis_reductions_1d", "axis_reductions_1d_keepdims", "axis_forms_1d_methods_norm_cumsum")]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*DP202", "ignore:Output seems independent")  # linear in some arguments
+@pytest.mark.parametrize("program", VECTOR_AXIS_PROGRAMS, ids=lambda p: p.name)
+@settings(max_examples=2, deadline=None, database=None)
+@given(data=st.data())
+def test_hessian_of_reductions_along_the_axis_of_a_vector(program, data):
+    """Reductions along the only axis of a vector (the whole reductions' rules, numpy_rules.VECTOR_REDUCTIONS)
+    compile in forward over reverse too, and their Hessians are autograd's."""
+    args = draw_nd_args(data, program)
+    assume(program.ok is None or program.ok(*args))
+    loaded = load_nd(program)
+    for k in program.diff_argnums:
+        h = loaded.cached(("hessian", k), lambda k=k: dp.hessian(loaded.plain, k))(*args)
+        assert_close(h, autograd.hessian(loaded.reference, k)(*args), f"{program.name}: Hessian, argument {k}",
+                     rtol=1e-9)
 
 
 # ---- fallbacks are announced ---------------------------------------------------------------------------------------
