@@ -318,6 +318,10 @@ def uses_comprehension(x):
     return terms[0] + terms[3]
 
 
+def expand_dims_of_number(x):
+    return np.sum(np.expand_dims(x[0], 0) * 2.0)  # MARK:expand_number
+
+
 # --------------------------------------------------------------------------------------------------------
 # The bad cases: (function, args, argnums, marker tag, acceptable codes or None)
 # --------------------------------------------------------------------------------------------------------
@@ -354,6 +358,8 @@ CASES = [
     pytest.param(writes_attribute, (1.0, Holder()), 0, "attr_write", {"DP104"}, id="attribute_write"),
     pytest.param(tuple_valued, (1.0, 2.0), 0, "tuple_result", {"DP111"}, id="grad_of_tuple_result"),
     pytest.param(calls_helper_with_try, (1.0,), 0, "nested_try", {"DP101"}, id="problem_in_callee"),
+    pytest.param(expand_dims_of_number, (np.arange(3.0),), 0, "expand_number", {"DP101"},
+                 id="expand_dims_of_a_number"),
 ]
 
 

@@ -75,6 +75,7 @@ def expr_type(value, env, stmt=None, reporter=None, reported=None):
             reported.add(id(stmt))
             opaque = [t for t in arg_types if isinstance(t, T.Opaque)]
             code = "DP105" if opaque else "DP101"
-            reporter.error(code, f"{value.prim.name} cannot be applied to {', '.join(map(str, arg_types))}",
+            reason = f": {error}" if isinstance(error, TypeError) and str(error) else ""
+            reporter.error(code, f"{value.prim.name} cannot be applied to {', '.join(map(str, arg_types))}{reason}",
                            stmt.origin, "use numbers (float, int) or numpy arrays here")
         return None

@@ -138,8 +138,14 @@ p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args
   keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1)
 p("reshape_shape", "np.ascontiguousarray({0}).reshape({1}.shape)", "x, like", vjps=(
     "np.ascontiguousarray(g).reshape(x.shape)", None), result=lambda ts: T.Array(ts[0].dtype, ts[1].ndim))
+def _expanded(ts):
+    if not T.is_array(ts[0]):  # numba's np.expand_dims takes arrays only
+        raise TypeError("np.expand_dims needs an array; for a number use np.array([x])")
+    return T.Array(ts[0].dtype, ts[0].ndim + 1)
+
+
 p("np.expand_dims", "np.expand_dims({0}, {1})", "x, axis", keys=[np.expand_dims], vjps=_back + (None,),
-  result=lambda ts: T.Array(ts[0].dtype, ts[0].ndim + 1))
+  result=_expanded)
 p("size", "{0}.size", "x", None, keys=["attr:size"], result="int")
 p("ndim", "{0}.ndim", "x", None, keys=["attr:ndim"], result="int")
 p("copy", "np.copy({0})", "x", keys=[np.copy, "method:copy"], vjps=("g",), result="same")
