@@ -2,23 +2,23 @@
 gmm.py).
 
 The tape is what the forward sweep of the generated adjoint stores for the backward sweep: per-variable arrays
-(`tape_x`, grown by `tape_reserve`) for numbers and typed lists (`tape_xc.append(...)`) for arrays. Each figure
+(`tape_x`, grown by `tape_reserve`) for numbers; for arrays, a flat buffer of the pushed elements (`tape_xc`) and
+an index of (start, shape) rows (`tape_xc_index`), see diffprog/backend/tapes.py. Each figure
 below is a difference between two runs at trip counts n1 < n2 of the loop, divided by n2 - n1, so everything
 that does not grow with the loop (inputs, constants, compiled code, interpreter state) cancels; what grows with
 the loop and is returned to the caller (an array gradient as long as the loop, as in the recurrence) is
 subtracted explicitly.
 
-1. `by_tape`: the generated module's own source is executed as plain Python with its two tape containers
-   replaced by counting ones (`tape_reserve` records the bytes each tape array holds; `numba.typed.List` becomes a
-   list that adds up the bytes of the values pushed). Gives the peak tape bytes, tape by tape: the payload, with
-   no allocator or container overhead. Nothing else in the generated code changes.
+1. `by_tape`: the generated module's own source is executed as plain Python with its tape helpers replaced by
+   counting ones (`tape_reserve` records the bytes each number tape holds; the array tape helpers the bytes of
+   the elements and index rows pushed and not yet popped). Gives the peak tape bytes, tape by tape: the payload,
+   not the capacity the tapes grew to. Nothing else in the generated code changes.
 2. `uncompiled`: the same generated code run through diffprog with `jit=False`, under tracemalloc: peak
-   Python-heap bytes of the gradient call. Array tapes are numpy arrays here, so this matches (1) when every tape
-   is an array tape; typed-list tapes also count each pushed array's Python object header.
+   Python-heap bytes of the gradient call, which includes the capacity tapes grew to (up to twice their payload)
+   and the temporaries of the backward sweep.
 3. `compiled`: the numba-compiled gradient itself, as peak resident memory (Linux: VmHWM, reset through
-   /proc/self/clear_refs just before the call). Includes the allocator's and numba's per-allocation overhead
-   (each array pushed on a typed-list tape is its own allocation), so it varies by some percent between runs
-   (the median of three is reported). None where /proc is not available.
+   /proc/self/clear_refs just before the call). Includes grown capacity and the allocator's overhead, so it varies
+   by some percent between runs (the median of three is reported). None where /proc is not available.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import tracemalloc
 import numpy as np
 
 import diffprog as dp
-from diffprog.backend import runtime
+from diffprog.backend import runtime, tapes
 
 
 # ---- 1. the generated source, run with counting tape containers ----------------------------------------------
@@ -62,38 +62,30 @@ def _caller_name(value) -> str:
     return "tape_?"
 
 
-def _counting_namespace(meter):
-    class CountingList(list):
-        """Stands in for numba.typed.List: a stack of pushed values, counted by their bytes."""
-
-        name = None
-        nbytes = 0
-
-        def append(self, value):
-            self.name = self.name or _caller_name(self)
-            self.nbytes += _nbytes(value)
-            meter.set(self.name, self.nbytes)
-            super().append(value)
-
-        def pop(self, *index):
-            value = super().pop(*index)
-            self.nbytes -= _nbytes(value)
-            meter.set(self.name, self.nbytes)
-            return value
-
+def _counting_namespace(meter) -> dict:
+    """Stand-ins for the tape helpers the generated code calls, counting what each tape holds."""
     def tape_reserve(tape, length, count):
         grown = runtime.tape_reserve(tape, length, count)
         meter.set(_caller_name(tape), grown.nbytes)
         return grown
 
-    class typed:  # noqa: N801 - stands in for the numba.typed module
-        List = CountingList
+    def array_tape_note(index, length, x):
+        grown = tapes.array_tape_note(index, length, x)
+        meter.set(_caller_name(index), (length + 1) * grown.shape[1] * grown.itemsize)
+        return grown
 
-    class numba:  # noqa: N801 - stands in for the numba package in the generated module's namespace
-        pass
+    def array_tape_store(data, index, length, x):
+        grown = tapes.array_tape_store(data, index, length, x)
+        meter.set(_caller_name(data), (index[length, 0] + x.size) * grown.itemsize)
+        return grown
 
-    numba.typed = typed
-    return tape_reserve, numba
+    def array_tape_load(data, index, length, like):
+        meter.set(_caller_name(data), index[length, 0] * data.itemsize)
+        meter.set(_caller_name(index), length * index.shape[1] * index.itemsize)
+        return tapes.array_tape_load(data, index, length, like)
+
+    return {"tape_reserve": tape_reserve, "array_tape_note": array_tape_note, "array_tape_store": array_tape_store,
+            "array_tape_load": array_tape_load}
 
 
 def counted_tape(f, argnums, args) -> tuple[int, dict]:
@@ -103,7 +95,7 @@ def counted_tape(f, argnums, args) -> tuple[int, dict]:
     meter = _Meter()
     namespace: dict = {"__name__": "diffprog_tape_count"}
     exec(compile(source, f"<reverse code of {name}>", "exec"), namespace)
-    namespace["tape_reserve"], namespace["numba"] = _counting_namespace(meter)
+    namespace.update(_counting_namespace(meter))
     seeds = (1.0,)  # the benchmarks' objectives return one number
     namespace[name](*args, *seeds)
     return meter.peak, dict(meter.peak_by_tape)
