@@ -73,7 +73,7 @@ class ReverseTransform:
         self.needed: set = set()
         self.shape_needed: set = set()  # arrays the backward sweep reads the shape of
         self.extents: dict = {}  # array read only for its shape -> the variables saving its extents
-        self.extent_variables: set = set()
+        self.extent_variables: set = set()  # every variable in self.extents' lists
         self.pushed: set = set()
         self.loop_stack: list = []
         self.trips: dict = {}  # id(loop) -> trip count variable
@@ -711,8 +711,8 @@ class ReverseTransform:
         params = set(self.fn.params)
         active_arrays = {v for v in self.active if isinstance(self.types.get(v), T.Array)}
         carried = {v for plan in self.checkpointed.values() for v in plan.state}
-        extents = {e for names in self.extents.values() for e in names}  # read even where never assigned
-        for v in sorted((self.pushed | active_arrays | carried | extents) - params):
+        # extents are read even on paths that never assign them
+        for v in sorted((self.pushed | active_arrays | carried | self.extent_variables) - params):
             value = initial_value(self.types.get(v))
             if value is not None:
                 out.append(C.Assign(v, value, self.fn.origin))
