@@ -21,6 +21,7 @@ from .analysis.activity import analyze_activity
 from .analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
 from .analysis.types import atom_type, infer_types
 from .backend import cache, codegen
+from .backend.in_place import update_adjoints_in_place
 from .backend.jit import compile_nopython
 from .errors import DifferentiabilityError, Diagnostic, Reporter
 from .frontend.syntax import check_function_syntax
@@ -186,7 +187,9 @@ class FunctionCompiler:
 
     @_progress_reported
     def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
-        ir, core, _ = self.build(mode, wrt, args)
+        ir, core, names = self.build(mode, wrt, args)
+        if mode == "reverse":  # this code runs and is not differentiated again
+            ir = update_adjoints_in_place(ir, names)
         user_wrt = wrt
         args, wrt, boundary = self._flat_call(args, wrt)
         param_types = tuple(T.type_of_value(a) for a in args)

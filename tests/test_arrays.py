@@ -454,7 +454,7 @@ def _prod_others(x):
     return np.array([np.prod(np.delete(x.ravel(), k)) for k in range(x.size)]).reshape(x.shape)
 
 
-@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=slow)])
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.long)])
 def test_prod_along_an_axis_with_zero_elements(jit):
     """d prod(x, axis) / d x = the product of the others along the axis, also where one or several elements of
     the line are 0 (no 0/0), in reverse, forward and batched forward mode; and Hessians, also of np.prod(x)

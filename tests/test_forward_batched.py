@@ -164,22 +164,25 @@ def test_array_corpus_batched_jacobian(program, data):
 
 
 # numba-compiled: the same checks on a subset (each program costs seconds of compilation: three Jacobian codes);
-# a larger subset is `slow`.
+# a larger subset is `slow` (runs in CI), the rest of the compiled array programs `long` (pytest -m long).
 COMPILED_NAMES = {"branch_inside_loop_on_active_value", "loop_with_two_accumulators"}
 COMPILED_ARRAY_NAMES = {"linalg_chain", "stencil"}
 SLOW_COMPILED_NAMES = {"while_condition_on_active_value", "early_return_inside_nested_loop", "nested_while_in_for",
                        "computed_indices", "while_and_early_return"}
-SLOW_COMPILED_ARRAY_NAMES = {"vjp_matmat_broadcast", "sum_mean_axis_keepdims", "slogdet_cholesky", "solve_matrix_rhs",
-                             "concatenate_stack", "integer_array_index_repeated", "max_min_axis", "newaxis",
+SLOW_COMPILED_ARRAY_NAMES = {"slogdet_cholesky", "concatenate_stack", "integer_array_index_repeated", "max_min_axis",
+                             "axis_reductions_1d", test_arrays_writes.WRITES[0].name}
+LONG_COMPILED_ARRAY_NAMES = {"vjp_matmat_broadcast", "sum_mean_axis_keepdims", "solve_matrix_rhs", "newaxis",
                              "prod_axis_keepdims_methods_positional", "cumsum_axis_variants", "norm_axis_keepdims_ord",
-                             "concatenate_axis_variants", "axis_reductions_1d", "axis_reductions_1d_keepdims",
+                             "concatenate_axis_variants", "axis_reductions_1d_keepdims",
                              "axis_forms_1d_methods_norm_cumsum"}
-SLOW_COMPILED_ARRAY_NAMES |= {p.name for p in test_arrays_writes.WRITES[:6]}
+LONG_COMPILED_ARRAY_NAMES |= {p.name for p in test_arrays_writes.WRITES[1:6]}
 
 
-def _compiled(programs, names, slow_names):
-    return [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in slow_names else [])
-            for p in programs if p.name in names | slow_names]
+def _compiled(programs, names, slow_names, long_names=frozenset()):
+    def marks(name):
+        return [pytest.mark.slow] if name in slow_names else [pytest.mark.long] if name in long_names else []
+    return [pytest.param(p, id=p.name, marks=marks(p.name)) for p in programs
+            if p.name in names | slow_names | long_names]
 
 
 @pytest.mark.parametrize("program", _compiled(CORPUS, COMPILED_NAMES, SLOW_COMPILED_NAMES))
@@ -193,7 +196,8 @@ def test_corpus_batched_jacobian_compiled(program, data):
     check_jacobians(program.name, loaded, loaded.plain, args, program.diff_argnums, use_fd=program.fd)
 
 
-@pytest.mark.parametrize("program", _compiled(ARRAY_CORPUS, COMPILED_ARRAY_NAMES, SLOW_COMPILED_ARRAY_NAMES))
+@pytest.mark.parametrize("program", _compiled(ARRAY_CORPUS, COMPILED_ARRAY_NAMES, SLOW_COMPILED_ARRAY_NAMES,
+                                              LONG_COMPILED_ARRAY_NAMES))
 @settings(max_examples=2, deadline=None, database=None)
 @given(data=st.data())
 def test_array_corpus_batched_jacobian_compiled(program, data):
@@ -206,8 +210,9 @@ def test_array_corpus_batched_jacobian_compiled(program, data):
 
 def test_compiled_subsets_are_not_empty():
     assert len(_compiled(CORPUS, COMPILED_NAMES, SLOW_COMPILED_NAMES)) == len(COMPILED_NAMES | SLOW_COMPILED_NAMES)
-    assert len(_compiled(ARRAY_CORPUS, COMPILED_ARRAY_NAMES, SLOW_COMPILED_ARRAY_NAMES)) == len(
-        COMPILED_ARRAY_NAMES | SLOW_COMPILED_ARRAY_NAMES)
+    names = COMPILED_ARRAY_NAMES | SLOW_COMPILED_ARRAY_NAMES | LONG_COMPILED_ARRAY_NAMES
+    assert len(_compiled(ARRAY_CORPUS, COMPILED_ARRAY_NAMES, SLOW_COMPILED_ARRAY_NAMES,
+                         LONG_COMPILED_ARRAY_NAMES)) == len(names)
 
 
 # ---- control flow, loops, writes -----------------------------------------------------------------------------------
@@ -428,13 +433,14 @@ def test_hessian_is_batched_forward_over_reverse():
     assert "lanes_tape_reserve(" in text and "for lane in range(lanes):" in text
 
 
-VECTOR_AXIS_PROGRAMS = [p for p in test_arrays.REDUCTIONS if p.name in (
-    "axis_reductions_1d", "axis_reductions_1d_keepdims", "axis_forms_1d_methods_norm_cumsum")]
+VECTOR_AXIS_PROGRAMS = [pytest.param(p, id=p.name, marks=[pytest.mark.slow if p.name == "axis_reductions_1d" else
+                                                          pytest.mark.long])
+                        for p in test_arrays.REDUCTIONS if p.name in (
+                            "axis_reductions_1d", "axis_reductions_1d_keepdims", "axis_forms_1d_methods_norm_cumsum")]
 
 
-@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*DP202", "ignore:Output seems independent")  # linear in some arguments
-@pytest.mark.parametrize("program", VECTOR_AXIS_PROGRAMS, ids=lambda p: p.name)
+@pytest.mark.parametrize("program", VECTOR_AXIS_PROGRAMS)
 @settings(max_examples=2, deadline=None, database=None)
 @given(data=st.data())
 def test_hessian_of_reductions_along_the_axis_of_a_vector(program, data):

@@ -77,6 +77,142 @@ def _add_outer_compiled(target, a, b):
     return update
 
 
+def add_product(target, a, b):
+    """target += a * b in place, the product unbroadcast to target's shape: an adjoint update without an array
+    for the term (backend/in_place.py)."""
+    term = a * b
+    if np.ndim(term) == target.ndim:
+        term = unbroadcast_to(term, target.shape)
+    target += term
+
+
+def sum_product(a, b):
+    """np.sum(a * b) without an array for the product."""
+    return np.sum(a * b)
+
+
+def _flat(x):
+    """A 1-D view of a vector or C-contiguous array, or the number x (only compiled: add_product's and
+    sum_product's loops)."""
+    raise NotImplementedError
+
+
+@overload(_flat)
+def _flat_compiled(x):
+    if not isinstance(x, numba.types.Array) or x.ndim == 1:
+        return lambda x: x
+    return lambda x: x.reshape(x.size)
+
+
+def _at(x, k):
+    """x[k] of a vector, or the number x (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_at)
+def _at_compiled(x, k):
+    if isinstance(x, numba.types.Array):
+        return lambda x, k: x[k]
+    return lambda x, k: x
+
+
+def _same_shape(x, target):
+    """Whether x is a number or an array of target's shape (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_same_shape)
+def _same_shape_compiled(x, target):
+    if not isinstance(x, numba.types.Array):
+        return lambda x, target: True
+    return lambda x, target: x.shape == target.shape
+
+
+def _flattens(*types_) -> bool:
+    """Whether _flat and _at apply to values of these numba types: numbers, vectors and C-contiguous arrays."""
+    return all(not isinstance(t, numba.types.Array) or t.ndim == 1 or t.layout == "C" for t in types_)
+
+
+@overload(add_product)
+def _add_product_compiled(target, a, b):
+    ranks = [x.ndim for x in (a, b) if isinstance(x, numba.types.Array)]
+    if max(ranks, default=0) < target.ndim:
+        def broadcast_in(target, a, b):  # the term broadcasts into target
+            target += a * b
+        return broadcast_in
+
+    def unbroadcast_in(target, a, b):
+        target += unbroadcast_to(a * b, target.shape)
+    if not (_flattens(target, a, b) and all(r == target.ndim for r in ranks)):
+        return unbroadcast_in
+
+    def update(target, a, b):
+        if not (_same_shape(a, target) and _same_shape(b, target)):
+            target += unbroadcast_to(a * b, target.shape)
+            return
+        flat, flat_a, flat_b = _flat(target), _flat(a), _flat(b)
+        for k in range(flat.shape[0]):
+            flat[k] += _at(flat_a, k) * _at(flat_b, k)
+    return update
+
+
+@overload(sum_product)
+def _sum_product_compiled(a, b):
+    arrays = [x for x in (a, b) if isinstance(x, numba.types.Array)]
+    if not arrays:
+        return lambda a, b: a * b
+    if not (_flattens(a, b) and all(x.ndim == arrays[0].ndim for x in arrays)):
+        return lambda a, b: np.sum(a * b)
+    like_is_a = isinstance(a, numba.types.Array)
+
+    def dot(a, b):
+        like = a if like_is_a else b
+        if not (_same_shape(a, like) and _same_shape(b, like)):
+            return np.sum(a * b)
+        flat_a, flat_b = _flat(a), _flat(b)
+        total = 0.0
+        for k in range(like.size):
+            total += _at(flat_a, k) * _at(flat_b, k)
+        return total
+    return dot
+
+
+def add_matmul(target, a, b):
+    """target += a @ b in place: an adjoint update without an array for the term (backend/in_place.py)."""
+    target += a @ b
+
+
+_LOOPED_MATMUL = 4096  # elements of the matrix up to which a plain loop beats a BLAS call and its result array
+
+
+@overload(add_matmul)
+def _add_matmul_compiled(target, a, b):
+    if a.ndim == 2 and b.ndim == 1:
+        def matrix_vector(target, a, b):
+            if a.size > _LOOPED_MATMUL:
+                target += a @ b
+                return
+            for i in range(a.shape[0]):
+                total = 0.0
+                for j in range(a.shape[1]):
+                    total += a[i, j] * b[j]
+                target[i] += total
+        return matrix_vector
+    if a.ndim == 1 and b.ndim == 2:
+        def vector_matrix(target, a, b):
+            if b.size > _LOOPED_MATMUL:
+                target += a @ b
+                return
+            for i in range(b.shape[0]):
+                for j in range(b.shape[1]):
+                    target[j] += a[i] * b[i, j]
+        return vector_matrix
+
+    def general(target, a, b):
+        target += a @ b
+    return general
+
+
 def scatter_add(target, index, values):
     """target[index] += values for an integer index array, adding repeated indices (numpy's np.add.at)."""
     for k in range(index.shape[0]):

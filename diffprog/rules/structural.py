@@ -64,6 +64,17 @@ for _rank in range(1, 5):
     p(f"unbroadcast_extents{_rank}", "unbroadcast_to({0}, (" + "".join(f"{{{k + 1}}}, " for k in range(_rank)) + "))",
       "contribution, " + _extents, result=lambda ts: ts[0], imports=runtime_import("unbroadcast_to"),
       vjps=("g + np.zeros_like(contribution)",) + (None,) * _rank, jvps=("rt.unbroadcast(t, out)",) + (None,) * _rank)
+# Adjoint buffers updated in place (backend/in_place.py), only in code that runs: never differentiated again.
+p("add_product", "add_product({0}, {1}, {2})", "target, a, b", effect=True, result="none",
+  imports=runtime_import("add_product"))
+p("add_matmul", "add_matmul({0}, {1}, {2})", "target, a, b", effect=True, result="none",
+  imports=runtime_import("add_matmul"))
+p("sum_product", "sum_product({0}, {1})", "a, b", result="float", imports=runtime_import("sum_product"))
+p("fill_zeros", "{0}.fill(0.0)", "buffer", effect=True, result="none")
+p("has_shape_like", "{0}.shape == {1}.shape", "buffer, like", result="bool")
+for _rank in range(1, 5):
+    p(f"has_shape_extents{_rank}", "{0}.shape == (" + "".join(f"{{{k + 1}}}, " for k in range(_rank)) + ")",
+      "buffer, " + ", ".join(f"n{k}" for k in range(_rank)), result="bool")
 # Tapes of arrays (backend/tapes.py): a flat buffer of the pushed elements and an index of (start, shape) rows.
 # A restored array is typed "element": its derivative is not followed (second derivatives through such loops
 # are reported, analysis/types.py).

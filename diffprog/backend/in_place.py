@@ -1,0 +1,224 @@
+"""Adjoint buffers updated in place: the last rewrite of generated reverse code before it is printed and run.
+
+The reverse transform emits code where an array, once assigned, never changes: an array adjoint restarts as
+a new `np.zeros` each time the backward sweep passes its assignment, and a product term is a new array before
+it is added into an adjoint. Later transforms need that form (a generated adjoint can be differentiated again,
+and its forward sweep saves arrays by reference). Code that only runs does not, and in loops over small arrays
+the allocations, and above all numba's reference counting of every array a statement creates, returns or
+rebinds (an atomic operation each), take most of the backward sweep's time. So, for code that runs:
+
+- a term added into an array adjoint is one in-place update with no array for the term and no rebinding:
+  `t = a * g`, maybe `u = unbroadcast(t, like)`, then `x_adj += u` becomes `add_product(x_adj, a, g)`;
+  `x_adj += unbroadcast(g, like)` becomes `add_product(x_adj, g, 1.0)`; `np.sum(a * g)` becomes
+  `sum_product(a, g)`; `x_adj = add_outer(x_adj, a, b)` loses its assignment;
+- an accumulator (an array assigned only zeros and in-place updates of itself, whose readers keep no reference
+  to it) restarts by zeroing its own buffer when its shape is unchanged, instead of allocating a new one.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from ..ir import core as C
+from ..rules import REGISTRY
+
+_P = REGISTRY.named
+_ZEROS = {"np.zeros_shape", *(f"zeros_extents{rank}" for rank in range(1, 5))}
+_UNBROADCASTS = {"unbroadcast", *(f"unbroadcast_extents{rank}" for rank in range(1, 5))}
+# Update their first argument in place (codegen prints accumulate and deduct as += and -=).
+_SELF_UPDATES = {"accumulate", "deduct", "add_outer", "add_product", "add_matmul"}
+_SIGNS = {"accumulate": 1.0, "deduct": -1.0}
+# Results that may share memory with an argument: an accumulator read by one of these stays safe only while
+# the view is used up before the accumulator is zeroed again (see _view_used_up).
+_VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims", "as_float64", "no_derivative",
+          *_UNBROADCASTS}
+# Never share memory with an argument: arithmetic, comparisons, reductions and numpy functions other than views.
+_FRESH = {"add", "sub", "mul", "div", "pow", "neg", "mod", "floordiv", "abs", "max", "min", "float",
+          "eq", "noteq", "gt", "gte", "lt", "lte", "matmul", "copy", "sum_leading", "sum_product",
+          "shape", "len", "size", "ndim", "rt.cumsum_reversed", "rt.prod_others", "rt.prod_others_along"}
+
+
+def _fresh(name: str) -> bool:
+    return name in _FRESH or ((name.startswith("np.") or name.startswith("math.")) and name not in _VIEWS)
+
+
+def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
+    body = C.clone(fn.body)
+    buffers = {s.target for s, _ in C.walk(body) if _call(s, _ZEROS) is not None}
+    _fuse_updates(body, buffers, _read_counts(body, fn.results))
+    accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
+    _zero_in_place(body, accumulators, set(), names, top=True)
+    return replace(fn, body=body)
+
+
+def _read_counts(body, results) -> Counter:
+    counts = Counter(n for s, _ in C.walk(body) for n in C.reads(s))
+    counts.update(C.atom_vars(results))
+    return counts
+
+
+def _call(stmt, names=None):
+    """The call a statement makes (of a primitive in `names`, if given), else None."""
+    value = stmt.call if isinstance(stmt, C.Effect) else getattr(stmt, "value", None)
+    if isinstance(value, C.Call) and (names is None or value.prim.name in names):
+        return value
+    return None
+
+
+def _updates(stmt, name) -> bool:
+    """Whether `stmt` updates `name` in place: `name = update(name, ...)` or the effect `update(name, ...)`."""
+    call = _call(stmt, _SELF_UPDATES)
+    return call is not None and call.args[:1] == (C.Var(name),) and (
+        isinstance(stmt, C.Effect) or isinstance(stmt, C.Assign) and stmt.target == name)
+
+
+def _update(name, prim, args, origin) -> C.Effect:
+    return C.Effect(C.Call(_P(prim), (C.Var(name),) + tuple(args)), origin)
+
+
+# ---- terms added into adjoints ---------------------------------------------------------------------------------
+def _fuse_updates(block, buffers, reads):
+    """In each block, replaces a term and the statements right after it that consume it: each must add the
+    term (or its unbroadcast, read once) into an array adjoint, or sum it, and together they must be all of
+    the term's readers. `x = add_outer(x, ...)` of an adjoint becomes the update alone."""
+    for stmt in block:
+        for child in C.children(stmt):
+            _fuse_updates(child, buffers, reads)
+    position = 0
+    while position < len(block):
+        stmt = block[position]
+        if _call(stmt, {"add_outer"}) is not None and isinstance(stmt, C.Assign) and stmt.target in buffers:
+            block[position] = _update(stmt.target, "add_outer", stmt.value.args[1:], stmt.origin)
+        fused = _consumers(block, position, buffers, reads) if _call(stmt, {"mul", "matmul", *_UNBROADCASTS}) \
+            else None
+        if fused is None:
+            position += 1
+            continue
+        end, replacements = fused
+        block[position:end] = replacements
+        position += len(replacements)
+
+
+def _consumers(block, position, buffers, reads):
+    """(end, statements replacing block[position:end]) when the statements right after the term assigned at
+    `position` consume all its reads as _fuse_updates describes; None otherwise."""
+    term_stmt = block[position]
+    term = term_stmt.target
+    kind = term_stmt.value.prim.name
+    if kind in ("mul", "matmul"):
+        factors = term_stmt.value.args
+    else:  # an unbroadcast (to the shape of the adjoint it is added into)
+        factors = (term_stmt.value.args[0], C.Const(1.0))
+    pending = {term: reads[term]}  # terms still to be consumed -> reads left
+    out = []
+    end = position + 1
+    while any(pending.values()):
+        if end == len(block):
+            return None
+        stmt, call = block[end], _call(block[end])
+        operand = call.args[-1] if call is not None and call.args else None
+        if call is None or not isinstance(stmt, C.Assign):
+            return None
+        if call.prim.name == "np.sum" and call.args == (C.Var(term),) and kind == "mul":
+            out.append(C.Assign(stmt.target, C.Call(_P("sum_product"), factors), stmt.origin))
+            pending[term] -= 1
+        elif call.prim.name in _UNBROADCASTS and call.args[0] == C.Var(term) and kind == "mul":
+            pending[term] -= 1
+            pending[stmt.target] = reads[stmt.target]
+        elif (call.prim.name in _SIGNS and isinstance(operand, C.Var) and pending.get(operand.name)
+              and _updates(stmt, stmt.target) and stmt.target in buffers
+              and stmt.target not in C.atom_vars(factors)):
+            a, b = factors
+            if call.prim.name == "deduct":
+                if kind not in _UNBROADCASTS:  # b is 1.0
+                    return None
+                b = C.Const(-1.0)
+            out.append(_update(stmt.target, "add_matmul" if kind == "matmul" else "add_product", (a, b),
+                               stmt.origin))
+            pending[operand.name] -= 1
+        else:
+            return None
+        end += 1
+    return end, out
+
+
+# ---- accumulators zeroed in place ------------------------------------------------------------------------------
+def _accumulators(body, buffers, reads) -> set:
+    """The buffers no reader keeps a reference to: assigned only zeros and in-place updates of themselves, and
+    read only for their elements (or through a view used up before the buffer is zeroed again)."""
+    ok = set(buffers)
+    for block, position, stmt in _statements(body):
+        if isinstance(stmt, C.Assign) and _call(stmt, _ZEROS) is None and not _updates(stmt, stmt.target):
+            ok.discard(stmt.target)
+        for name in set(C.reads(stmt)) & ok:
+            if not _reads_elements_only(stmt, name) and not _view_used_up(block, position, name, reads):
+                ok.discard(name)
+    return ok
+
+
+def _statements(block):
+    """Yields (block, position, statement) for every statement, nested ones included."""
+    for position, stmt in enumerate(block):
+        yield block, position, stmt
+        for child in C.children(stmt):
+            yield from _statements(child)
+
+
+def _reads_elements_only(stmt, name) -> bool:
+    """Whether `stmt` reads `name` without keeping a reference to its buffer."""
+    if isinstance(stmt, (C.Store, C.If, C.ForRange, C.While)):
+        return True  # a store copies the value in; a condition or a bound is a number
+    call = _call(stmt)
+    return call is not None and (_fresh(call.prim.name) or call.prim.name in _SELF_UPDATES)
+
+
+def _view_used_up(block, position, name, reads) -> bool:
+    """For `v = view(name, ...)`: every read of v is in the statements right after it in the same block, reads
+    v's elements only, and comes before anything rebinds `name` or v (zeroing `name` in place would change
+    what v shows)."""
+    call = _call(block[position], _VIEWS)
+    if call is None or call.args[:1] != (C.Var(name),) or not isinstance(block[position], C.Assign):
+        return False
+    view = block[position].target
+    found = 0
+    for later in block[position + 1:]:
+        if view in C.reads(later):
+            if not _reads_elements_only(later, view):
+                return False
+            found += 1
+        elif any(view in C.reads(s) for s, _ in C.walk([later])):
+            return False
+        if _rebinds(later, name) or _rebinds(later, view):
+            break
+    return found == reads[view]
+
+
+def _rebinds(stmt, name) -> bool:
+    return any(isinstance(s, C.Assign) and s.target == name and not _updates(s, name) for s, _ in C.walk([stmt]))
+
+
+def _zero_in_place(block, accumulators, seen, names, top=False):
+    """Each zeros assignment of an accumulator after its first, which the function's body runs unconditionally
+    (the reverse transform starts every adjoint there), zeroes the buffer instead when the shape is unchanged."""
+    position = 0
+    while position < len(block):
+        stmt = block[position]
+        call = _call(stmt, _ZEROS)
+        if call is not None and stmt.target in accumulators and stmt.target in seen:
+            replacement = _zeroed(stmt, call, names)
+            block[position:position + 1] = replacement
+            position += len(replacement)
+            continue
+        if call is not None and top:
+            seen.add(stmt.target)
+        for child in C.children(stmt):
+            _zero_in_place(child, accumulators, seen, names)
+        position += 1
+
+
+def _zeroed(stmt, zeros, names) -> list:
+    """`if x.shape == shape: x.fill(0.0) else: x = np.zeros(shape)`, the shape as `zeros` gives it."""
+    suffix = "like" if zeros.prim.name == "np.zeros_shape" else zeros.prim.name[len("zeros_"):]
+    same = names.temp("same_shape")
+    return [C.Assign(same, C.Call(_P(f"has_shape_{suffix}"), (C.Var(stmt.target),) + zeros.args), stmt.origin),
+            C.If(C.Var(same), [_update(stmt.target, "fill_zeros", (), stmt.origin)], [stmt], stmt.origin)]
