@@ -1,0 +1,232 @@
+"""Reverse code that runs updates its array adjoints in place (backend/in_place.py): the runtime helpers against
+numpy, the rewrite's safety rules on hand-built code, and whole gradients with the rewrite against finite
+differences and the code without it."""
+import numpy as np
+import numba
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import diffprog as dp
+from diffprog.backend import runtime as rt
+from diffprog.backend.in_place import update_adjoints_in_place
+from diffprog.ir import core as C
+from diffprog.normalize.names import NameAllocator
+from diffprog.rules import REGISTRY
+
+
+_P = REGISTRY.named
+
+
+@numba.njit(cache=False)
+def _add_product_compiled(target, a, b):
+    rt.add_product(target, a, b)
+    return target
+
+
+@numba.njit(cache=False)
+def _sum_product_compiled(a, b):
+    return rt.sum_product(a, b)
+
+
+@numba.njit(cache=False)
+def _add_matmul_compiled(target, a, b):
+    rt.add_matmul(target, a, b)
+    return target
+
+
+def _numbers(rng, shape, layout="C"):
+    if shape == ():
+        return float(rng.normal())
+    x = rng.normal(size=shape)
+    if layout == "F":
+        return np.asfortranarray(x)
+    if layout == "strided":
+        return rng.normal(size=shape[:-1] + (2 * shape[-1],))[..., ::2]
+    return x
+
+
+# (target, a, b) shapes: equal shapes, numbers, size-1 axes of the target (the product is unbroadcast into it),
+# lower-rank terms broadcast into the target
+PRODUCT_SHAPES = [((3,), (3,), (3,)), ((3,), (), (3,)), ((3,), (3,), ()), ((3,), (), ()), ((1,), (4,), (4,)),
+                  ((2, 3), (2, 3), (2, 3)), ((1, 3), (2, 3), (2, 3)), ((2, 1), (2, 3), ()), ((2, 3), (3,), (2, 3)),
+                  ((2, 3), (3,), ()), ((2, 3), (3,), (3,)), ((2, 3, 4), (2, 3, 4), (2, 3, 4)),
+                  ((2, 1, 4), (2, 3, 4), (1, 3, 4))]
+
+
+def _with_layouts(shapes_list):
+    """Each case in C order, and vectors and matrices also Fortran-ordered and strided (3-D compiles slowly)."""
+    return [pytest.param(shapes, layout, id=f"{shapes}-{layout}") for shapes in shapes_list
+            for layout in (["C", "F", "strided"] if max(len(s) for s in shapes) < 3 else ["C"])]
+
+
+@pytest.mark.parametrize("shapes, layout", _with_layouts(PRODUCT_SHAPES))
+def test_add_product_is_numpys_sum_unbroadcast(shapes, layout):
+    rng = np.random.default_rng(len(str(shapes)))
+    target_shape, a_shape, b_shape = shapes
+    target, a, b = rng.normal(size=target_shape), _numbers(rng, a_shape, layout), _numbers(rng, b_shape)
+    term = np.multiply(a, b)
+    while np.ndim(term) > target.ndim:
+        term = term.sum(axis=0)
+    axes = tuple(k for k in range(target.ndim) if target.shape[k] == 1 and np.shape(term)[k] != 1) \
+        if np.ndim(term) == target.ndim else ()
+    expected = target + (term.sum(axis=axes, keepdims=True) if axes else term)
+    uncompiled = target.copy()
+    rt.add_product(uncompiled, a, b)
+    np.testing.assert_allclose(uncompiled, expected, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(_add_product_compiled(target.copy(), a, b), expected, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("shapes, layout", _with_layouts([((5,), (5,)), ((), (5,)), ((5,), ()), ((), ()), ((2, 3), (2, 3)),
+                                                          ((2, 3), (3,)), ((1, 3), (2, 3)), ((2, 3, 2), (2, 3, 2))]))
+def test_sum_product_is_the_sum_of_the_product(shapes, layout):
+    rng = np.random.default_rng(len(str(shapes)))
+    a, b = _numbers(rng, shapes[0], layout), _numbers(rng, shapes[1])
+    expected = np.sum(np.multiply(a, b))
+    assert rt.sum_product(a, b) == pytest.approx(expected, rel=1e-13, abs=1e-13)
+    assert _sum_product_compiled(a, b) == pytest.approx(expected, rel=1e-13, abs=1e-13)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("shapes", [((3,), (3, 4), (4,)), ((4,), (3,), (3, 4)), ((3, 5), (3, 4), (4, 5)),
+                                    ((80,), (80, 70), (70,)), ((70,), (80,), (80, 70))], ids=str)
+def test_add_matmul_is_numpys(shapes, transposed):
+    rng = np.random.default_rng(len(str(shapes)))
+    target, a, b = (rng.normal(size=s) for s in shapes)
+    if transposed and a.ndim == 2:  # the adjoint of A @ x reads A.T: a strided view
+        a = np.ascontiguousarray(a.T).T
+    expected = target + a @ b
+    uncompiled = target.copy()
+    rt.add_matmul(uncompiled, a, b)
+    np.testing.assert_allclose(uncompiled, expected, rtol=1e-13)
+    np.testing.assert_allclose(_add_matmul_compiled(target.copy(), a, b), expected, rtol=1e-13)
+
+
+# ---- the rewrite's safety rules, on hand-built reverse code ------------------------------------------------------
+def _function(body, results=("y_adj",)):
+    return C.Function("f_reverse", ["n", "g"], body, tuple(C.Var(r) for r in results))
+
+
+def _zeros(name):
+    return C.Assign(name, C.Call(_P("zeros_extents1"), (C.Var("n"),)))
+
+
+def _accumulate(target, term):
+    return C.Assign(target, C.Call(_P("accumulate"), (C.Var(target), C.Var(term))))
+
+
+def _rewritten(body, results=("y_adj",)):
+    names = NameAllocator()
+    return update_adjoints_in_place(_function(body, results), names).body
+
+
+def _zeroings(body):
+    return [s for s, _ in C.walk(body) if isinstance(s, C.Effect) and s.call.prim.name == "fill_zeros"]
+
+
+def _loop(body):
+    return C.ForRange("i", C.Const(0), C.Var("n"), C.Const(1), body)
+
+
+def test_an_accumulator_restarts_in_its_own_buffer():
+    body = [_zeros("x_adj"), _zeros("y_adj"),
+            _loop([_accumulate("x_adj", "g"), _accumulate("y_adj", "x_adj"), _zeros("x_adj")])]
+    rewritten = _rewritten(body)
+    assert len(_zeroings(rewritten)) == 1
+    assert isinstance(rewritten[0], C.Assign) and rewritten[0].value.prim.name == "zeros_extents1"
+
+
+def test_a_view_read_after_the_restart_keeps_the_allocation():
+    """v = x_adj[0:2] is read after x_adj restarts: zeroing x_adj in place would change what v shows."""
+    view = C.Assign("v", C.Call(_P("getitem"), (C.Var("x_adj"), C.Slice(C.Const(0), C.Const(2)))))
+    body = [_zeros("x_adj"), _zeros("y_adj"),
+            _loop([_accumulate("x_adj", "g"), view, _zeros("x_adj"), _accumulate("y_adj", "v")])]
+    assert _zeroings(_rewritten(body)) == []
+
+
+def test_a_view_used_up_before_the_restart_allows_it():
+    view = C.Assign("v", C.Call(_P("getitem"), (C.Var("x_adj"), C.Slice(C.Const(0), C.Const(2)))))
+    body = [_zeros("x_adj"), _zeros("y_adj"),
+            _loop([_accumulate("x_adj", "g"), view, _accumulate("y_adj", "v"), _zeros("x_adj")])]
+    assert len(_zeroings(_rewritten(body))) == 1
+
+
+@pytest.mark.parametrize("escape", ["assigned", "returned_view"])
+def test_an_adjoint_another_name_holds_is_never_zeroed_in_place(escape):
+    kept = C.Assign("kept", C.Var("x_adj")) if escape == "assigned" else \
+        C.Assign("kept", C.Call(_P("transpose"), (C.Var("x_adj"),)))
+    body = [_zeros("x_adj"), _zeros("y_adj"), _loop([_accumulate("x_adj", "g"), kept, _zeros("x_adj")])]
+    assert _zeroings(_rewritten(body, ("y_adj", "kept"))) == []
+
+
+def test_a_product_read_elsewhere_is_not_fused():
+    product = C.Assign("t", C.Call(_P("mul"), (C.Var("g"), C.Var("g"))))
+    body = [_zeros("x_adj"), _zeros("y_adj"), product, _accumulate("x_adj", "t"), _accumulate("y_adj", "t"),
+            C.Assign("z", C.Call(_P("add"), (C.Var("t"), C.Var("g"))))]
+    rewritten = _rewritten(body, ("y_adj", "z"))
+    assert rewritten[2].value.prim.name == "mul"  # kept: z reads t too
+    assert [s for s in rewritten if isinstance(s, C.Effect)] == []
+
+
+def test_a_product_and_its_sum_and_additions_fuse():
+    product = C.Assign("t", C.Call(_P("mul"), (C.Var("g"), C.Var("h"))))
+    body = [_zeros("x_adj"), _zeros("y_adj"), product, _accumulate("x_adj", "t"), _accumulate("y_adj", "t"),
+            C.Assign("z", C.Call(_P("np.sum"), (C.Var("t"),)))]
+    rewritten = _rewritten(body, ("y_adj", "z"))
+    calls = [(s.call if isinstance(s, C.Effect) else s.value) for s in rewritten[2:]]
+    assert [(c.prim.name, c.args) for c in calls] == [
+        ("add_product", (C.Var("x_adj"), C.Var("g"), C.Var("h"))),
+        ("add_product", (C.Var("y_adj"), C.Var("g"), C.Var("h"))),
+        ("sum_product", (C.Var("g"), C.Var("h")))]
+
+
+# ---- whole gradients -----------------------------------------------------------------------------------------
+def rows_through_a_matrix(W, X, b):
+    total = 0.0
+    for i in range(X.shape[0]):
+        h = np.tanh(W @ X[i] + b)
+        r = h * X[i, 0] - b
+        total += np.sum(r * r) + 0.5 * np.sum(np.exp(-h) * X[i])
+    return total
+
+
+REWRITTEN = dp.differentiable(rows_through_a_matrix)
+
+
+@pytest.fixture(scope="module")
+def without_rewrite():
+    """The same function compiled from the reverse code as the reverse transform emits it."""
+    import diffprog.compiler as compiler
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "update_adjoints_in_place", lambda ir, names: ir)
+        plain = dp.grad(dp.differentiable(rows_through_a_matrix), (0, 1, 2))
+        plain(np.eye(2), np.ones((1, 2)), np.ones(2))  # compiles while the rewrite is off
+    return plain
+
+
+@settings(max_examples=5, deadline=None, database=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), n=st.integers(1, 4), rows=st.integers(0, 6))
+def test_gradients_match_finite_differences_and_the_code_without_the_rewrite(without_rewrite, seed, n, rows):
+    rng = np.random.default_rng(seed)
+    args = (rng.normal(size=(n, n)), rng.normal(size=(rows, n)), rng.normal(size=n))
+    text = dp.source(REWRITTEN, mode="reverse", args=args, argnums=(0, 1, 2))
+    assert "add_product(" in text and "add_matmul(" in text and ".fill(0.0)" in text
+    grads = dp.grad(REWRITTEN, (0, 1, 2))(*args)
+    for k, g in enumerate(grads):
+        np.testing.assert_allclose(g, finite_difference(rows_through_a_matrix, args, k), rtol=1e-6, atol=1e-7)
+    for g, plain in zip(grads, without_rewrite(*args)):
+        np.testing.assert_allclose(g, plain, rtol=1e-13, atol=1e-13)
+
+
+def finite_difference(f, args, k):
+    """Central differences of f with respect to the array args[k], element by element."""
+    x = args[k]
+    out = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        h = 1e-6 * max(1.0, abs(x[index]))
+        values = []
+        for step in (h, -h):
+            moved = x.copy()
+            moved[index] += step
+            values.append(f(*(moved if j == k else a for j, a in enumerate(args))))
+        out[index] = (values[0] - values[1]) / (2 * h)
+    return out
