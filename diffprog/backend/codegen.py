@@ -56,6 +56,11 @@ class Printer:
             text = origin.text.strip()
             self.line(depth, f"# {os.path.basename(origin.file)}:{origin.line}: {text}")
 
+    def _after_block(self, stmt):
+        """The next statement names its source line again, unless the whole statement came from one line."""
+        if any(s.origin != stmt.origin for s, _ in C.walk(C.children(stmt)[0] + C.children(stmt)[1])):
+            self._last_origin = None
+
     def function(self, fn: C.Function):
         self.line(0, f"def {fn.name}({', '.join(fn.params)}):", fn.origin)
         self.block(1, fn.body)
@@ -86,11 +91,11 @@ class Printer:
         elif isinstance(stmt, C.If):
             self.line(depth, f"if {render_atom(stmt.cond)}:", origin)
             self.block(depth + 1, stmt.body)
-            self._last_origin = None
+            self._after_block(stmt)
             if stmt.orelse:
                 self.line(depth, "else:", origin)
                 self.block(depth + 1, stmt.orelse)
-                self._last_origin = None
+                self._after_block(stmt)
         elif isinstance(stmt, C.ForRange):
             self.line(depth, f"for {stmt.var} in {_range(stmt)}:", origin)
             self.block(depth + 1, stmt.body)
