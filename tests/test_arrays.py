@@ -36,11 +36,17 @@ BUGS_JIT: dict = {}
 slow = pytest.mark.slow
 
 
+# Compiled variants left to `pytest -m long` (CI time): their forms compile in the other compiled programs too.
+LONG_JIT = {"concatenate_axis_variants", "cumsum_axis_variants"}
+
+
 def params(programs, jit=False):
     out = []
     for prog in programs:
         reason = BUGS.get(prog.name) or (BUGS_JIT.get(prog.name) if jit else None)
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        if jit and prog.name in LONG_JIT:
+            marks.append(pytest.mark.long)
         out.append(pytest.param(prog, id=prog.name, marks=marks))
     return out
 

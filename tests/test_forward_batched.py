@@ -169,9 +169,9 @@ COMPILED_NAMES = {"branch_inside_loop_on_active_value", "loop_with_two_accumulat
 COMPILED_ARRAY_NAMES = {"linalg_chain", "stencil"}
 SLOW_COMPILED_NAMES = {"while_condition_on_active_value", "early_return_inside_nested_loop", "nested_while_in_for",
                        "computed_indices", "while_and_early_return"}
-SLOW_COMPILED_ARRAY_NAMES = {"slogdet_cholesky", "concatenate_stack", "integer_array_index_repeated", "max_min_axis",
+SLOW_COMPILED_ARRAY_NAMES = {"slogdet_cholesky", "integer_array_index_repeated", "max_min_axis",
                              "axis_reductions_1d", test_arrays_writes.WRITES[0].name}
-LONG_COMPILED_ARRAY_NAMES = {"vjp_matmat_broadcast", "sum_mean_axis_keepdims", "solve_matrix_rhs", "newaxis",
+LONG_COMPILED_ARRAY_NAMES = {"concatenate_stack", "vjp_matmat_broadcast", "sum_mean_axis_keepdims", "solve_matrix_rhs", "newaxis",
                              "prod_axis_keepdims_methods_positional", "cumsum_axis_variants", "norm_axis_keepdims_ord",
                              "concatenate_axis_variants", "axis_reductions_1d_keepdims",
                              "axis_forms_1d_methods_norm_cumsum"}
