@@ -230,3 +230,45 @@ def finite_difference(f, args, k):
             values.append(f(*(moved if j == k else a for j, a in enumerate(args))))
         out[index] = (values[0] - values[1]) / (2 * h)
     return out
+
+
+@numba.njit(cache=False)
+def _add_at_compiled(target, term, index):
+    rt.add_at(target, term, index)
+    return target
+
+
+@pytest.mark.parametrize("target_shape, index, term_shape", [
+    ((4, 3), 2, (3,)), ((4, 3), -1, (3,)), ((2, 4, 3), (1, 2), (3,)), ((2, 4, 3), (1, -1), (3,)),
+    ((3, 4, 2), 0, (4, 2)), ((5,), "mask", (2,)), ((2, 3, 4, 5), 1, (3, 4, 5))], ids=str)
+def test_add_at_adds_into_the_part_a_read_took(target_shape, index, term_shape):
+    rng = np.random.default_rng(3)
+    target, term = rng.normal(size=target_shape), rng.normal(size=term_shape)
+    if index == "mask":
+        index = np.array([True, False, False, True, False])
+    expected = target.copy()
+    expected[index] += term
+    uncompiled = target.copy()
+    rt.add_at(uncompiled, term, index)
+    np.testing.assert_array_equal(uncompiled, expected)
+    np.testing.assert_array_equal(_add_at_compiled(target.copy(), term, index), expected)
+
+
+def _row_read_adjoint(then):
+    """reverse.py's adjoint of `v = a[i]`: v_adj += a_adj[i]; a_adj[i] = v_adj; then `then`."""
+    return [_zeros("v_adj"), _zeros("a_adj"), _accumulate("v_adj", "g"),
+            C.Assign("r", C.Call(_P("getitem"), (C.Var("a_adj"), C.Var("i")))),
+            _accumulate("v_adj", "r"), C.Store("a_adj", (C.Var("i"),), C.Var("v_adj"))] + then
+
+
+def test_a_row_read_adds_into_the_row():
+    rewritten = _rewritten(_row_read_adjoint([_zeros("v_adj")]), ("a_adj",))
+    calls = [s.call for s in rewritten if isinstance(s, C.Effect) and s.call.prim.name == "add_at1"]
+    assert [c.args for c in calls] == [(C.Var("a_adj"), C.Var("v_adj"), C.Var("i"))]
+
+
+def test_a_row_read_whose_adjoint_is_read_again_keeps_the_sum():
+    """v_adj (which the original code leaves holding v_adj + a_adj[i]) is read before it restarts."""
+    later = [C.Assign("z", C.Call(_P("np.sum"), (C.Var("v_adj"),))), _zeros("v_adj")]
+    rewritten = _rewritten(_row_read_adjoint(later), ("a_adj", "z"))
+    assert not any(isinstance(s, C.Effect) and s.call.prim.name == "add_at1" for s in rewritten)

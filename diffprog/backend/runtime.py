@@ -213,6 +213,37 @@ def _add_matmul_compiled(target, a, b):
     return general
 
 
+def add_at(target, term, index):
+    """target[index] += term in place, for an int or a tuple of ints (a row, a plane) or a boolean mask: the
+    adjoint of a read of part of an array, without a view of that part (backend/in_place.py)."""
+    target[index] += term
+
+
+@overload(add_at)
+def _add_at_compiled(target, term, index):
+    if isinstance(index, numba.types.Integer) and term.ndim == 1 and target.ndim == 2:
+        def row(target, term, index):
+            for j in range(term.shape[0]):
+                target[index, j] += term[j]
+        return row
+    if isinstance(index, numba.types.UniTuple) and len(index) == 2 and term.ndim == 1 and target.ndim == 3:
+        def row_of_plane(target, term, index):
+            for k in range(term.shape[0]):
+                target[index[0], index[1], k] += term[k]
+        return row_of_plane
+    if isinstance(index, numba.types.Integer) and term.ndim == 2 and target.ndim == 3:
+        def plane(target, term, index):
+            for j in range(term.shape[0]):
+                for k in range(term.shape[1]):
+                    target[index, j, k] += term[j, k]
+        return plane
+
+    def general(target, term, index):  # a mask, or other ranks: the read's elements, added and written back
+        part = target[index] + term
+        target[index] = part
+    return general
+
+
 def scatter_add(target, index, values):
     """target[index] += values for an integer index array, adding repeated indices (numpy's np.add.at)."""
     for k in range(index.shape[0]):
