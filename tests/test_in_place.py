@@ -272,3 +272,34 @@ def test_a_row_read_whose_adjoint_is_read_again_keeps_the_sum():
     later = [C.Assign("z", C.Call(_P("np.sum"), (C.Var("v_adj"),))), _zeros("v_adj")]
     rewritten = _rewritten(_row_read_adjoint(later), ("a_adj", "z"))
     assert not any(isinstance(s, C.Effect) and s.call.prim.name == "add_at1" for s in rewritten)
+
+
+@numba.njit(cache=False)
+def _move_at_compiled(target, source, index):
+    rt.move_at(target, source, index)
+    return target, source
+
+
+@pytest.mark.parametrize("source_shape, index, target_shape", [
+    ((4, 3), 2, (3,)), ((4, 3), -1, (3,)), ((2, 4, 3), (1, 2), (3,)), ((3, 4, 2), 0, (4, 2)),
+    ((5,), "mask", (2,))], ids=str)
+def test_move_at_takes_the_part_a_write_wrote(source_shape, index, target_shape):
+    rng = np.random.default_rng(4)
+    source, target = rng.normal(size=source_shape), rng.normal(size=target_shape)
+    if index == "mask":
+        index = np.array([True, False, False, True, False])
+    expected_target, expected_source = target + source[index], source.copy()
+    expected_source[index] = 0.0
+    for run in (lambda t, s: (rt.move_at(t, s, index), (t, s))[1], lambda t, s: _move_at_compiled(t, s, index)):
+        got_target, got_source = run(target.copy(), source.copy())
+        np.testing.assert_array_equal(got_target, expected_target)
+        np.testing.assert_array_equal(got_source, expected_source)
+
+
+def test_a_row_write_moves_the_rows_adjoint():
+    body = [_zeros("v_adj"), _zeros("a_adj"),
+            C.Assign("r", C.Call(_P("getitem"), (C.Var("a_adj"), C.Var("i")))),
+            _accumulate("v_adj", "r"), C.Store("a_adj", (C.Var("i"),), C.Const(0.0))]
+    rewritten = _rewritten(body, ("a_adj", "v_adj"))
+    assert [(s.call.prim.name, s.call.args) for s in rewritten if isinstance(s, C.Effect)] == [
+        ("move_at1", (C.Var("v_adj"), C.Var("a_adj"), C.Var("i")))]

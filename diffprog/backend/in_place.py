@@ -11,7 +11,8 @@ rebinds (an atomic operation each), take most of the backward sweep's time. So, 
   `t = a * g`, maybe `u = unbroadcast(t, like)`, then `x_adj += u` becomes `add_product(x_adj, a, g)`;
   `x_adj += unbroadcast(g, like)` becomes `add_product(x_adj, g, 1.0)`; `np.sum(a * g)` becomes
   `sum_product(a, g)`; `x_adj = add_outer(x_adj, a, b)` loses its assignment; the adjoint of a row read
-  (`v_adj += a_adj[i]; a_adj[i] = v_adj`, v_adj restarting next) is `add_at(a_adj, v_adj, i)`;
+  (`v_adj += a_adj[i]; a_adj[i] = v_adj`, v_adj restarting next) is `add_at(a_adj, v_adj, i)`, and the adjoint
+  of a row write (`v_adj += a_adj[i]; a_adj[i] = 0.0`) is `move_at(v_adj, a_adj, i)`;
 - an accumulator (an array assigned only zeros and in-place updates of itself, whose readers keep no reference
   to it) restarts by zeroing its own buffer when its shape is unchanged, instead of allocating a new one.
 """
@@ -27,7 +28,8 @@ _P = REGISTRY.named
 _ZEROS = {"np.zeros_shape", *(f"zeros_extents{rank}" for rank in range(1, 5))}
 _UNBROADCASTS = {"unbroadcast", *(f"unbroadcast_extents{rank}" for rank in range(1, 5))}
 # Update their first argument in place (codegen prints accumulate and deduct as += and -=).
-_SELF_UPDATES = {"accumulate", "deduct", "add_outer", "add_product", "add_matmul", "add_at1", "add_at2"}
+_SELF_UPDATES = {"accumulate", "deduct", "add_outer", "add_product", "add_matmul", "add_at1", "add_at2",
+                 "move_at1", "move_at2"}
 _SIGNS = {"accumulate": 1.0, "deduct": -1.0}
 # Results that may share memory with an argument: an accumulator read by one of these stays safe only while
 # the view is used up before the accumulator is zeroed again (see _view_used_up).
@@ -48,6 +50,7 @@ def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     buffers = {s.target for s, _ in C.walk(body) if _call(s, _ZEROS) is not None}
     _fuse_updates(body, buffers, _read_counts(body, fn.results))
     _add_at_reads(body, buffers, _read_counts(body, fn.results))
+    _move_at_writes(body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
     _zero_in_place(body, accumulators, set(), names, top=True)
     return replace(fn, body=body)
@@ -155,8 +158,7 @@ def _add_at_reads(block, buffers, reads):
     while position + 2 < len(block):
         read, add, store = block[position:position + 3]
         call = _call(read, {"getitem"})
-        if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1
-                and 1 <= len(call.args) - 1 <= 2 and all(isinstance(i, (C.Var, C.Const)) for i in call.args[1:])
+        if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1 and _plain_index(call)
                 and isinstance(add, C.Assign) and add.target in buffers
                 and _call(add, {"accumulate"}) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
                 and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args
@@ -165,6 +167,32 @@ def _add_at_reads(block, buffers, reads):
             block[position:position + 3] = [C.Effect(C.Call(_P(f"add_at{len(index)}"),
                                                              (call.args[0], C.Var(add.target)) + index), add.origin)]
         position += 1
+
+
+def _move_at_writes(block, buffers, reads):
+    """`r = a_adj[i]; v_adj += r; a_adj[i] = 0.0` (the adjoint of a write of a row, reverse.py's
+    _adjoint_of_store) becomes `move_at(v_adj, a_adj, i)`, with no view of the row."""
+    for stmt in block:
+        for child in C.children(stmt):
+            _move_at_writes(child, buffers, reads)
+    position = 0
+    while position + 2 < len(block):
+        read, add, store = block[position:position + 3]
+        call = _call(read, {"getitem"})
+        if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1 and _plain_index(call)
+                and isinstance(add, C.Assign) and add.target in buffers
+                and _call(add, {"accumulate"}) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
+                and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args
+                and store.value == C.Const(0.0)):
+            index = call.args[1:]
+            block[position:position + 3] = [C.Effect(C.Call(_P(f"move_at{len(index)}"),
+                                                             (C.Var(add.target), call.args[0]) + index), add.origin)]
+        position += 1
+
+
+def _plain_index(getitem) -> bool:
+    """One or two index atoms (numbers or variables, no slices): a row, or a row of a plane."""
+    return 1 <= len(getitem.args) - 1 <= 2 and all(isinstance(i, (C.Var, C.Const)) for i in getitem.args[1:])
 
 
 def _restarts_unread(statements, name) -> bool:

@@ -244,6 +244,34 @@ def _add_at_compiled(target, term, index):
     return general
 
 
+def move_at(target, source, index):
+    """target += source[index], then source[index] = 0: the adjoint of a write into part of an array, without a
+    view of that part (backend/in_place.py)."""
+    target += source[index]
+    source[index] = 0.0
+
+
+@overload(move_at)
+def _move_at_compiled(target, source, index):
+    if isinstance(index, numba.types.Integer) and target.ndim == 1 and source.ndim == 2:
+        def row(target, source, index):
+            for j in range(target.shape[0]):
+                target[j] += source[index, j]
+                source[index, j] = 0.0
+        return row
+    if isinstance(index, numba.types.UniTuple) and len(index) == 2 and target.ndim == 1 and source.ndim == 3:
+        def row_of_plane(target, source, index):
+            for k in range(target.shape[0]):
+                target[k] += source[index[0], index[1], k]
+                source[index[0], index[1], k] = 0.0
+        return row_of_plane
+
+    def general(target, source, index):
+        target += source[index]
+        source[index] = 0.0
+    return general
+
+
 def scatter_add(target, index, values):
     """target[index] += values for an integer index array, adding repeated indices (numpy's np.add.at)."""
     for k in range(index.shape[0]):
