@@ -31,6 +31,8 @@ _P = REGISTRY.named
 # Cheap enough to recompute in the backward sweep rather than tape: memory reads and index arithmetic.
 _READS = {"getitem", "shape", "len", "size", "transpose"}
 _INDEX_ARITHMETIC = {"add", "sub", "mul", "neg", "floordiv", "mod"}
+# Array arithmetic cheap enough to redo rather than tape: the tape would copy the elements in and view them out.
+_ARRAY_ARITHMETIC = {"add", "sub", "mul", "neg"}
 # Primitives that read one argument only for its shape (primitive -> position): the backward sweep needs an
 # array read only there to have its extents, not its elements (see _plan_extents).
 _SHAPE_ARGUMENT = {"np.zeros_shape": 0, "unbroadcast": 1, "shape": 0}
@@ -329,11 +331,14 @@ class ReverseTransform:
         return sites, in_loop
 
     def _recomputable(self, stmt) -> bool:
-        """Reads and index arithmetic are cheaper to redo than to tape; float arithmetic is not. Extents are
-        saved: they give the shape of the value an array had in the iteration before."""
+        """Reads, index arithmetic and elementwise array arithmetic are cheaper to redo than to tape; float
+        arithmetic is not. Extents are saved: they give the shape of the value an array had in the iteration
+        before."""
         if stmt.target in self.extent_variables:
             return False
         name = stmt.value.prim.name
+        if name in _ARRAY_ARITHMETIC and isinstance(self.types.get(stmt.target), T.Array):
+            return True  # one pass over the elements, as the tape's copy would be, without the tape
         return name in _READS or name in _INDEX_ARITHMETIC and self.types.get(stmt.target) == T.INT
 
     def _plan_recomputation(self, sites):
