@@ -49,8 +49,7 @@ def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     body = C.clone(fn.body)
     buffers = {s.target for s, _ in C.walk(body) if _call(s, _ZEROS) is not None}
     _fuse_updates(body, buffers, _read_counts(body, fn.results))
-    _add_at_reads(body, buffers, _read_counts(body, fn.results))
-    _move_at_writes(body, buffers, _read_counts(body, fn.results))
+    _row_updates(body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
     _zero_in_place(body, accumulators, set(), names, top=True)
     return replace(fn, body=body)
@@ -147,13 +146,14 @@ def _consumers(block, position, buffers, reads):
     return end, out
 
 
-def _add_at_reads(block, buffers, reads):
-    """`r = a_adj[i]; v_adj += r; a_adj[i] = v_adj` (the adjoint of a read of a row, reverse.py's
-    _index_adjoint) becomes `add_at(a_adj, v_adj, i)` (a_adj[i] += v_adj, with no view of the row) when v_adj is
-    an array adjoint read nowhere before it restarts: only a_adj's row must change."""
+def _row_updates(block, buffers, reads):
+    """The adjoints of a read and of a write of a row, `r = a_adj[i]; v_adj += r` then `a_adj[i] = v_adj` (read:
+    reverse.py's _index_adjoint) or `a_adj[i] = 0.0` (write: _adjoint_of_store), become one update with no view
+    of the row: `add_at(a_adj, v_adj, i)` (a_adj[i] += v_adj: only a_adj's row must change, so v_adj must restart
+    before anything reads it) and `move_at(v_adj, a_adj, i)` (v_adj += a_adj[i]; a_adj[i] = 0)."""
     for stmt in block:
         for child in C.children(stmt):
-            _add_at_reads(child, buffers, reads)
+            _row_updates(child, buffers, reads)
     position = 0
     while position + 2 < len(block):
         read, add, store = block[position:position + 3]
@@ -161,32 +161,14 @@ def _add_at_reads(block, buffers, reads):
         if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1 and _plain_index(call)
                 and isinstance(add, C.Assign) and add.target in buffers
                 and _call(add, {"accumulate"}) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
-                and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args
-                and store.value == C.Var(add.target) and _restarts_unread(block[position + 3:], add.target)):
-            index = call.args[1:]
-            block[position:position + 3] = [C.Effect(C.Call(_P(f"add_at{len(index)}"),
-                                                             (call.args[0], C.Var(add.target)) + index), add.origin)]
-        position += 1
-
-
-def _move_at_writes(block, buffers, reads):
-    """`r = a_adj[i]; v_adj += r; a_adj[i] = 0.0` (the adjoint of a write of a row, reverse.py's
-    _adjoint_of_store) becomes `move_at(v_adj, a_adj, i)`, with no view of the row."""
-    for stmt in block:
-        for child in C.children(stmt):
-            _move_at_writes(child, buffers, reads)
-    position = 0
-    while position + 2 < len(block):
-        read, add, store = block[position:position + 3]
-        call = _call(read, {"getitem"})
-        if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1 and _plain_index(call)
-                and isinstance(add, C.Assign) and add.target in buffers
-                and _call(add, {"accumulate"}) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
-                and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args
-                and store.value == C.Const(0.0)):
-            index = call.args[1:]
-            block[position:position + 3] = [C.Effect(C.Call(_P(f"move_at{len(index)}"),
-                                                             (C.Var(add.target), call.args[0]) + index), add.origin)]
+                and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args):
+            array, index, adjoint = call.args[0], call.args[1:], C.Var(add.target)
+            if store.value == adjoint and _restarts_unread(block[position + 3:], add.target):
+                block[position:position + 3] = [C.Effect(C.Call(_P(f"add_at{len(index)}"), (array, adjoint) + index),
+                                                          add.origin)]
+            elif store.value == C.Const(0.0):
+                block[position:position + 3] = [C.Effect(C.Call(_P(f"move_at{len(index)}"), (adjoint, array) + index),
+                                                          add.origin)]
         position += 1
 
 

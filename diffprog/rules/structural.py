@@ -69,14 +69,11 @@ p("add_product", "add_product({0}, {1}, {2})", "target, a, b", effect=True, resu
   imports=runtime_import("add_product"))
 p("add_matmul", "add_matmul({0}, {1}, {2})", "target, a, b", effect=True, result="none",
   imports=runtime_import("add_matmul"))
-p("add_at1", "add_at({0}, {1}, {2})", "target, term, i", effect=True, result="none",
-  imports=runtime_import("add_at"))
-p("add_at2", "add_at({0}, {1}, ({2}, {3}))", "target, term, i, j", effect=True, result="none",
-  imports=runtime_import("add_at"))
-p("move_at1", "move_at({0}, {1}, {2})", "target, source, i", effect=True, result="none",
-  imports=runtime_import("move_at"))
-p("move_at2", "move_at({0}, {1}, ({2}, {3}))", "target, source, i, j", effect=True, result="none",
-  imports=runtime_import("move_at"))
+for _name, _operands in (("add_at", "target, term"), ("move_at", "target, source")):  # a row: one or two indices
+    p(f"{_name}1", _name + "({0}, {1}, {2})", _operands + ", i", effect=True, result="none",
+      imports=runtime_import(_name))
+    p(f"{_name}2", _name + "({0}, {1}, ({2}, {3}))", _operands + ", i, j", effect=True, result="none",
+      imports=runtime_import(_name))
 p("sum_product", "sum_product({0}, {1})", "a, b", result="float", imports=runtime_import("sum_product"))
 p("fill_zeros", "{0}.fill(0.0)", "buffer", effect=True, result="none")
 p("has_shape_like", "{0}.shape == {1}.shape", "buffer, like", result="bool")
