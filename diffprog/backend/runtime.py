@@ -192,6 +192,11 @@ def _add_matmul_compiled(target, a, b):
             if a.size > _LOOPED_MATMUL:
                 target += a @ b
                 return
+            if a.strides[0] <= a.strides[1]:  # columns contiguous (a transposed matrix: the adjoint's A.T)
+                for j in range(a.shape[1]):
+                    for i in range(a.shape[0]):
+                        target[i] += a[i, j] * b[j]
+                return
             for i in range(a.shape[0]):
                 total = 0.0
                 for j in range(a.shape[1]):
