@@ -30,7 +30,7 @@ _UNBROADCASTS = {"unbroadcast", *(f"unbroadcast_extents{rank}" for rank in range
 # Update their first argument in place (codegen prints accumulate and deduct as += and -=).
 _SELF_UPDATES = {"accumulate", "deduct", "add_outer", "add_product", "add_matmul", "add_at1", "add_at2",
                  "move_at1", "move_at2"}
-_SIGNS = {"accumulate": 1.0, "deduct": -1.0}
+_ADDITIONS = {"accumulate", "deduct"}  # x_adj += term, x_adj -= term
 # Results that may share memory with an argument: an accumulator read by one of these stays safe only while
 # the view is used up before the accumulator is zeroed again (see _view_used_up).
 _VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims", "as_float64", "no_derivative",
@@ -129,7 +129,7 @@ def _consumers(block, position, buffers, reads):
         elif call.prim.name in _UNBROADCASTS and call.args[0] == C.Var(term) and kind == "mul":
             pending[term] -= 1
             pending[stmt.target] = reads[stmt.target]
-        elif (call.prim.name in _SIGNS and isinstance(operand, C.Var) and pending.get(operand.name)
+        elif (call.prim.name in _ADDITIONS and isinstance(operand, C.Var) and pending.get(operand.name)
               and _updates(stmt, stmt.target) and stmt.target in buffers
               and stmt.target not in C.atom_vars(factors)):
             a, b = factors
