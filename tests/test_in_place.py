@@ -50,7 +50,8 @@ def _numbers(rng, shape, layout="C"):
 PRODUCT_SHAPES = [((3,), (3,), (3,)), ((3,), (), (3,)), ((3,), (3,), ()), ((3,), (), ()), ((1,), (4,), (4,)),
                   ((2, 3), (2, 3), (2, 3)), ((1, 3), (2, 3), (2, 3)), ((2, 1), (2, 3), ()), ((2, 3), (3,), (2, 3)),
                   ((2, 3), (3,), ()), ((2, 3), (3,), (3,)), ((2, 3, 4), (2, 3, 4), (2, 3, 4)),
-                  ((2, 1, 4), (2, 3, 4), (1, 3, 4))]
+                  ((2, 1, 4), (2, 3, 4), (1, 3, 4)), ((2, 3), (2, 1), (1, 3)), ((1, 3), (2, 1), (2, 3)),
+                  ((2, 3, 4), (2, 1, 4), (2, 3, 1))]
 
 
 def _with_layouts(shapes_list):
@@ -74,6 +75,21 @@ def test_add_product_is_numpys_sum_unbroadcast(shapes, layout):
     rt.add_product(uncompiled, a, b)
     np.testing.assert_allclose(uncompiled, expected, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(_add_product_compiled(target.copy(), a, b), expected, rtol=1e-14, atol=1e-14)
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), rank=st.sampled_from([2, 3]), number=st.booleans())
+def test_add_product_loops_over_any_broadcast_shapes(seed, rank, number):
+    """Target and operands of one rank, each axis of each either the joint extent or 1 (the loop that adds
+    the term without an array for it), against numpy."""
+    rng = np.random.default_rng(seed)
+    joint = tuple(int(n) for n in rng.integers(1, 5, size=rank))
+    target, a, b = (rng.normal(size=tuple(n if rng.random() < 0.6 else 1 for n in joint)) for _ in range(3))
+    b = float(rng.normal()) if number else b
+    term = a * b
+    axes = tuple(k for k in range(rank) if target.shape[k] == 1 and term.shape[k] != 1)
+    term = term.sum(axis=axes, keepdims=True)
+    np.testing.assert_allclose(_add_product_compiled(target.copy(), a, b), target + term, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("shapes, layout", _with_layouts([((5,), (5,)), ((), (5,)), ((5,), ()), ((), ()), ((2, 3), (2, 3)),

@@ -141,19 +141,126 @@ def _add_product_compiled(target, a, b):
             target += a * b
         return broadcast_in
 
-    def unbroadcast_in(target, a, b):
-        target += unbroadcast_to(a * b, target.shape)
-    if not (_flattens(target, a, b) and all(r == target.ndim for r in ranks)):
+    if not all(r == target.ndim for r in ranks):
+        def unbroadcast_in(target, a, b):
+            target += unbroadcast_to(a * b, target.shape)
         return unbroadcast_in
+    if not _flattens(target, a, b):
+        return lambda target, a, b: _add_broadcast_product(target, a, b)
 
     def update(target, a, b):
         if not (_same_shape(a, target) and _same_shape(b, target)):
-            target += unbroadcast_to(a * b, target.shape)
+            _add_broadcast_product(target, a, b)
             return
         flat, flat_a, flat_b = _flat(target), _flat(a), _flat(b)
         for k in range(flat.shape[0]):
             flat[k] += _at(flat_a, k) * _at(flat_b, k)
     return update
+
+
+def _add_broadcast_product(target, a, b):
+    """add_product for operands whose shapes differ in size-1 axes: a loop over the shape they broadcast to,
+    adding into target's size-1 axes, so that no array holds the term (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_add_broadcast_product)
+def _add_broadcast_product_compiled(target, a, b):
+    if target.ndim == 2:
+        def matrix(target, a, b):
+            n0 = _joint_extent(target, a, b, 0)
+            n1 = _joint_extent(target, a, b, 1)
+            a_, b_ = _spread(a, (n0, n1)), _spread(b, (n0, n1))
+            t0, t1 = int(target.shape[0] != 1), int(target.shape[1] != 1)
+            for i in range(n0):
+                for j in range(n1):
+                    target[i * t0, j * t1] += _at2(a_, i, j) * _at2(b_, i, j)
+        return matrix
+    if target.ndim == 3:
+        def array3(target, a, b):
+            n0 = _joint_extent(target, a, b, 0)
+            n1 = _joint_extent(target, a, b, 1)
+            n2 = _joint_extent(target, a, b, 2)
+            a_, b_ = _spread(a, (n0, n1, n2)), _spread(b, (n0, n1, n2))
+            t0, t1, t2 = int(target.shape[0] != 1), int(target.shape[1] != 1), int(target.shape[2] != 1)
+            for i in range(n0):
+                for j in range(n1):
+                    for k in range(n2):
+                        target[i * t0, j * t1, k * t2] += _at3(a_, i, j, k) * _at3(b_, i, j, k)
+        return array3
+
+    def any_rank(target, a, b):
+        target += unbroadcast_to(a * b, target.shape)
+    return any_rank
+
+
+@register_jitable
+def _broadcast_extent(extents):
+    joint = max(extents)
+    for n in extents:
+        if n != joint and n != 1:
+            raise ValueError("operands could not be broadcast together")
+    return joint
+
+
+def _joint_extent(target, a, b, axis):
+    """The extent along `axis` that target, a and b (numbers: extent 1) broadcast to (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_joint_extent)
+def _joint_extent_compiled(target, a, b, axis):
+    def joint(target, a, b, axis):
+        return _broadcast_extent((target.shape[axis], _extent(a, axis), _extent(b, axis)))
+    return joint
+
+
+def _extent(x, axis):
+    """x.shape[axis], or 1 for a number (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_extent)
+def _extent_compiled(x, axis):
+    if isinstance(x, numba.types.Array):
+        return lambda x, axis: x.shape[axis]
+    return lambda x, axis: 1
+
+
+def _spread(x, shape):
+    """x broadcast to `shape` as a view (size-1 axes get stride 0), or the number x (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_spread)
+def _spread_compiled(x, shape):
+    if isinstance(x, numba.types.Array):
+        return lambda x, shape: np.broadcast_to(x, shape)
+    return lambda x, shape: x
+
+
+def _at2(x, i, j):
+    """x[i, j], or the number x (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_at2)
+def _at2_compiled(x, i, j):
+    if isinstance(x, numba.types.Array):
+        return lambda x, i, j: x[i, j]
+    return lambda x, i, j: x
+
+
+def _at3(x, i, j, k):
+    """x[i, j, k], or the number x (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_at3)
+def _at3_compiled(x, i, j, k):
+    if isinstance(x, numba.types.Array):
+        return lambda x, i, j, k: x[i, j, k]
+    return lambda x, i, j, k: x
 
 
 @overload(sum_product)
