@@ -34,7 +34,7 @@ _ADDITIONS = {"accumulate", "deduct"}  # x_adj += term, x_adj -= term
 # Results that may share memory with an argument: an accumulator read by one of these stays safe only while
 # the view is used up before the accumulator is zeroed again (see _view_used_up).
 _VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims", "as_float64", "no_derivative",
-          *_UNBROADCASTS}
+          "spread_like", *_UNBROADCASTS}
 # Never share memory with an argument: arithmetic, comparisons, reductions and numpy functions other than views.
 _FRESH = {"add", "sub", "mul", "div", "pow", "neg", "mod", "floordiv", "abs", "max", "min", "float",
           "eq", "noteq", "gt", "gte", "lt", "lte", "matmul", "copy", "sum_leading", "sum_product",
@@ -48,10 +48,12 @@ def _fresh(name: str) -> bool:
 def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     body = C.clone(fn.body)
     buffers = {s.target for s, _ in C.walk(body) if _call(s, _ZEROS) is not None}
+    _forward_single_terms(body, body, buffers, _read_counts(body, fn.results), names)
     _fuse_updates(body, buffers, _read_counts(body, fn.results))
     _row_updates(body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
-    _zero_in_place(body, accumulators, set(), names, top=True)
+    written = {n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s)}
+    _zero_in_place(body, accumulators, written, set(), names, top=True)
     return replace(fn, body=body)
 
 
@@ -78,6 +80,113 @@ def _updates(stmt, name) -> bool:
 
 def _update(name, prim, args, origin) -> C.Effect:
     return C.Effect(C.Call(_P(prim), (C.Var(name),) + tuple(args)), origin)
+
+
+def _written(stmt) -> list:
+    """Names `stmt` itself assigns or changes in place (an update's first argument, a store's array)."""
+    if isinstance(stmt, C.Assign):
+        return [stmt.target]
+    if isinstance(stmt, C.Store):
+        return [stmt.base]
+    if isinstance(stmt, C.ForRange):
+        return [stmt.var]
+    call = _call(stmt, _SELF_UPDATES | {"fill_zeros"})
+    return C.atom_vars(call.args[:1]) if isinstance(stmt, C.Effect) and call is not None else []
+
+
+def _touches(block, names) -> bool:
+    """Whether a statement of `block`, nested ones included, reads or changes one of `names`."""
+    return any(names & (set(C.reads(s)) | set(_written(s))) for s, _ in C.walk(block))
+
+
+# ---- single terms forwarded ------------------------------------------------------------------------------------
+# Readers that take a forwarded term as it is, a read-only view of any layout, and make new arrays from it.
+_TERM_READERS = {"add", "sub", "mul", "div", "neg", "matmul", "np.sum", "accumulate", "deduct", *_UNBROADCASTS}
+
+
+def _forward_single_terms(block, body, buffers, reads, names):
+    """An adjoint that only ever receives one term, `x_adj += g` between two restarts, is that term: its readers
+    read `x_adj_term = spread_like(g, x_adj)`, g as a view shaped like x_adj (broadcast where g has size-1 axes:
+    the adjoint of a sum along an axis), and x_adj keeps only its shape. That saves adding g into x_adj and
+    zeroing x_adj again, and the array of g's copies along a summed axis. g must not change while the view is
+    read, and every reader must take a view as it is (_TERM_READERS)."""
+    writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
+    for position in range(len(block)):
+        _forward_at(block, position, body, buffers, reads, writes, names)
+        for child in C.children(block[position]):
+            _forward_single_terms(child, body, buffers, reads, names)
+
+
+def _forward_at(block, position, body, buffers, reads, writes, names):
+    stmt = block[position]
+    call = _call(stmt, {"accumulate"})
+    if call is None or not isinstance(stmt, C.Assign) or stmt.target not in buffers or writes[stmt.target] != 1:
+        return
+    adjoint, term = stmt.target, call.args[1]
+    end = _next_restart(block, position, adjoint)
+    if not isinstance(term, C.Var) or term.name == adjoint or end is None:
+        return
+    window = block[position + 1:end]
+    readers = [s for later in window for s, _ in C.walk([later]) if adjoint in C.reads(s)]
+    if (sum(C.reads(s).count(adjoint) for s in readers) != reads[adjoint] - 1
+            or not all(_takes_term(s, adjoint) for s in readers)):
+        return
+    last = position + 1 + max(k for k, later in enumerate(window) if _touches([later], {adjoint}))
+    if not _restarts_moved_below(block, position + 1, last, _viewed(term.name, body)):
+        return
+    forwarded = names.temp(f"{adjoint}_term")
+    block[position] = C.Assign(forwarded, C.Call(_P("spread_like"), (term, C.Var(adjoint))), stmt.origin)
+    for k in range(position + 1, end):
+        block[k] = C.rename_reads(block[k], {adjoint: forwarded})
+
+
+def _restarts_moved_below(block, start, last, names) -> bool:
+    """Whether nothing in block[start:last + 1] changes `names`, once the restarts of names there (the
+    backward sweep restarts a term's adjoint right after passing it on) are moved below block[last], which
+    they may be if nothing they pass uses them."""
+    moved = []
+    for k in range(start, last + 1):
+        stmt = block[k]
+        if _call(stmt, _ZEROS) is not None and stmt.target in names:
+            if _touches(block[k + 1:last + 1], {stmt.target, *C.reads(stmt)}):
+                return False
+            moved.append(k)
+        elif _touches_written([stmt], names):
+            return False
+    for k in reversed(moved):
+        block.insert(last, block.pop(k))
+    return True
+
+
+def _next_restart(block, position, name):
+    """The position of the next restart of `name` after block[position] in the same block (None if none)."""
+    for end in range(position + 1, len(block)):
+        if _call(block[end], _ZEROS) is not None and block[end].target == name:
+            return end
+    return None
+
+
+def _takes_term(stmt, name) -> bool:
+    call = _call(stmt)
+    if isinstance(stmt, C.Store):
+        return name not in C.atom_vars(stmt.index) and stmt.base != name
+    return call is not None and call.prim.name in _TERM_READERS and not isinstance(stmt, (C.If, C.ForRange))
+
+
+def _touches_written(block, names) -> bool:
+    return any(names & set(_written(s)) for s, _ in C.walk(block))
+
+
+def _viewed(name, body) -> set:
+    """`name` and the arrays it is a view of: assigned once, by a view of a variable."""
+    found = {name}
+    while True:
+        definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == name]
+        call = _call(definitions[0], _VIEWS) if len(definitions) == 1 else None
+        if call is None or not call.args or not isinstance(call.args[0], C.Var):
+            return found
+        name = call.args[0].name
+        found.add(name)
 
 
 # ---- terms added into adjoints ---------------------------------------------------------------------------------
@@ -123,7 +232,9 @@ def _consumers(block, position, buffers, reads):
         operand = call.args[-1] if call is not None and call.args else None
         if call is None or not isinstance(stmt, C.Assign):
             return None
-        if call.prim.name == "np.sum" and call.args == (C.Var(term),) and kind == "mul":
+        if call.prim.name in _ZEROS and stmt.target not in {*C.atom_vars(factors), *pending}:
+            out.append(stmt)  # another adjoint's restart, moved here by _forward_single_terms
+        elif call.prim.name == "np.sum" and call.args == (C.Var(term),) and kind == "mul":
             out.append(C.Assign(stmt.target, C.Call(_P("sum_product"), factors), stmt.origin))
             pending[term] -= 1
         elif call.prim.name in _UNBROADCASTS and call.args[0] == C.Var(term) and kind == "mul":
@@ -214,26 +325,29 @@ def _reads_elements_only(stmt, name) -> bool:
     if isinstance(stmt, (C.Store, C.If, C.ForRange, C.While)):
         return True  # a store copies the value in; a condition or a bound is a number
     call = _call(stmt)
+    if call is not None and call.prim.name == "spread_like" and call.args[0] != C.Var(name):
+        return True  # reads the shape of its second argument
     return call is not None and (_fresh(call.prim.name) or call.prim.name in _SELF_UPDATES)
 
 
-def _view_used_up(block, position, name, reads) -> bool:
+def _view_used_up(block, position, name, reads, viewed=()) -> bool:
     """For `v = view(name, ...)`: every read of v is in the statements right after it in the same block, reads
-    v's elements only, and comes before anything rebinds `name` or v (zeroing `name` in place would change
-    what v shows)."""
+    v's elements only (or takes a view of v that is itself used up), and comes before anything rebinds `name`,
+    v or what `name` views (zeroing `name` in place would change what v shows)."""
     call = _call(block[position], _VIEWS)
     if call is None or call.args[:1] != (C.Var(name),) or not isinstance(block[position], C.Assign):
         return False
     view = block[position].target
+    viewed = (*viewed, name, view)
     found = 0
-    for later in block[position + 1:]:
+    for offset, later in enumerate(block[position + 1:], position + 1):
         if view in C.reads(later):
-            if not _reads_elements_only(later, view):
+            if not (_reads_elements_only(later, view) or _view_used_up(block, offset, view, reads, viewed)):
                 return False
             found += 1
         elif any(view in C.reads(s) for s, _ in C.walk([later])):
             return False
-        if _rebinds(later, name) or _rebinds(later, view):
+        if any(_rebinds(later, v) for v in viewed):
             break
     return found == reads[view]
 
@@ -242,28 +356,35 @@ def _rebinds(stmt, name) -> bool:
     return any(isinstance(s, C.Assign) and s.target == name and not _updates(s, name) for s, _ in C.walk([stmt]))
 
 
-def _zero_in_place(block, accumulators, seen, names, top=False):
+def _zero_in_place(block, accumulators, written, seen, names, top=False):
     """Each zeros assignment of an accumulator after its first, which the function's body runs unconditionally
-    (the reverse transform starts every adjoint there), zeroes the buffer instead when the shape is unchanged."""
+    (the reverse transform starts every adjoint there), zeroes the buffer instead when the shape is unchanged;
+    a buffer nothing writes into (its single term forwarded) is only reallocated when the shape changes."""
     position = 0
     while position < len(block):
         stmt = block[position]
         call = _call(stmt, _ZEROS)
         if call is not None and stmt.target in accumulators and stmt.target in seen:
-            replacement = _zeroed(stmt, call, names)
+            replacement = _zeroed(stmt, call, stmt.target in written, names)
             block[position:position + 1] = replacement
             position += len(replacement)
             continue
         if call is not None and top:
             seen.add(stmt.target)
         for child in C.children(stmt):
-            _zero_in_place(child, accumulators, seen, names)
+            _zero_in_place(child, accumulators, written, seen, names)
         position += 1
 
 
-def _zeroed(stmt, zeros, names) -> list:
-    """`if x.shape == shape: x.fill(0.0) else: x = np.zeros(shape)`, the shape as `zeros` gives it."""
+def _zeroed(stmt, zeros, written, names) -> list:
+    """`if x.shape == shape: x.fill(0.0) else: x = np.zeros(shape)`, the shape as `zeros` gives it; for a
+    buffer never written, `if x.shape != shape: x = np.zeros(shape)`."""
     suffix = "like" if zeros.prim.name == "np.zeros_shape" else zeros.prim.name[len("zeros_"):]
+    if not written:
+        reshaped = names.temp("reshaped")
+        return [C.Assign(reshaped, C.Call(_P(f"lacks_shape_{suffix}"), (C.Var(stmt.target),) + zeros.args),
+                         stmt.origin),
+                C.If(C.Var(reshaped), [stmt], [], stmt.origin)]
     same = names.temp("same_shape")
     return [C.Assign(same, C.Call(_P(f"has_shape_{suffix}"), (C.Var(stmt.target),) + zeros.args), stmt.origin),
             C.If(C.Var(same), [_update(stmt.target, "fill_zeros", (), stmt.origin)], [stmt], stmt.origin)]

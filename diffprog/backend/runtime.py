@@ -86,6 +86,19 @@ def add_product(target, a, b):
     target += term
 
 
+def spread_like(term, like):
+    """term broadcast to like's shape as a read-only view (size-1 axes get stride 0): an adjoint that is a
+    single term, read where it is instead of added into a zeroed buffer (backend/in_place.py)."""
+    return np.broadcast_to(term, like.shape)
+
+
+@overload(spread_like)
+def _spread_like_compiled(term, like):
+    if isinstance(term, numba.types.Array):
+        return lambda term, like: np.broadcast_to(term, like.shape)
+    return lambda term, like: np.full(like.shape, term)
+
+
 def sum_product(a, b):
     """np.sum(a * b) without an array for the product."""
     return np.sum(a * b)

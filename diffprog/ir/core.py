@@ -159,6 +159,39 @@ def reads(stmt) -> list:
     raise TypeError(stmt)
 
 
+def rename_atom(atom, mapping):
+    """atom with the variables in `mapping` renamed."""
+    if isinstance(atom, Var):
+        return Var(mapping.get(atom.name, atom.name))
+    if isinstance(atom, Slice):
+        return Slice(*(None if p is None else rename_atom(p, mapping) for p in (atom.lower, atom.upper, atom.step)))
+    return atom
+
+
+def rename_call(call, mapping):
+    return Call(call.prim, tuple(rename_atom(a, mapping) for a in call.args))
+
+
+def rename_reads(stmt, mapping):
+    """stmt with the names it reads, in nested blocks too, renamed by `mapping`; what it assigns is kept."""
+    if isinstance(stmt, Assign):
+        value = rename_call(stmt.value, mapping) if isinstance(stmt.value, Call) else rename_atom(stmt.value, mapping)
+        return replace(stmt, value=value)
+    if isinstance(stmt, Store):
+        return replace(stmt, index=tuple(rename_atom(i, mapping) for i in stmt.index),
+                       value=rename_atom(stmt.value, mapping))
+    if isinstance(stmt, Effect):
+        return replace(stmt, call=rename_call(stmt.call, mapping))
+    blocks = {name: [rename_reads(s, mapping) for s in getattr(stmt, name)] for name in ("body", "orelse")
+              if hasattr(stmt, name)}
+    if isinstance(stmt, If):
+        return replace(stmt, cond=rename_atom(stmt.cond, mapping), **blocks)
+    if isinstance(stmt, ForRange):
+        return replace(stmt, start=rename_atom(stmt.start, mapping), stop=rename_atom(stmt.stop, mapping),
+                       step=rename_atom(stmt.step, mapping), **blocks)
+    return replace(stmt, cond=mapping.get(stmt.cond, stmt.cond), **blocks)
+
+
 def children(stmt) -> list:
     """The nested blocks of a compound statement."""
     if isinstance(stmt, If):

@@ -138,7 +138,7 @@ def splice(block, index, call, derived: Derived, names):
     epilogue = []
     for k, target in sorted(targets.items()):
         source = derived.results[k]
-        value = C.Const(None) if source is None else _rename_atom(function.results[source], mapping)
+        value = C.Const(None) if source is None else C.rename_atom(function.results[source], mapping)
         epilogue.append(C.Assign(target, value, call.origin))
     block[index:index + len(group)] = prologue + body + epilogue
 
@@ -148,18 +148,6 @@ def _all_names(function) -> set:
     for stmt, _ in C.walk(function.body):
         found.update(C.reads(stmt))
     return found
-
-
-def _rename_atom(atom, mapping):
-    if isinstance(atom, C.Var):
-        return C.Var(mapping.get(atom.name, atom.name))
-    if isinstance(atom, C.Slice):
-        return C.Slice(*(None if p is None else _rename_atom(p, mapping) for p in (atom.lower, atom.upper, atom.step)))
-    return atom
-
-
-def _rename_call(call, mapping):
-    return C.Call(call.prim, tuple(_rename_atom(a, mapping) for a in call.args))
 
 
 def _within(origin, site):
@@ -175,19 +163,19 @@ def _rename_block(block, mapping, site) -> list:
         origin = _within(stmt.origin, site)
         if isinstance(stmt, C.Assign):
             value = stmt.value
-            value = _rename_call(value, mapping) if isinstance(value, C.Call) else _rename_atom(value, mapping)
+            value = C.rename_call(value, mapping) if isinstance(value, C.Call) else C.rename_atom(value, mapping)
             out.append(C.Assign(mapping[stmt.target], value, origin))
         elif isinstance(stmt, C.Store):
-            out.append(C.Store(mapping[stmt.base], tuple(_rename_atom(i, mapping) for i in stmt.index),
-                               _rename_atom(stmt.value, mapping), origin))
+            out.append(C.Store(mapping[stmt.base], tuple(C.rename_atom(i, mapping) for i in stmt.index),
+                               C.rename_atom(stmt.value, mapping), origin))
         elif isinstance(stmt, C.Effect):
-            out.append(C.Effect(_rename_call(stmt.call, mapping), origin))
+            out.append(C.Effect(C.rename_call(stmt.call, mapping), origin))
         elif isinstance(stmt, C.If):
-            out.append(C.If(_rename_atom(stmt.cond, mapping), _rename_block(stmt.body, mapping, site),
+            out.append(C.If(C.rename_atom(stmt.cond, mapping), _rename_block(stmt.body, mapping, site),
                             _rename_block(stmt.orelse, mapping, site), origin))
         elif isinstance(stmt, C.ForRange):
-            out.append(C.ForRange(mapping[stmt.var], _rename_atom(stmt.start, mapping),
-                                  _rename_atom(stmt.stop, mapping), _rename_atom(stmt.step, mapping),
+            out.append(C.ForRange(mapping[stmt.var], C.rename_atom(stmt.start, mapping),
+                                  C.rename_atom(stmt.stop, mapping), C.rename_atom(stmt.step, mapping),
                                   _rename_block(stmt.body, mapping, site), origin))
         elif isinstance(stmt, C.While):
             out.append(C.While(mapping[stmt.cond], _rename_block(stmt.body, mapping, site), origin))

@@ -76,10 +76,14 @@ for _name, _operands in (("add_at", "target, term"), ("move_at", "target, source
       imports=runtime_import(_name))
 p("sum_product", "sum_product({0}, {1})", "a, b", result="float", imports=runtime_import("sum_product"))
 p("fill_zeros", "{0}.fill(0.0)", "buffer", effect=True, result="none")
-p("has_shape_like", "{0}.shape == {1}.shape", "buffer, like", result="bool")
-for _rank in range(1, 5):
-    p(f"has_shape_extents{_rank}", "{0}.shape == (" + "".join(f"{{{k + 1}}}, " for k in range(_rank)) + ")",
-      "buffer, " + ", ".join(f"n{k}" for k in range(_rank)), result="bool")
+for _test, _compare in (("has", "=="), ("lacks", "!=")):
+    p(f"{_test}_shape_like", "{0}.shape " + _compare + " {1}.shape", "buffer, like", result="bool")
+    for _rank in range(1, 5):
+        p(f"{_test}_shape_extents{_rank}",
+          "{0}.shape " + _compare + " (" + "".join(f"{{{k + 1}}}, " for k in range(_rank)) + ")",
+          "buffer, " + ", ".join(f"n{k}" for k in range(_rank)), result="bool")
+# A single term read where it is, as a view shaped like the adjoint it would have been added into.
+p("spread_like", "spread_like({0}, {1})", "term, like", result=lambda ts: ts[1], imports=runtime_import("spread_like"))
 # Tapes of arrays (backend/tapes.py): a flat buffer of the pushed elements and an index of (start, shape) rows.
 # A restored array is typed "element": its derivative is not followed (second derivatives through such loops
 # are reported, analysis/types.py).
