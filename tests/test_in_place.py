@@ -247,31 +247,57 @@ def rows_through_a_matrix(W, X, b):
     return total
 
 
-REWRITTEN = dp.differentiable(rows_through_a_matrix)
+def planes_and_axis_sums(P, X, c):
+    """Matrices read from a stack (the outer product of P[k] @ x's adjoint goes straight into P's adjoint),
+    sums along an axis (the adjoint of each is a single term, read as a broadcast view) and a product
+    broadcast along two axes (added into its operands' adjoints by a loop)."""
+    total = 0.0
+    for i in range(X.shape[0]):
+        for k in range(P.shape[0]):
+            y = P[k] @ X[i] + c[k]
+            total += np.sum(y * y)
+        s = np.sum(P * X[i][None, None, :], axis=2)
+        total += np.sum(np.tanh(s) * c)
+    return total
+
+
+# each: the function, its arguments from (rng, n, rows), what the rewritten reverse code must contain
+WHOLE = {
+    "rows_through_a_matrix": (rows_through_a_matrix, lambda rng, n, rows: (
+        rng.normal(size=(n, n)), rng.normal(size=(rows, n)), rng.normal(size=n)),
+        ("add_product(", "add_matmul(", "add_at(", ".fill(0.0)")),
+    "planes_and_axis_sums": (planes_and_axis_sums, lambda rng, n, rows: (
+        rng.normal(size=(n + 1, n, n)), rng.normal(size=(rows, n)), rng.normal(size=(n + 1, n))),
+        ("add_outer_at(", "spread_like(", "add_product(")),
+}
+REWRITTEN = {name: dp.differentiable(f) for name, (f, _, _) in WHOLE.items()}
 
 
 @pytest.fixture(scope="module")
 def without_rewrite():
-    """The same function compiled from the reverse code as the reverse transform emits it."""
+    """The same functions compiled from the reverse code as the reverse transform emits it."""
     import diffprog.compiler as compiler
+    plain = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(compiler, "update_adjoints_in_place", lambda ir, names: ir)
-        plain = dp.grad(dp.differentiable(rows_through_a_matrix), (0, 1, 2))
-        plain(np.eye(2), np.ones((1, 2)), np.ones(2))  # compiles while the rewrite is off
+        for name, (f, make_args, _) in WHOLE.items():
+            plain[name] = dp.grad(dp.differentiable(f), (0, 1, 2))
+            plain[name](*make_args(np.random.default_rng(0), 2, 1))  # compiles while the rewrite is off
     return plain
 
 
+@pytest.mark.parametrize("name", WHOLE)
 @settings(max_examples=5, deadline=None, database=None)
 @given(seed=st.integers(0, 2 ** 31 - 1), n=st.integers(1, 4), rows=st.integers(0, 6))
-def test_gradients_match_finite_differences_and_the_code_without_the_rewrite(without_rewrite, seed, n, rows):
-    rng = np.random.default_rng(seed)
-    args = (rng.normal(size=(n, n)), rng.normal(size=(rows, n)), rng.normal(size=n))
-    text = dp.source(REWRITTEN, mode="reverse", args=args, argnums=(0, 1, 2))
-    assert all(form in text for form in ("add_product(", "add_matmul(", "add_at(", ".fill(0.0)"))
-    grads = dp.grad(REWRITTEN, (0, 1, 2))(*args)
+def test_gradients_match_finite_differences_and_the_code_without_the_rewrite(without_rewrite, name, seed, n, rows):
+    f, make_args, forms = WHOLE[name]
+    args = make_args(np.random.default_rng(seed), n, rows)
+    text = dp.source(REWRITTEN[name], mode="reverse", args=args, argnums=(0, 1, 2))
+    assert all(form in text for form in forms)
+    grads = dp.grad(REWRITTEN[name], (0, 1, 2))(*args)
     for k, g in enumerate(grads):
-        np.testing.assert_allclose(g, finite_difference(rows_through_a_matrix, args, k), rtol=1e-6, atol=1e-7)
-    for g, plain in zip(grads, without_rewrite(*args)):
+        np.testing.assert_allclose(g, finite_difference(f, args, k), rtol=1e-6, atol=1e-7)
+    for g, plain in zip(grads, without_rewrite[name](*args)):
         np.testing.assert_allclose(g, plain, rtol=1e-13, atol=1e-13)
 
 
@@ -330,6 +356,29 @@ def test_a_row_read_whose_adjoint_is_read_again_keeps_the_sum():
     later = [C.Assign("z", C.Call(_P("np.sum"), (C.Var("v_adj"),))), _zeros("v_adj")]
     rewritten = _rewritten(_row_read_adjoint(later), ("a_adj", "z"))
     assert not any(isinstance(s, C.Effect) and s.call.prim.name == "add_at1" for s in rewritten)
+
+
+@numba.njit(cache=False)
+def _add_outer_at_compiled(target, a, b, index):
+    rt.add_outer_at(target, a, b, index)
+    return target
+
+
+@pytest.mark.parametrize("shape, index", [((3, 2, 4), 1), ((3, 2, 4), -1), ((1, 1, 1), 0)])
+def test_add_outer_at_adds_the_outer_product_into_the_plane(shape, index):
+    rng = np.random.default_rng(len(shape) + index)
+    target, a, b = rng.normal(size=shape), rng.normal(size=shape[1]), rng.normal(size=shape[2])
+    expected = target.copy()
+    expected[index] += np.outer(a, b)
+    uncompiled = target.copy()
+    rt.add_outer_at(uncompiled, a, b, index)
+    np.testing.assert_allclose(uncompiled, expected, rtol=1e-14)
+    np.testing.assert_allclose(_add_outer_at_compiled(target, a, b, index), expected, rtol=1e-14)
+
+
+def test_add_outer_at_refuses_a_product_shaped_unlike_the_plane():
+    with pytest.raises(ValueError, match="shape"):
+        _add_outer_at_compiled(np.zeros((2, 3, 3)), np.ones(3), np.ones(2), 0)
 
 
 @numba.njit(cache=False)

@@ -29,7 +29,7 @@ _ZEROS = {"np.zeros_shape", *(f"zeros_extents{rank}" for rank in range(1, 5))}
 _UNBROADCASTS = {"unbroadcast", *(f"unbroadcast_extents{rank}" for rank in range(1, 5))}
 # Update their first argument in place (codegen prints accumulate and deduct as += and -=).
 _SELF_UPDATES = {"accumulate", "deduct", "add_outer", "add_product", "add_matmul", "add_at1", "add_at2",
-                 "move_at1", "move_at2"}
+                 "move_at1", "move_at2", "add_outer_at1"}
 _ADDITIONS = {"accumulate", "deduct"}  # x_adj += term, x_adj -= term
 # Results that may share memory with an argument: an accumulator read by one of these stays safe only while
 # the view is used up before the accumulator is zeroed again (see _view_used_up).
@@ -51,6 +51,7 @@ def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     _forward_single_terms(body, body, buffers, _read_counts(body, fn.results), names)
     _fuse_updates(body, buffers, _read_counts(body, fn.results))
     _row_updates(body, buffers, _read_counts(body, fn.results))
+    _outer_rows(body, body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
     written = {n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s)}
     _zero_in_place(body, accumulators, written, set(), names, top=True)
@@ -101,7 +102,8 @@ def _touches(block, names) -> bool:
 
 # ---- single terms forwarded ------------------------------------------------------------------------------------
 # Readers that take a forwarded term as it is, a read-only view of any layout, and make new arrays from it.
-_TERM_READERS = {"add", "sub", "mul", "div", "neg", "matmul", "np.sum", "accumulate", "deduct", *_UNBROADCASTS}
+_TERM_READERS = {"add", "sub", "mul", "div", "neg", "np.sum", "accumulate", "deduct", "add_outer",
+                 *_UNBROADCASTS}
 
 
 def _forward_single_terms(block, body, buffers, reads, names):
@@ -132,7 +134,7 @@ def _forward_at(block, position, body, buffers, reads, writes, names):
             or not all(_takes_term(s, adjoint) for s in readers)):
         return
     last = position + 1 + max(k for k, later in enumerate(window) if _touches([later], {adjoint}))
-    if not _restarts_moved_below(block, position + 1, last, _viewed(term.name, body)):
+    if not _restarts_moved_below(block, position + 1, last, end, _viewed(term.name, body)):
         return
     forwarded = names.temp(f"{adjoint}_term")
     block[position] = C.Assign(forwarded, C.Call(_P("spread_like"), (term, C.Var(adjoint))), stmt.origin)
@@ -140,22 +142,30 @@ def _forward_at(block, position, body, buffers, reads, writes, names):
         block[k] = C.rename_reads(block[k], {adjoint: forwarded})
 
 
-def _restarts_moved_below(block, start, last, names) -> bool:
+def _restarts_moved_below(block, start, last, end, names) -> bool:
     """Whether nothing in block[start:last + 1] changes `names`, once the restarts of names there (the
-    backward sweep restarts a term's adjoint right after passing it on) are moved below block[last], which
-    they may be if nothing they pass uses them."""
-    moved = []
-    for k in range(start, last + 1):
-        stmt = block[k]
-        if _call(stmt, _ZEROS) is not None and stmt.target in names:
-            if _touches(block[k + 1:last + 1], {stmt.target, *C.reads(stmt)}):
-                return False
-            moved.append(k)
-        elif _touches_written([stmt], names):
+    backward sweep restarts a term's adjoint right after passing it on) are moved down, before block[end] or
+    as far as nothing they pass uses them, but at least below block[last]."""
+    if any(_touches_written([s], names) and not _restarts(s, names) for s in block[start:last + 1]):
+        return False
+    statements, reader = block[start:end], block[last]
+    for restart in [s for s in block[start:last + 1] if _restarts(s, names)]:
+        k = _position(statements, restart)
+        used = {restart.target, *C.reads(restart)}
+        below = next((j for j in range(k + 1, len(statements)) if _touches([statements[j]], used)), len(statements))
+        if below <= _position(statements, reader):
             return False
-    for k in reversed(moved):
-        block.insert(last, block.pop(k))
+        statements.insert(below - 1, statements.pop(k))
+    block[start:end] = statements
     return True
+
+
+def _restarts(stmt, names) -> bool:
+    return _call(stmt, _ZEROS) is not None and stmt.target in names
+
+
+def _position(statements, stmt) -> int:
+    return next(k for k, s in enumerate(statements) if s is stmt)
 
 
 def _next_restart(block, position, name):
@@ -281,6 +291,49 @@ def _row_updates(block, buffers, reads):
                 block[position:position + 3] = [C.Effect(C.Call(_P(f"move_at{len(index)}"), (adjoint, array) + index),
                                                           add.origin)]
         position += 1
+
+
+def _outer_rows(block, body, buffers, reads):
+    """An outer product that is the only term of an adjoint, `add_outer(g_adj, a, b)`, later added into a plane,
+    `add_at(m_adj, g_adj, i)` (the adjoint of the read g = m[i]), is added into the plane directly:
+    `add_outer_at(m_adj, a, b, i)`; g_adj then stays zero. Saves a pass writing g_adj, one reading it and one
+    zeroing it (a matrix each, per iteration)."""
+    writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
+    position = 0
+    while position < len(block):
+        for child in C.children(block[position]):
+            _outer_rows(child, body, buffers, reads)
+        outer = _call(block[position], {"add_outer"})
+        if isinstance(block[position], C.Effect) and outer is not None and _outer_into_plane(
+                block, position, outer, body, buffers, reads, writes) == "moved down":
+            continue
+        position += 1
+
+
+def _outer_into_plane(block, position, outer, body, buffers, reads, writes):
+    """Replaces add_outer at `position` and the add_at that reads its target by one update (see _outer_rows),
+    where the operands allow: "moved up" to the outer product, or "moved down" to the add_at (None: neither)."""
+    adjoint, a, b = outer.args
+    if not (isinstance(adjoint, C.Var) and adjoint.name in buffers and writes[adjoint.name] == 1
+            and reads[adjoint.name] == 2):
+        return None
+    found = next((q for q in range(position + 1, len(block)) if _touches([block[q]], {adjoint.name})), None)
+    add_at = _call(block[found], {"add_at1"}) if found is not None else None
+    if (add_at is None or add_at.args[1] != adjoint or _next_restart(block, found, adjoint.name) is None
+            or not isinstance(block[found], C.Effect)):
+        return None
+    plane, index = add_at.args[0], add_at.args[2]
+    between = block[position + 1:found]
+    update = C.Effect(C.Call(_P("add_outer_at1"), (plane, a, b, index)), block[found].origin)
+    if not _touches(between, set(C.atom_vars([plane, index]))):
+        del block[found]
+        block[position] = update
+        return "moved up"
+    if not _touches_written(between, set().union(*(_viewed(n, body) for n in C.atom_vars([a, b])))):
+        block[found] = update
+        del block[position]
+        return "moved down"
+    return None
 
 
 def _plain_index(getitem) -> bool:

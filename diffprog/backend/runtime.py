@@ -369,6 +369,23 @@ def _add_at_compiled(target, term, index):
     return general
 
 
+def add_outer_at(target, a, b, index):
+    """target[index] += np.outer(a, b) in place: an outer product added into a plane of an adjoint without a
+    matrix for it (backend/in_place.py)."""
+    target[index] += np.outer(a, b)
+
+
+@overload(add_outer_at)
+def _add_outer_at_compiled(target, a, b, index):
+    def update(target, a, b, index):
+        if target.shape[1:] != (a.shape[0], b.shape[0]):
+            raise ValueError("add_outer_at: the outer product's shape differs from the plane's")
+        for i in range(a.shape[0]):
+            for j in range(b.shape[0]):
+                target[index, i, j] += a[i] * b[j]
+    return update
+
+
 def move_at(target, source, index):
     """target += source[index], then source[index] = 0: the adjoint of a write into part of an array, without a
     view of that part (backend/in_place.py)."""

@@ -74,6 +74,8 @@ for _name, _operands in (("add_at", "target, term"), ("move_at", "target, source
       imports=runtime_import(_name))
     p(f"{_name}2", _name + "({0}, {1}, ({2}, {3}))", _operands + ", i, j", effect=True, result="none",
       imports=runtime_import(_name))
+p("add_outer_at1", "add_outer_at({0}, {1}, {2}, {3})", "target, a, b, i", effect=True, result="none",
+  imports=runtime_import("add_outer_at"))
 p("sum_product", "sum_product({0}, {1})", "a, b", result="float", imports=runtime_import("sum_product"))
 p("fill_zeros", "{0}.fill(0.0)", "buffer", effect=True, result="none")
 for _test, _compare in (("has", "=="), ("lacks", "!=")):
