@@ -179,32 +179,76 @@ def _add_broadcast_product(target, a, b):
 
 @overload(_add_broadcast_product)
 def _add_broadcast_product_compiled(target, a, b):
-    if target.ndim == 2:
-        def matrix(target, a, b):
-            n0 = _joint_extent(target, a, b, 0)
-            n1 = _joint_extent(target, a, b, 1)
-            a_, b_ = _spread(a, (n0, n1)), _spread(b, (n0, n1))
-            t0, t1 = int(target.shape[0] != 1), int(target.shape[1] != 1)
-            for i in range(n0):
-                for j in range(n1):
-                    target[i * t0, j * t1] += _at2(a_, i, j) * _at2(b_, i, j)
-        return matrix
+    if target.ndim == 2:  # as a stack of one matrix
+        return lambda target, a, b: _add_broadcast_product(np.expand_dims(target, 0), _stacked(a), _stacked(b))
     if target.ndim == 3:
         def array3(target, a, b):
             n0 = _joint_extent(target, a, b, 0)
             n1 = _joint_extent(target, a, b, 1)
             n2 = _joint_extent(target, a, b, 2)
             a_, b_ = _spread(a, (n0, n1, n2)), _spread(b, (n0, n1, n2))
-            t0, t1, t2 = int(target.shape[0] != 1), int(target.shape[1] != 1), int(target.shape[2] != 1)
+            t0, t1 = int(target.shape[0] != 1), int(target.shape[1] != 1)
+            summed, steady_a, steady_b = target.shape[2] == 1, _steady(a_), _steady(b_)
             for i in range(n0):
                 for j in range(n1):
-                    for k in range(n2):
-                        target[i * t0, j * t1, k * t2] += _at3(a_, i, j, k) * _at3(b_, i, j, k)
+                    if summed:  # target's last axis has extent 1: the row's products summed into it
+                        total = 0.0
+                        for k in range(n2):
+                            total += _at3(a_, i, j, k) * _at3(b_, i, j, k)
+                        target[i * t0, j * t1, 0] += total
+                    elif steady_b:  # b constant along the row (stride 0, or a number): read once
+                        factor = _at3(b_, i, j, 0)
+                        for k in range(n2):
+                            target[i * t0, j * t1, k] += _at3(a_, i, j, k) * factor
+                    elif steady_a:
+                        factor = _at3(a_, i, j, 0)
+                        for k in range(n2):
+                            target[i * t0, j * t1, k] += factor * _at3(b_, i, j, k)
+                    else:
+                        for k in range(n2):
+                            target[i * t0, j * t1, k] += _at3(a_, i, j, k) * _at3(b_, i, j, k)
         return array3
 
     def any_rank(target, a, b):
         target += unbroadcast_to(a * b, target.shape)
     return any_rank
+
+
+def _stacked(x):
+    """x with a leading axis of extent 1, or the number x (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_stacked)
+def _stacked_compiled(x):
+    if isinstance(x, numba.types.Array):
+        return lambda x: np.expand_dims(x, 0)
+    return lambda x: x
+
+
+def _at3(x, i, j, k):
+    """x[i, j, k], or the number x (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_at3)
+def _at3_compiled(x, i, j, k):
+    if isinstance(x, numba.types.Array):
+        return lambda x, i, j, k: x[i, j, k]
+    return lambda x, i, j, k: x
+
+
+def _steady(x):
+    """Whether x is the same all along its last axis: a number, or an array whose last stride is 0 (a
+    broadcast) (only compiled)."""
+    raise NotImplementedError
+
+
+@overload(_steady)
+def _steady_compiled(x):
+    if isinstance(x, numba.types.Array):
+        return lambda x: x.strides[-1] == 0
+    return lambda x: True
 
 
 @register_jitable
@@ -250,30 +294,6 @@ def _spread_compiled(x, shape):
     if isinstance(x, numba.types.Array):
         return lambda x, shape: np.broadcast_to(x, shape)
     return lambda x, shape: x
-
-
-def _at2(x, i, j):
-    """x[i, j], or the number x (only compiled)."""
-    raise NotImplementedError
-
-
-@overload(_at2)
-def _at2_compiled(x, i, j):
-    if isinstance(x, numba.types.Array):
-        return lambda x, i, j: x[i, j]
-    return lambda x, i, j: x
-
-
-def _at3(x, i, j, k):
-    """x[i, j, k], or the number x (only compiled)."""
-    raise NotImplementedError
-
-
-@overload(_at3)
-def _at3_compiled(x, i, j, k):
-    if isinstance(x, numba.types.Array):
-        return lambda x, i, j, k: x[i, j, k]
-    return lambda x, i, j, k: x
 
 
 @overload(sum_product)

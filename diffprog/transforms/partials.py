@@ -92,6 +92,7 @@ class PartialEmitter:
                                                                                  reporter.diagnostics))
         for stmt, _ in C.walk(block):
             stmt.origin = self.origin
+        block, value = _without_repeats(block, value)
         for stmt in block:
             self.emit(stmt)
         return value
@@ -108,6 +109,23 @@ class PartialEmitter:
             self.emit(C.Assign(name, C.Call(prim, tuple(args)), self.origin))
             self.applied[key] = C.Var(name)
         return self.applied[key]
+
+
+def _without_repeats(block, value):
+    """A rule's lowered statements with each repeated computation done once (the tie mask of np.max's vjp
+    appears twice in its text): rules are expressions, so equal calls of equal operands are equal values."""
+    if any(not isinstance(stmt, C.Assign) or not isinstance(stmt.value, C.Call) for stmt in block):
+        return block, value
+    first, renamed, kept = {}, {}, []
+    for stmt in block:
+        call = C.rename_call(stmt.value, renamed)
+        key = (call.prim.name, repr(call.args))
+        if key in first:
+            renamed[stmt.target] = first[key]
+            continue
+        first[key] = stmt.target
+        kept.append(C.Assign(stmt.target, call, stmt.origin))
+    return kept, C.rename_atom(value, renamed)
 
 
 def _binding(atom):
