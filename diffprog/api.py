@@ -380,12 +380,18 @@ def _shaped(spec, items):
     return items if spec.returns_tuple else items[0]
 
 
-def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple[Any, Any]:
+def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple, *, lanes: bool = False) -> tuple[Any, Any]:
     """`(value, tangent_out)`: f's value at `primals` and its directional derivative along `tangents`, from one
     pass of the generated forward-mode code.
 
     `primals` and `tangents` are tuples matching f's arguments; the tangents of int/bool arguments are ignored
     (pass None). `tangent_out` has the structure of f's result (a number, an array, or a tuple of them).
+
+    With `lanes=True`, each tangent carries several directions along a trailing axis (shape `x.shape + (L,)`,
+    `(L,)` for a float), and so does each tangent out: one pass of the batched tangent code (the code
+    `dp.jacobian` runs, `dp.source(f, mode="forward_batched")`) pushes all L directions. Seeding directions that
+    touch disjoint outputs gives a compressed Jacobian: e.g. the 15 columns of every observation's block in a
+    bundle adjustment, from one pass (benchmarks/ba.py).
 
     Example:
         ```python
@@ -405,8 +411,35 @@ def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple[Any, An
     if len(primals) != len(tangents):
         raise ValueError(f"jvp needs one tangent per primal: {len(primals)} primals, {len(tangents)} tangents")
     wrt = _differentiable_positions(primals)
-    spec, values, tangents_out = _run_forward(df, primals, wrt, tuple(tangents[k] for k in wrt))
+    run = _run_lanes if lanes else _run_forward
+    spec, values, tangents_out = run(df, primals, wrt, tuple(tangents[k] for k in wrt))
     return _shaped(spec, values), _shaped(spec, tangents_out)
+
+
+def _run_lanes(df, primals, wrt, tangents):
+    """_run_forward for tangents with a trailing axis of directions, all with the same number of them."""
+    arrays = [_lanes_value(primals[k], t) for k, t in zip(wrt, tangents)]
+    if len({a.shape[-1] for a in arrays}) > 1:
+        raise ValueError("jvp(lanes=True): every tangent needs the same number of directions (its last axis), "
+                         f"got {[a.shape[-1] for a in arrays]}")
+    spec = df.forward_specialization(wrt, primals, mode="forward_batched")
+    out = spec.run(*primals, *arrays)
+    return spec, tuple(out[:spec.results]), tuple(out[spec.results:])
+
+
+def _lanes_value(primal, tangent):
+    """A tangent with directions along a trailing axis, as the batched tangent code takes it."""
+    if P.is_registered(primal):
+        raise TypeError(f"jvp(lanes=True): a {type(primal).__name__} tangent has no axis of directions; "
+                        "pass one direction at a time (lanes=False)")
+    if tangent is None:
+        raise TypeError("a tangent is needed for every float or float-array argument (None is for ints only)")
+    array = np.ascontiguousarray(tangent, dtype=np.float64)
+    shape = np.shape(primal)
+    if array.shape[:-1] != shape or array.ndim != len(shape) + 1:
+        raise ValueError(f"jvp(lanes=True): a tangent of shape {array.shape} was given for an argument of shape "
+                         f"{shape}; it needs the shape {shape + ('L',)}, L directions along its last axis")
+    return array
 
 
 def jvp_function(f):

@@ -539,3 +539,58 @@ def test_float32_arguments():
 
 def test_array_corpus_is_not_empty():
     assert len(ARRAY_CORPUS) > 90 and all(isinstance(p, ArrayProgram) for p in ARRAY_CORPUS)
+
+
+# ---- dp.jvp(lanes=True): the caller's own directions, several per pass ---------------------------------------------
+def per_row_residuals(P, Y, s):
+    """Each row's residuals depend on that row's parameters (and the number s): one pass with a direction per
+    parameter column gives every row's Jacobian block (a compressed Jacobian)."""
+    out = np.zeros((P.shape[0], 2))
+    for i in range(P.shape[0]):
+        out[i] = s * np.sin(P[i, 0:2] * P[i, 2]) + Y[i] * P[i, 1]
+    return out, np.sum(P * P) * s
+
+
+PER_ROW = dp.differentiable(per_row_residuals)
+
+
+@settings(max_examples=5, deadline=None, database=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), rows=st.integers(1, 5), lanes=st.integers(1, 4))
+def test_jvp_with_lanes_is_one_jvp_per_direction(seed, rows, lanes):
+    rng = np.random.default_rng(seed)
+    primals = (rng.normal(size=(rows, 3)), rng.normal(size=(rows, 2)), float(rng.normal()))
+    tangents = (rng.normal(size=(rows, 3, lanes)), rng.normal(size=(rows, 2, lanes)), rng.normal(size=lanes))
+    value, tangent = dp.jvp(PER_ROW, primals, tangents, lanes=True)
+    expected = per_row_residuals(*primals)
+    assert_close(value[0], expected[0], "value")
+    assert_close(value[1], expected[1], "value")
+    assert tangent[0].shape == (rows, 2, lanes) and tangent[1].shape == (lanes,)
+    for lane in range(lanes):
+        direction = tuple(t[..., lane] for t in tangents)
+        _, single = dp.jvp(PER_ROW, primals, direction)
+        h = 1e-6
+        ahead = per_row_residuals(*(p + h * d for p, d in zip(primals, direction)))
+        behind = per_row_residuals(*(p - h * d for p, d in zip(primals, direction)))
+        for k in range(2):
+            np.testing.assert_allclose(tangent[k][..., lane], single[k], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(tangent[k][..., lane], (ahead[k] - behind[k]) / (2 * h), rtol=1e-5, atol=1e-6)
+
+
+def test_jvp_with_lanes_gives_the_blocks_of_a_compressed_jacobian():
+    rng = np.random.default_rng(3)
+    P, Y, s = rng.normal(size=(4, 3)), rng.normal(size=(4, 2)), 0.7
+    seeds = np.broadcast_to(np.eye(3), (4, 3, 3))  # direction j: column j of every row
+    _, (blocks, _) = dp.jvp(PER_ROW, (P, Y, s), (seeds, np.zeros((4, 2, 3)), np.zeros(3)), lanes=True)
+    full = dp.jacobian(PER_ROW, 0, mode="reverse")(P, Y, s)[0]  # (4, 2, 4, 3)
+    for i in range(4):
+        np.testing.assert_allclose(blocks[i], full[i, :, i, :], rtol=1e-13, atol=1e-13)
+        assert np.all(np.delete(full[i], i, axis=1) == 0.0)  # the compression is exact: other rows' blocks are 0
+
+
+@pytest.mark.parametrize("tangents, message", [
+    ((np.zeros((4, 3, 2)), np.zeros((4, 2, 3)), np.zeros(2)), "same number of directions"),
+    ((np.zeros((4, 3)), np.zeros((4, 2, 1)), np.zeros(1)), r"shape \(4, 3\) .* L directions"),
+])
+def test_jvp_with_lanes_refuses_tangents_without_a_common_lane_axis(tangents, message):
+    with pytest.raises(ValueError, match=message):
+        dp.jvp(PER_ROW, (np.ones((4, 3)), np.ones((4, 2)), 0.5), tangents, lanes=True)

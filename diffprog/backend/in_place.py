@@ -13,6 +13,10 @@ rebinds (an atomic operation each), take most of the backward sweep's time. So, 
   `sum_product(a, g)`; `x_adj = add_outer(x_adj, a, b)` loses its assignment; the adjoint of a row read
   (`v_adj += a_adj[i]; a_adj[i] = v_adj`, v_adj restarting next) is `add_at(a_adj, v_adj, i)`, and the adjoint
   of a row write (`v_adj += a_adj[i]; a_adj[i] = 0.0`) is `move_at(v_adj, a_adj, i)`;
+- an adjoint that only ever receives one term is not a buffer at all: its readers read the term where it is,
+  through a view shaped like the adjoint (`spread_like`; for the adjoint of a sum along an axis, a broadcast
+  with stride 0), and an outer product that is the only term of a row's adjoint is added straight into the
+  matrix the row was read from (`add_outer_at`);
 - an accumulator (an array assigned only zeros and in-place updates of itself, whose readers keep no reference
   to it) restarts by zeroing its own buffer when its shape is unchanged, instead of allocating a new one.
 """
