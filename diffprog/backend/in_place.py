@@ -117,33 +117,53 @@ def _forward_single_terms(block, body, buffers, reads, names):
     zeroing x_adj again, and the array of g's copies along a summed axis. g must not change while the view is
     read, and every reader must take a view as it is (_TERM_READERS)."""
     writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
-    for position in range(len(block)):
-        _forward_at(block, position, body, buffers, reads, writes, names)
+    position = 0
+    while position < len(block):
+        if _forward_at(block, position, body, buffers, reads, writes, names) == "removed":
+            continue
         for child in C.children(block[position]):
             _forward_single_terms(child, body, buffers, reads, names)
+        position += 1
 
 
 def _forward_at(block, position, body, buffers, reads, writes, names):
+    """Forwards the term block[position] adds, if it can: "removed" when the addition is gone (the term has
+    the adjoint's shape already: an unbroadcast to it), "viewed" when it became the view."""
     stmt = block[position]
     call = _call(stmt, {"accumulate"})
     if call is None or not isinstance(stmt, C.Assign) or stmt.target not in buffers or writes[stmt.target] != 1:
-        return
+        return None
     adjoint, term = stmt.target, call.args[1]
     end = _next_restart(block, position, adjoint)
     if not isinstance(term, C.Var) or term.name == adjoint or end is None:
-        return
+        return None
     window = block[position + 1:end]
     readers = [s for later in window for s, _ in C.walk([later]) if adjoint in C.reads(s)]
     if (sum(C.reads(s).count(adjoint) for s in readers) != reads[adjoint] - 1
             or not all(_takes_term(s, adjoint) for s in readers)):
-        return
+        return None
     last = position + 1 + max(k for k, later in enumerate(window) if _touches([later], {adjoint}))
     if not _restarts_moved_below(block, position + 1, last, end, _viewed(term.name, body)):
-        return
+        return None
+    if _unbroadcast_to_the_shape_of(term.name, block[end], body):
+        del block[position]
+        for k in range(position, end - 1):
+            block[k] = C.rename_reads(block[k], {adjoint: term.name})
+        return "removed"
     forwarded = names.temp(f"{adjoint}_term")
     block[position] = C.Assign(forwarded, C.Call(_P("spread_like"), (term, C.Var(adjoint))), stmt.origin)
     for k in range(position + 1, end):
         block[k] = C.rename_reads(block[k], {adjoint: forwarded})
+    return "viewed"
+
+
+def _unbroadcast_to_the_shape_of(term, restart, body) -> bool:
+    """Whether `term` is assigned once, by an unbroadcast to the shape that `restart` gives its adjoint (the
+    same extents, or the same array's shape): it is shaped like the adjoint then, and contiguous."""
+    definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == term]
+    call = _call(definitions[0], _UNBROADCASTS) if len(definitions) == 1 else None
+    return call is not None and call.args[1:] == restart.value.args and (
+        call.prim.name == "unbroadcast") == (restart.value.prim.name == "np.zeros_shape")
 
 
 def _restarts_moved_below(block, start, last, end, names) -> bool:
