@@ -184,7 +184,7 @@ def forward_seeds(p):
 
 def diffprog_jacobian_forward(cams, X, w, feats, cam_idx, pt_idx, seeds):
     """The blocks from one pass of batched forward mode carrying the 15 directions of `forward_seeds`."""
-    _, (J,) = dp.jvp(residuals_per_observation, (cams[cam_idx], X[pt_idx], w, feats), seeds, lanes=True)
+    _, J = dp.jvp(residuals_per_observation, (cams[cam_idx], X[pt_idx], w, feats), seeds, lanes=True)
     return J, dp.grad(weight_error_sum)(w)
 
 
