@@ -157,27 +157,43 @@ def _prims(body):
             s.call.prim.name if isinstance(s, C.Effect) else type(s).__name__ for s, _ in C.walk(body)]
 
 
+def _expanded(name, source):
+    return C.Assign(name, C.Call(_P("np.expand_dims"), (C.Var(source), C.Const(0))))
+
+
 def test_a_single_term_is_read_where_it_is():
-    """x_adj only ever receives g: its reader reads g (as a view shaped like x_adj), and x_adj, never written,
-    is only reallocated if its shape changes."""
+    """x_adj only ever receives e (the adjoint of a sum along an axis): its reader reads e as a view broadcast
+    like x_adj, and x_adj, never written, is only reallocated if its shape changes."""
     body = [_zeros("x_adj"), _zeros("y_adj"),
-            _loop([_accumulate("x_adj", "g"), _accumulate("y_adj", "x_adj"), _zeros("x_adj")])]
+            _loop([_expanded("e", "g"), _accumulate("x_adj", "e"), _accumulate("y_adj", "x_adj"), _zeros("x_adj")])]
     rewritten = _rewritten(body)
     spread = [s for s, _ in C.walk(rewritten) if isinstance(s, C.Assign) and s.value.prim.name == "spread_like"]
-    assert [s.value.args for s in spread] == [(C.Var("g"), C.Var("x_adj"))]
+    assert [s.value.args for s in spread] == [(C.Var("e"), C.Var("x_adj"))]
     assert C.Var(spread[0].target) in [a for s, _ in C.walk(rewritten) if _prims([s]) == ["accumulate"]
                                        for a in s.value.args]
     assert "lacks_shape_extents1" in _prims(rewritten) and _zeroings(rewritten) == []
+
+
+def test_a_term_shaped_like_the_adjoint_replaces_it():
+    """u is an unbroadcast to x_adj's own shape (the extents its restart uses): x_adj's reader reads u, and
+    then adds it into y_adj in place."""
+    unbroadcast = C.Assign("u", C.Call(_P("unbroadcast_extents1"), (C.Var("g"), C.Var("n"))))
+    body = [_zeros("x_adj"), _zeros("y_adj"),
+            _loop([unbroadcast, _accumulate("x_adj", "u"), _accumulate("y_adj", "x_adj"), _zeros("x_adj")])]
+    loop = _rewritten(body)[2]
+    assert _prims(loop.body)[:1] == ["add_product"] and loop.body[0].call.args == (C.Var("y_adj"), C.Var("g"),
+                                                                                    C.Const(1.0))
+    assert "spread_like" not in _prims(loop.body) and _zeroings(loop.body) == []
 
 
 def test_a_restart_moves_below_the_readers_of_a_term_taken_from_it():
     """w_adj restarts right after its term goes to x_adj; the restart moves below x_adj's reader, so that x_adj
     can read the term where it is and w_adj still restarts in its own buffer."""
     body = [_zeros("w_adj"), _zeros("x_adj"), _zeros("y_adj"),
-            _loop([_accumulate("w_adj", "g"), _accumulate("w_adj", "g"), _accumulate("x_adj", "w_adj"),
-                   _zeros("w_adj"), _accumulate("y_adj", "x_adj"), _zeros("x_adj")])]
+            _loop([_accumulate("w_adj", "g"), _accumulate("w_adj", "g"), _expanded("e", "w_adj"),
+                   _accumulate("x_adj", "e"), _zeros("w_adj"), _accumulate("y_adj", "x_adj"), _zeros("x_adj")])]
     loop = _rewritten(body)[3]
-    assert _prims(loop.body)[:4] == ["accumulate", "accumulate", "spread_like", "accumulate"]
+    assert _prims(loop.body)[:5] == ["accumulate", "accumulate", "np.expand_dims", "spread_like", "accumulate"]
     assert len(_zeroings(loop.body)) == 1
 
 
@@ -186,8 +202,9 @@ def test_a_term_is_not_forwarded_when_it_changes_or_a_reader_copies_it(between):
     change = _accumulate("w_adj", "g") if between == "term_changes" else \
         C.Assign("v", C.Call(_P("getitem"), (C.Var("x_adj"), C.Slice(C.Const(0), C.Const(2)))))
     body = [_zeros("w_adj"), _zeros("x_adj"), _zeros("y_adj"),
-            _loop([_accumulate("w_adj", "g"), _accumulate("w_adj", "g"), _accumulate("x_adj", "w_adj"), change,
-                   _accumulate("y_adj", "x_adj"), _zeros("x_adj"), _zeros("w_adj")])]
+            _loop([_accumulate("w_adj", "g"), _accumulate("w_adj", "g"), _expanded("e", "w_adj"),
+                   _accumulate("x_adj", "e"), change, _accumulate("y_adj", "x_adj"), _zeros("x_adj"),
+                   _zeros("w_adj")])]
     assert "spread_like" not in _prims(_rewritten(body, ("y_adj", "w_adj", "v")))
 
 

@@ -112,10 +112,10 @@ _TERM_READERS = {"add", "sub", "mul", "div", "neg", "np.sum", "accumulate", "ded
 
 def _forward_single_terms(block, body, buffers, reads, names):
     """An adjoint that only ever receives one term, `x_adj += g` between two restarts, is that term: its readers
-    read `x_adj_term = spread_like(g, x_adj)`, g as a view shaped like x_adj (broadcast where g has size-1 axes:
-    the adjoint of a sum along an axis), and x_adj keeps only its shape. That saves adding g into x_adj and
-    zeroing x_adj again, and the array of g's copies along a summed axis. g must not change while the view is
-    read, and every reader must take a view as it is (_TERM_READERS)."""
+    read g itself when g is an unbroadcast to x_adj's shape, or `x_adj_term = spread_like(g, x_adj)`, g as a
+    view broadcast like x_adj, when g is the adjoint of a sum along an axis; x_adj keeps only its shape. That
+    saves adding g into x_adj and zeroing x_adj again, and the array of g's copies along a summed axis. g must
+    not change while it is read, and every reader must take it as it is (_TERM_READERS)."""
     writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
     position = 0
     while position < len(block):
@@ -150,11 +150,21 @@ def _forward_at(block, position, body, buffers, reads, writes, names):
         for k in range(position, end - 1):
             block[k] = C.rename_reads(block[k], {adjoint: term.name})
         return "removed"
+    if not _expansion(term.name, body):
+        return None
     forwarded = names.temp(f"{adjoint}_term")
     block[position] = C.Assign(forwarded, C.Call(_P("spread_like"), (term, C.Var(adjoint))), stmt.origin)
     for k in range(position + 1, end):
         block[k] = C.rename_reads(block[k], {adjoint: forwarded})
     return "viewed"
+
+
+def _expansion(term, body) -> bool:
+    """Whether `term` is assigned once, by np.expand_dims (the adjoint of a sum along an axis): a view of it
+    broadcast along that axis saves making the copies, while for a term as large as the adjoint the view costs
+    about what adding it would (small arrays: reference counting)."""
+    definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == term]
+    return len(definitions) == 1 and _call(definitions[0], {"np.expand_dims"}) is not None
 
 
 def _unbroadcast_to_the_shape_of(term, restart, body) -> bool:
