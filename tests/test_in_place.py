@@ -427,3 +427,22 @@ def test_a_row_write_moves_the_rows_adjoint():
     rewritten = _rewritten(body, ("a_adj", "v_adj"))
     assert [(s.call.prim.name, s.call.args) for s in rewritten if isinstance(s, C.Effect)] == [
         ("move_at1", (C.Var("v_adj"), C.Var("a_adj"), C.Var("i")))]
+
+
+def _effect(prim, *names):
+    return C.Effect(C.Call(_P(prim), tuple(C.Var(n) if isinstance(n, str) else n for n in names)))
+
+
+@pytest.mark.parametrize("between", ["nothing", "plane_read_and_factor_zeroed"])
+def test_an_outer_product_goes_into_the_plane_only_when_nothing_between_forbids_it(between):
+    """add_outer(g_adj, a, b) then add_at(m_adj, g_adj, i) becomes add_outer_at(m_adj, a, b, i) at one of the two
+    places; not when m_adj is read in between (it cannot move up) and a row of a is moved out in between
+    (move_at zeroes it: it cannot move down)."""
+    middle = [] if between == "nothing" else [
+        C.Assign("z", C.Call(_P("add"), (C.Var("m_adj"), C.Var("h")))), _effect("move_at1", "v_adj", "a", "i")]
+    body = [_zeros("g_adj"), _zeros("m_adj"), _zeros("v_adj"),
+            _loop([_effect("add_outer", "g_adj", "a", "b"), *middle, _effect("add_at1", "m_adj", "g_adj", "i"),
+                   _zeros("g_adj")])]
+    prims = _prims(_rewritten(body, ("m_adj", "z", "v_adj")))
+    assert ("add_outer_at1" in prims) == (between == "nothing")
+    assert ("add_at1" in prims) == (between != "nothing")

@@ -96,7 +96,10 @@ def _written(stmt) -> list:
     if isinstance(stmt, C.ForRange):
         return [stmt.var]
     call = _call(stmt, _SELF_UPDATES | {"fill_zeros"})
-    return C.atom_vars(call.args[:1]) if isinstance(stmt, C.Effect) and call is not None else []
+    if not isinstance(stmt, C.Effect) or call is None:
+        return []
+    changed = 2 if call.prim.name.startswith("move_at") else 1  # move_at also zeroes the part it moved
+    return C.atom_vars(call.args[:changed])
 
 
 def _touches(block, names) -> bool:
