@@ -145,16 +145,17 @@ def _forward_at(block, position, body, buffers, reads, writes, names):
     if (sum(C.reads(s).count(adjoint) for s in readers) != reads[adjoint] - 1
             or not all(_takes_term(s, adjoint) for s in readers)):
         return None
+    direct = _unbroadcast_to_the_shape_of(term.name, block[end], body)
+    if not direct and not _expansion(term.name, body):
+        return None
     last = position + 1 + max(k for k, later in enumerate(window) if _touches([later], {adjoint}))
     if not _restarts_moved_below(block, position + 1, last, end, _viewed(term.name, body)):
         return None
-    if _unbroadcast_to_the_shape_of(term.name, block[end], body):
+    if direct:
         del block[position]
         for k in range(position, end - 1):
             block[k] = C.rename_reads(block[k], {adjoint: term.name})
         return "removed"
-    if not _expansion(term.name, body):
-        return None
     forwarded = names.temp(f"{adjoint}_term")
     block[position] = C.Assign(forwarded, C.Call(_P("spread_like"), (term, C.Var(adjoint))), stmt.origin)
     for k in range(position + 1, end):
@@ -166,17 +167,21 @@ def _expansion(term, body) -> bool:
     """Whether `term` is assigned once, by np.expand_dims (the adjoint of a sum along an axis): a view of it
     broadcast along that axis saves making the copies, while for a term as large as the adjoint the view costs
     about what adding it would (small arrays: reference counting)."""
-    definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == term]
-    return len(definitions) == 1 and _call(definitions[0], {"np.expand_dims"}) is not None
+    return _call(_definition(term, body), {"np.expand_dims"}) is not None
 
 
 def _unbroadcast_to_the_shape_of(term, restart, body) -> bool:
     """Whether `term` is assigned once, by an unbroadcast to the shape that `restart` gives its adjoint (the
     same extents, or the same array's shape): it is shaped like the adjoint then, and contiguous."""
-    definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == term]
-    call = _call(definitions[0], _UNBROADCASTS) if len(definitions) == 1 else None
+    call = _call(_definition(term, body), _UNBROADCASTS)
     return call is not None and call.args[1:] == restart.value.args and (
         call.prim.name == "unbroadcast") == (restart.value.prim.name == "np.zeros_shape")
+
+
+def _definition(name, body):
+    """The one statement assigning `name`, or None when there are several or none."""
+    definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == name]
+    return definitions[0] if len(definitions) == 1 else None
 
 
 def _restarts_moved_below(block, start, last, end, names) -> bool:
@@ -228,8 +233,7 @@ def _viewed(name, body) -> set:
     """`name` and the arrays it is a view of: assigned once, by a view of a variable."""
     found = {name}
     while True:
-        definitions = [s for s, _ in C.walk(body) if isinstance(s, C.Assign) and s.target == name]
-        call = _call(definitions[0], _VIEWS) if len(definitions) == 1 else None
+        call = _call(_definition(name, body), _VIEWS)
         if call is None or not call.args or not isinstance(call.args[0], C.Var):
             return found
         name = call.args[0].name
