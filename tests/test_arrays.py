@@ -37,7 +37,9 @@ slow = pytest.mark.slow
 
 
 # Compiled variants left to `pytest -m long` (CI time): their forms compile in the other compiled programs too.
-LONG_JIT = {"concatenate_axis_variants", "cumsum_axis_variants"}
+LONG_JIT = {"concatenate_axis_variants", "cumsum_axis_variants", "sum_mean_axis_keepdims", "norm_axis_keepdims_ord",
+            "axis_forms_1d_methods_norm_cumsum", "prod_axis_keepdims_methods_positional",
+            "unary_general_2d", "unary_domain_2d"}  # compiled elementwise rules: unary_1d; 2-D: uncompiled
 
 
 def params(programs, jit=False):

@@ -22,7 +22,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd.tracer import getval
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import diffprog as dp
@@ -296,7 +296,9 @@ def _random_direction(data, arg, label):
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
-@settings(max_examples=15, deadline=None)
+# programs with branches reject the points where finite differences straddle a kink (assume below): many draws
+# may be rejected, which is not a failure (too few accepted ones still fails, as Unsatisfiable)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_outer_value_gradient_and_jvp(program, data):
     args = draw_args(data, program.args)
