@@ -369,10 +369,18 @@ def _tangent_value(primal, tangent):
     return float(tangent)
 
 
-def _run_forward(df, primals, wrt, tangents):
-    """(values, tangents out), each a tuple with one entry per result of f, from one pass of the tangent code."""
-    spec = df.forward_specialization(wrt, primals)
-    out = spec.run(*primals, *(_tangent_value(primals[k], t) for k, t in zip(wrt, tangents)))
+def _run_forward(df, primals, wrt, tangents, lanes=False):
+    """(values, tangents out), each a tuple with one entry per result of f, from one pass of the tangent code;
+    with `lanes`, of the batched tangent code, the tangents carrying directions along a trailing axis."""
+    if lanes:
+        arrays = [_lanes_value(primals[k], t) for k, t in zip(wrt, tangents)]
+        if len({a.shape[-1] for a in arrays}) > 1:
+            raise ValueError("jvp(lanes=True): every tangent needs the same number of directions (its last axis), "
+                             f"got {[a.shape[-1] for a in arrays]}")
+    else:
+        arrays = [_tangent_value(primals[k], t) for k, t in zip(wrt, tangents)]
+    spec = df.forward_specialization(wrt, primals, mode="forward_batched" if lanes else "forward")
+    out = spec.run(*primals, *arrays)
     return spec, tuple(out[:spec.results]), tuple(out[spec.results:])
 
 
@@ -411,20 +419,8 @@ def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple, *, lanes: bool =
     if len(primals) != len(tangents):
         raise ValueError(f"jvp needs one tangent per primal: {len(primals)} primals, {len(tangents)} tangents")
     wrt = _differentiable_positions(primals)
-    run = _run_lanes if lanes else _run_forward
-    spec, values, tangents_out = run(df, primals, wrt, tuple(tangents[k] for k in wrt))
+    spec, values, tangents_out = _run_forward(df, primals, wrt, tuple(tangents[k] for k in wrt), lanes)
     return _shaped(spec, values), _shaped(spec, tangents_out)
-
-
-def _run_lanes(df, primals, wrt, tangents):
-    """_run_forward for tangents with a trailing axis of directions, all with the same number of them."""
-    arrays = [_lanes_value(primals[k], t) for k, t in zip(wrt, tangents)]
-    if len({a.shape[-1] for a in arrays}) > 1:
-        raise ValueError("jvp(lanes=True): every tangent needs the same number of directions (its last axis), "
-                         f"got {[a.shape[-1] for a in arrays]}")
-    spec = df.forward_specialization(wrt, primals, mode="forward_batched")
-    out = spec.run(*primals, *arrays)
-    return spec, tuple(out[:spec.results]), tuple(out[spec.results:])
 
 
 def _lanes_value(primal, tangent):
