@@ -8,7 +8,8 @@ import weakref
 
 import numpy as np
 
-from .compiler import DerivativeCompiler, FunctionCompiler, TangentCompiler, arg_key
+from .compiler.derived import DerivativeCompiler, TangentCompiler
+from .compiler.function import FunctionCompiler, arg_key
 from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
 from .types import layout as L

@@ -183,7 +183,7 @@ def test_verbose_failure_is_reported_and_raised(monkeypatch, capsys):
 
 
 def test_the_compiler_reports_through_it(monkeypatch, capsys):
-    from diffprog.compiler import FunctionCompiler
+    from diffprog.compiler.function import FunctionCompiler
 
     assert FunctionCompiler.specialize.__wrapped__ is not None
     monkeypatch.setenv("DIFFPROG_VERBOSE", "1")

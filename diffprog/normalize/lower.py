@@ -1619,7 +1619,8 @@ class Lowerer:
     def _transform_compiler(self, function, node, title):
         """(compiler, captured values) for the function a transform is applied to; None when reported. A nested
         def's free variables of the enclosing function become extra parameters, after its own."""
-        from ..compiler import DerivativeCompiler, TangentCompiler, transform_compiler
+        from ..compiler.derived import DerivativeCompiler, TangentCompiler
+        from ..compiler.nested import transform_compiler
 
         if isinstance(function, Transform):
             if function.kind == "derived":
@@ -1651,7 +1652,7 @@ class Lowerer:
     def _local_compiler(self, local, node, title):
         """A nested def as a function of its own: variables of the enclosing function it reads are passed as
         extra parameters (their current values, as Python's closures read them)."""
-        from ..compiler import FunctionCompiler
+        from ..compiler.function import FunctionCompiler
 
         fdef = local.node
         free = sorted({n.id for n in gast.walk(fdef) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}

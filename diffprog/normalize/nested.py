@@ -52,7 +52,7 @@ class NestedCall:
     def result_type(self, k, arg_types):
         """The type of result k for these argument types: exact once `g` can be derived for them; a float
         while the type inference has not settled (the placeholder is expanded with the final types)."""
-        from ..compiler import derive_nested
+        from ..compiler.nested import derive_nested
 
         try:
             derived = derive_nested(self, tuple(arg_types))

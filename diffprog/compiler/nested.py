@@ -1,0 +1,251 @@
+"""Transforms called inside differentiated code (normalize/nested.py): each placeholder is replaced by the derived
+code of the function the transform is applied to, from the same compilers the top-level composition uses."""
+from __future__ import annotations
+
+import copy
+import threading
+import types
+import warnings
+import weakref
+from dataclasses import replace
+
+import numpy as np
+
+from ..analysis.types import atom_type, infer_types
+from ..errors import DifferentiabilityError, Diagnostic, Reporter
+from ..ir import types as T
+from ..normalize.nested import Derived, first_nested, splice
+from ..types import protocol as P
+from ..types import layout as L
+from .derived import DerivativeCompiler, TangentCompiler
+from .front import describe
+from .function import FunctionCompiler
+
+
+def expand_nested(core, names, param_types) -> tuple:
+    """(core, names) with each placeholder of a transform called in the body (`dp.grad(g)(x)`) replaced by g's
+    derived code for the argument types at that call, in program order (an expansion settles the types the next
+    call sees). `core` and `names` are copied, not changed."""
+    core, names = copy.deepcopy(core), copy.deepcopy(names)
+    while True:
+        found = first_nested(core.body)
+        if found is None:
+            return core, names
+        block, index, call = found
+        types = infer_types(core, dict(zip(core.params, param_types)), Reporter())
+        arg_types = tuple(atom_type(a, types) for a in block[index].value.args)
+        derived = derive_nested(call, arg_types)
+        for caught in derived.warnings:
+            warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
+        splice(block, index, call, derived, names)
+
+
+_deriving = threading.local()  # the nested calls being derived on this thread: g calling dp.grad(g) recurses
+
+
+def derive_nested(call, arg_types: tuple) -> Derived:
+    """g's derived core function for a transform called inside differentiated code, at these argument types,
+    from the pipeline the top-level composition uses (DerivativeCompiler for grad, TangentCompiler for jvp,
+    both for hvp). Cached per argument types; problems are reported at the user's call."""
+    found = call.derived.get(arg_types)
+    if found is None:
+        active = _deriving.__dict__.setdefault("calls", [])
+        if call in active:
+            raise DifferentiabilityError([Diagnostic(
+                "DP110", f"{call.title} is called while differentiating the same function (recursion)",
+                call.origin, "diffprog inlines derivatives; rewrite the recursion as a loop")])
+        active.append(call)
+        try:
+            with warnings.catch_warnings(record=True) as caught:  # shown when the call is expanded, not guessed
+                warnings.simplefilter("always")
+                found = _derive(call, arg_types)
+            found.warnings = tuple(caught)
+        except DifferentiabilityError as error:
+            found = _at_call_site(error, call)
+        except (TypeError, ValueError) as error:
+            found = DifferentiabilityError([Diagnostic("DP101", f"{call.title}: {error}", call.origin,
+                                                       "check the arguments of the call")])
+        finally:
+            active.pop()
+        call.derived[arg_types] = found
+    if isinstance(found, DifferentiabilityError):
+        raise found
+    return found
+
+
+def _derive(call, arg_types) -> Derived:
+    for k, t in enumerate(arg_types):
+        if t is None or (isinstance(t, T.Opaque) and t.pytype != "NoneType"):
+            raise DifferentiabilityError([Diagnostic(
+                "DP105", f"argument {k + 1} of {call.title} is {'of unknown type' if t is None else f'a {t}'}",
+                call.origin, "pass floats, ints or numpy arrays")])
+    values = tuple(_example_value(t) for t in arg_types)
+    n = call.primals
+    if call.kind == "call":
+        function, _ = call.compiler.core_for(_user_values(values, call.layouts))
+        arguments, results = tuple(range(len(values))), tuple(range(call.outputs))
+    else:
+        # jvp/hvp: the primals (registered-type values as their fields, per call.layouts), then a tangent aligned
+        # with each flat primal (a registered value's tangent-type fields where its derivative-carrying fields are)
+        args = _PointArguments(call, arg_types, values)
+        if call.kind == "jvp":
+            with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
+            args.check(with_tangent, "tangent")
+            compiler = TangentCompiler(call.compiler, jit=False, with_value=True)
+            function, _ = compiler.core_for(args.primals + tuple(args.tangent(k) for k in with_tangent))
+            arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
+            results = tuple(range(call.outputs))
+        else:  # hvp: forward mode over the gradient code, as diffprog.hvp
+            wrt = tuple(k for k in range(call.user) if args.carries(k))
+            if not wrt:
+                raise DifferentiabilityError([Diagnostic(
+                    "DP106", f"{call.title} needs at least one float or float-array argument", call.origin,
+                    "pass a float (e.g. 2.0 instead of 2) or a float array")])
+            with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
+            args.check(with_tangent, "vector entry")
+            gradient = DerivativeCompiler(call.compiler, wrt, tuple(range(1, 1 + len(wrt))), jit=False)
+            function, _ = TangentCompiler(gradient, jit=False).core_for(
+                args.primals + tuple(args.tangent(k) for k in with_tangent))
+            arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
+            counts = [L.tangent_count(args.layouts[k]) for k in wrt]
+            flat = []  # per argument of g: its gradient's tangent, field by field; None for an int
+            for k in range(call.user):
+                if k in wrt:
+                    start = sum(counts[:wrt.index(k)])
+                    flat.extend(range(start, start + counts[wrt.index(k)]))
+                else:
+                    flat.extend([None] * L.tangent_count(args.layouts[k]))
+            results = tuple(flat)
+    if len(function.params) != len(arguments) or max((r for r in results if r is not None), default=-1) >= \
+            len(function.results):  # pragma: no cover - the lowering and the compilers disagree
+        raise AssertionError(f"{call.title}: derived code does not match the call")
+    types = infer_types(function, {p: arg_types[a] for p, a in zip(function.params, arguments)}, Reporter())
+    result_types = tuple(T.Opaque("NoneType") if r is None else atom_type(function.results[r], types)
+                         for r in results)
+    return Derived(function, arguments, results, result_types)
+
+
+def _user_values(values, layouts) -> tuple:
+    """Flat example values regrouped as the user passes them: a registered-type value rebuilt from its fields."""
+    if layouts is None:
+        return tuple(values)
+    leaves = iter(values)
+    return tuple(next(leaves) if node is None else _example_instance(node, leaves) for node in layouts)
+
+
+def _example_instance(node, leaves):
+    """A value of node.cls holding example fields (zeros). Only its class and fields matter, so a constructor
+    that rejects zeros (a `__post_init__` that normalizes, say) is bypassed."""
+    values = [next(leaves) if child is None else _example_instance(child, leaves) for child in node.children]
+    try:
+        return P.info(node.cls).build(*values)
+    except Exception:  # noqa: BLE001 - the user's constructor; the fields are set directly instead
+        value = object.__new__(node.cls)
+        for name, field_value in zip(node.names, values):
+            object.__setattr__(value, name, field_value)
+        return value
+
+
+class _PointArguments:
+    """The arguments of a jvp/hvp call inside differentiated code, per primal of g: (flat primals, then flat
+    tangents aligned with them), with the layouts of the registered-type primals."""
+
+    def __init__(self, call, arg_types, values):
+        n = call.primals
+        self.call, self.arg_types, self.values, self.n = call, arg_types, values, n
+        self.layouts = call.layouts if call.layouts is not None else (None,) * n
+        self.spans, at = [], 0
+        for node in self.layouts:
+            size = 1 if node is None else node.size
+            self.spans.append((at, size))
+            at += size
+        self.primals = _user_values(values[:n], call.layouts)
+
+    def _leaves(self, k):
+        """Per flat position of primal k: whether it carries a derivative."""
+        node = self.layouts[k]
+        if node is None:
+            return [self.arg_types[self.spans[k][0]].differentiable]
+        return [in_tangent for _, in_tangent in node.leaves()]
+
+    def carries(self, k) -> bool:
+        return any(self._leaves(k))
+
+    def tangent_positions(self, k) -> list:
+        """The positions, among the call's arguments, of primal k's tangent as the derived code takes it."""
+        start = self.spans[k][0]
+        return [self.n + start + j for j, carried in enumerate(self._leaves(k)) if carried]
+
+    def tangent(self, k):
+        node, start = self.layouts[k], self.spans[k][0]
+        if node is None:
+            return self.values[self.n + start]
+        leaves = (self.values[self.n + start + j] if carried else None for j, carried in enumerate(self._leaves(k)))
+        return L.tangent_from(node, leaves)
+
+    def check(self, positions, what):
+        for k in positions:
+            start = self.spans[k][0]
+            for j, carried in enumerate(self._leaves(k)):
+                if carried:
+                    _check_tangent(self.call, k, self.arg_types[start + j], self.arg_types[self.n + start + j], what)
+
+
+def _check_tangent(call, k, primal, tangent, what):
+    same = (isinstance(primal, T.Array) and isinstance(tangent, T.Array) and primal.ndim == tangent.ndim) or \
+        (isinstance(primal, T.Scalar) and isinstance(tangent, T.Scalar) and tangent.kind != "bool")
+    if not same:
+        raise DifferentiabilityError([Diagnostic(
+            "DP101", f"the {what} for argument {k + 1} of {call.title} is {describe(tangent)}, but the argument "
+            f"is {describe(primal)}", call.origin,
+            f"pass a {what} of the argument's type (0.0 or np.zeros_like(x) for none)")])
+
+
+def _example_value(t):
+    """A value of core type t: the compilers specialize on argument values, and only their types matter."""
+    if isinstance(t, T.Array):
+        return np.zeros((1,) * t.ndim, dtype=t.dtype)
+    if isinstance(t, T.Scalar):
+        return {"float": 0.0, "int": 0, "bool": False}[t.kind]
+    return None
+
+
+def _at_call_site(error, call):
+    """Problems found deriving g, as the user sees them: about the call itself (an int differentiated, g not
+    returning one number) at the call; inside g at their own line, reached through the call."""
+    site = call.origin
+    found = []
+    for d in error.diagnostics:
+        origin = d.origin
+        if origin == site:  # already about the call
+            found.append(d)
+        elif origin is None or d.code in ("DP106", "DP111"):
+            notes = d.notes + ((f"in {call.title}: '{origin.function}' is defined at {origin}",) if origin else ())
+            found.append(replace(d, origin=site, notes=notes))
+        else:
+            found.append(replace(d, origin=replace(origin, chain=tuple(site.chain) + (site,) + tuple(origin.chain))))
+    return type(error)(found)
+
+
+def transform_compiler(obj):
+    """The compiler of a function object a transform is applied to inside differentiated code (a plain function,
+    a @differentiable one, a gradient or tangent map made by the API, a function `diffprog check` knows from
+    source only), or None."""
+    from .. import api
+
+    if isinstance(obj, api.DifferentiableFunction):
+        return obj.compiler
+    if isinstance(obj, api.GradientFunction):
+        return obj.as_function().compiler
+    static = getattr(obj, "__diffprog_parsed__", None)
+    if static is not None:
+        if obj not in _static_compilers:
+            _static_compilers[obj] = FunctionCompiler(obj, jit=False, parsed=static)
+        return _static_compilers[obj]
+    if isinstance(obj, types.FunctionType):
+        return api.as_differentiable(obj).compiler
+    return None
+
+
+_static_compilers = weakref.WeakKeyDictionary()
+
