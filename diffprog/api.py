@@ -10,6 +10,7 @@ import numpy as np
 
 from .compiler.derived import DerivativeCompiler, TangentCompiler
 from .compiler.function import FunctionCompiler, arg_key
+from .compiler.pipeline import render
 from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
 from .types import layout as L
@@ -774,7 +775,7 @@ def hvp(f: Callable[..., Any], primals: tuple, vector: tuple) -> tuple[Any, ...]
 
 
 def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None = None,
-           argnums: int | tuple[int, ...] = 0) -> str:
+           argnums: int | tuple[int, ...] = 0, after: str | None = None) -> str:
     """The exact Python source diffprog generated (and runs) for `f`.
 
     `mode` is "reverse" (the adjoint), "forward" (the tangent code), "forward_batched" (the tangent code
@@ -784,6 +785,10 @@ def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None =
 
     The text starts with a comment naming the function, its file and the argument types it was specialized
     for; each group of statements is headed by a comment quoting the user's line it came from.
+
+    With `after`, the code as it stands after that pass of the pipeline instead (docs/design.md lists them:
+    "lower", "nested", "cleanup", "infer", "initialize", "check", "reverse", "in_place", "forward", ...), printed
+    as Python; `DIFFPROG_DUMP=pass` prints the same on stderr during every compilation.
 
     Example:
         ```python
@@ -812,9 +817,22 @@ def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None =
     df = as_differentiable(f)
     compiler = df.compiler
     with _lock:
-        if args is None and mode in compiler.last:
-            return compiler.last[mode].source
-        if args is None:
-            args = (1.0,) * len(compiler.params)
-        wrt = () if mode == "primal" else ((argnums,) if isinstance(argnums, int) else tuple(argnums))
-        return compiler.specialize(mode, wrt, tuple(args)).source
+        last = compiler.last.get(mode) if args is None else None
+        if after is None or after in ("codegen", "jit"):
+            if last is not None:
+                return last.source
+            return compiler.specialize(mode, _source_wrt(mode, argnums), _source_args(compiler, args)).source
+        if last is not None:
+            signature, wrt = last.signature, last.wrt
+        else:
+            signature, wrt = compiler.signature(_source_args(compiler, args)), _source_wrt(mode, argnums)
+        return render(compiler.compile(mode, wrt, signature, until=after))
+
+
+def _source_args(compiler, args) -> tuple:
+    """The arguments whose types dp.source specializes for: floats for every parameter unless given."""
+    return tuple(args) if args is not None else (1.0,) * len(compiler.params)
+
+
+def _source_wrt(mode, argnums) -> tuple:
+    return () if mode == "primal" else ((argnums,) if isinstance(argnums, int) else tuple(argnums))

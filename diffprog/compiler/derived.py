@@ -2,19 +2,39 @@
 be compiled, or differentiated again (grad of grad, forward-over-reverse)."""
 from __future__ import annotations
 
-import copy
-
 from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
 from ..normalize.cleanup import remove_dead_code, split_self_updates
 from ..types import protocol as P
-from ..types.boundary import Boundary
+from ..types.boundary import Boundary, unregistered_problems
 from ..types import layout as L
-from .function import FunctionCompiler, carries_derivative
+from . import pipeline
+from .function import FunctionCompiler
+from .signature import Signature
 
 
-class DerivativeCompiler(FunctionCompiler):
+class _Derived(FunctionCompiler):
+    """What derived compilers share: their code is another compiler's generated code (the `derive` pass), and
+    only their Boundary speaks the user's values."""
+
+    derives = True
+    front_passes = pipeline.DERIVED_FRONT
+    checkpoint = None
+
+    def __init__(self, inner: FunctionCompiler, jit: bool):
+        self.inner = inner
+        self.fn = None
+        self.jit = jit
+        self.parsed = inner.parsed
+        self.last = {}
+        self._boundaries = {}  # argument layouts -> Boundary
+
+    def boundary_of(self, signature: Signature) -> Boundary:
+        return self.boundary(signature.layouts)
+
+
+class DerivativeCompiler(_Derived):
     """A derivative of another function, treated as a function of its own: its core code is the generated
     adjoint, which is ordinary core code, so it can be differentiated again (grad of grad).
 
@@ -23,21 +43,15 @@ class DerivativeCompiler(FunctionCompiler):
     derivatives of float and array code. Only its Boundary (the same as the inner function's for the
     arguments; the tangent types' layouts for the gradients) speaks the user's values."""
 
-    derives = True
-
     def __init__(self, inner: FunctionCompiler, wrt: tuple, outputs: tuple, jit=True):
-        self.inner, self.wrt, self.outputs = inner, wrt, outputs
-        self.fn = None
-        self.jit = jit
-        self.parsed = inner.parsed
-        self.specializations = {}
-        self.last = {}
+        super().__init__(inner, jit)
+        self.wrt, self.outputs = wrt, outputs
 
     def layouts_of(self, args):
         return self.inner.layouts_of(args)
 
     def boundary(self, layouts) -> Boundary:
-        cache_ = self.__dict__.setdefault("_boundaries", {})
+        cache_ = self._boundaries
         if layouts not in cache_:
             inner = self.inner.boundary(layouts)
             results = []
@@ -51,20 +65,23 @@ class DerivativeCompiler(FunctionCompiler):
             cache_[layouts] = Boundary(layouts, tuple(results), len(self.outputs) > 1, self.parsed.name)
         return cache_[layouts]
 
-    def core_for(self, args):
-        ir, core, names = self.inner.build("reverse", self.wrt, args)
+    def derived_core(self, signature) -> tuple:
+        """(core code, names): the inner function's adjoint with its seed set to 1.0, returning the results
+        asked for (the value, the gradients)."""
+        unit = self.inner.compile("reverse", self.wrt, signature, until="reverse")
+        ir, core, names = unit.function, unit.primal, unit.names
+        inner_results = self.inner.boundary(signature.layouts).results
         if len(ir.seed_types) != 1 or isinstance(ir.seed_types[0], T.Array) or \
-                any(r is not None for r in self.inner.boundary(self.layouts_of(args)).results):
-            returns = self.inner.boundary(self.layouts_of(args)).results
+                any(r is not None for r in inner_results):
+            returns = inner_results
             what = f"a {returns[0].cls.__name__}" if len(returns) == 1 and returns[0] is not None else \
                 "a tuple" if len(ir.seed_types) != 1 else "an array"
             raise DifferentiabilityError([Diagnostic(
                 "DP111", f"grad needs a function returning one number, but '{self.parsed.name}' returns {what}",
                 self.parsed.origin(self.parsed.node), "use diffprog.jvp or diffprog.jacobian, or return a sum")])
-        ir = copy.deepcopy(ir)
         n = len(ir.params) - len(ir.seed_types)  # the flat arguments (registered types split into fields)
         seeds = [C.Assign(seed, C.Const(1.0), ir.origin) for seed in ir.params[n:]]
-        layouts = self.layouts_of(args)
+        layouts = signature.layouts
         counts = [L.tangent_count(layouts[k] if layouts is not None else None) for k in self.wrt]
         values = len(core.results)
         flat = []  # ir.results: the values, then one adjoint per derivative-carrying field of each wrt argument
@@ -80,57 +97,55 @@ class DerivativeCompiler(FunctionCompiler):
         return remove_dead_code(split_self_updates(derived, names)), names
 
 
-class TangentCompiler(FunctionCompiler):
+class TangentCompiler(_Derived):
     """The tangent map of another function as a function of its own, `(*primals, *tangents) -> tangents out`:
     its core code is the generated forward code (one tangent per float, float-array or registered-type primal
     with derivative-carrying fields, a value of its tangent type for the latter), so it can be differentiated
     again (grad of jvp). Like DerivativeCompiler, it works on the inner function's flattened core."""
 
-    derives = True
-
     def __init__(self, inner: FunctionCompiler, jit=True, with_value=False):
-        self.inner = inner
+        super().__init__(inner, jit)
         self.with_value = with_value  # the values first, then the tangents (jvp called in differentiated code)
-        self.fn = None
-        self.jit = jit
-        self.parsed = inner.parsed
-        self.specializations = {}
-        self.last = {}
 
     @property
     def params(self) -> list:
         return list(self.inner.params) + [p + "_dot" for p in self.inner.params]
 
-    def tangent_positions(self, args) -> tuple:
-        """Which primals get a tangent, from the types of the primals at the front of `args`."""
-        primals = args[:len(self.inner.params)]
-        return tuple(k for k, a in enumerate(primals) if carries_derivative(a))
+    def tangent_positions(self, primals: Signature) -> tuple:
+        """Which primals get a tangent: the floats, float arrays and registered-type values with
+        derivative-carrying fields."""
+        return tuple(k for k in range(len(primals)) if primals.carries_derivative(k))
 
-    def layouts_of(self, args):
+    def signature(self, args) -> Signature:
+        n = len(self.inner.params)
+        primals = self.inner.signature(args[:n])
+        wrt = self.tangent_positions(primals)
+        if len(args) != n + len(wrt):
+            raise TypeError(f"the tangent map of {self.parsed.name}() takes {n} primals and {len(wrt)} tangents "
+                            f"(one per float, float-array or registered-type primal), but {len(args)} arguments "
+                            "were given")
+        layouts = self._layouts(primals.layouts or (None,) * n, wrt, args[n:])
+        return Signature.of(args, layouts, unregistered_problems(args, self.parsed))
+
+    def _layouts(self, primals: tuple, wrt: tuple, tangents: tuple):
         """The primals' layouts, then the tangents': a registered primal's tangent is a value of its tangent
         type (checked here: the flat code takes its fields in the primal's order)."""
-        n = len(self.inner.params)
-        primals = self.inner.layouts_of(args[:n])
-        tangents = []
-        for j, k in enumerate(self.tangent_positions(args)):
-            node = primals[k] if primals is not None else None
-            value = args[n + j] if n + j < len(args) else None
+        found = []
+        for k, value in zip(wrt, tangents):
+            node = primals[k]
             if node is None:
                 if P.is_registered(value):
                     raise TypeError(f"the tangent of argument {k} of {self.parsed.name}() is a "
                                     f"{type(value).__name__}, but the argument is a number or an array")
-                tangents.append(None)
+                found.append(None)
                 continue
             wanted = L.tangent_node(node)
-            found = L.layout_of(value) if P.is_registered(value) else None
-            if found != wanted:
+            if (L.layout_of(value) if P.is_registered(value) else None) != wanted:
                 raise TypeError(f"the tangent of argument {k} of {self.parsed.name}() (a {node.cls.__name__}) must "
                                 f"be a {wanted.cls.__name__} with the argument's nested types, not "
                                 f"{type(value).__name__}")
-            tangents.append(wanted)
-        layouts = (tuple(primals) if primals is not None else (None,) * n) + tuple(tangents)
-        extra = len(args) - len(layouts)
-        layouts += (None,) * max(extra, 0)
+            found.append(wanted)
+        layouts = tuple(primals) + tuple(found)
         return layouts if any(node is not None for node in layouts) else None
 
     def _primal_layouts(self, layouts):
@@ -140,7 +155,7 @@ class TangentCompiler(FunctionCompiler):
         return primals if any(node is not None for node in primals) else None
 
     def boundary(self, layouts) -> Boundary:
-        cache_ = self.__dict__.setdefault("_boundaries", {})
+        cache_ = self._boundaries
         if layouts not in cache_:
             inner = self.inner.boundary(self._primal_layouts(layouts))
             tangents = tuple(None if node is None else L.tangent_node(node) for node in inner.results)
@@ -149,16 +164,13 @@ class TangentCompiler(FunctionCompiler):
             cache_[layouts] = Boundary(layouts, results, user_tuple, self.parsed.name)
         return cache_[layouts]
 
-    def core_for(self, args):
-        n = len(self.inner.params)
-        wrt = self.tangent_positions(args)
-        if len(args) != n + len(wrt):
-            raise TypeError(f"the tangent map of {self.parsed.name}() takes {n} primals and {len(wrt)} tangents "
-                            f"(one per float, float-array or registered-type primal), but {len(args)} arguments "
-                            "were given")
-        layouts = self.layouts_of(args)  # checks the tangents' types
-        ir, core, names = self.inner.build("forward", wrt, args[:n])
-        ir = copy.deepcopy(ir)
+    def derived_core(self, signature) -> tuple:
+        """(core code, names): the inner function's forward code, returning the tangents (after the values, with
+        `with_value`) as the tangent types' fields."""
+        primals = signature.take(len(self.inner.params))
+        unit = self.inner.compile("forward", self.tangent_positions(primals), primals, until="forward")
+        ir, core, names = unit.function, unit.primal, unit.names
+        layouts = signature.layouts
         values = len(core.results)
         selected, at = [], values  # forward code gives a tangent per flat result; keep the tangent types' fields
         for node in self.inner.boundary(self._primal_layouts(layouts)).results:

@@ -1,36 +1,25 @@
-"""One user function and its compiled specializations: runs the stages in order for one call signature.
+"""One user function and its compiled specializations.
 
-frontend (parse, syntax check) -> normalize (lower to core, inline, structure) -> analysis (types, activity,
-checks) -> transforms (reverse) -> backend (print, cache, numba). Each specialization is keyed by the mode, the
-differentiated parameters and the argument types, as numba specializes on argument types.
+A `FunctionCompiler` parses and checks the function once (at decoration), lowers it once per layout of its
+registered-type arguments, and compiles it lazily per `Signature` and mode through the pass pipeline
+(pipeline.py), as numba specializes on argument types.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
-from ..progress import reported as _progress_reported  # DIFFPROG_VERBOSE=1
-from ..analysis.types import infer_types
-from ..backend import cache, codegen
-from ..backend.in_place import update_adjoints_in_place
-from ..backend.jit import compile_nopython
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..frontend.syntax import check_function_syntax
-from ..ir import types as T
-from ..normalize.cleanup import hoist_loop_invariants, initialize_unassigned, remove_dead_code
+from ..ir import core as C
 from ..normalize.lower import Lowerer, parsed_function
-from ..normalize.nested import has_nested
-from ..transforms.batched import forward_batched
-from ..transforms.forward import forward
-from ..transforms.reverse import reverse
+from ..progress import reported as _progress_reported  # DIFFPROG_VERBOSE=1
 from ..types import protocol as P
 from ..types.boundary import Boundary, param_layouts, unregistered_problems
-from ..types import layout as L
 from ..types.layout import signature as layout_signature
-from .front import check_derivative, wrt_problems
+from . import pipeline
+from .signature import Signature
 
 
 @dataclass
@@ -42,80 +31,69 @@ class Specialization:
     returns_tuple: bool
     param_types: tuple
     result_types: tuple = ()  # reverse mode: the type of each result (so of each cotangent)
+    signature: Signature | None = None  # what it was compiled for
+    wrt: tuple = ()  # the differentiated user parameters
 
 
 class FunctionCompiler:
-    """Everything diffprog knows about one user function; compiles it lazily per signature."""
+    """Everything diffprog knows about one user function; compiles it lazily per signature through the pass
+    pipeline (pipeline.py)."""
 
     derives = False  # the code is a generated derivative (DerivativeCompiler, TangentCompiler)
-
-    checkpoint = None  # snapshots for the outermost loops' reverse mode (`differentiable(checkpoint=...)`)
+    front_passes = pipeline.FUNCTION_FRONT
 
     def __init__(self, fn, jit=True, parsed=None, checkpoint=None):
         self.fn = fn
         self.jit = jit
-        self.checkpoint = checkpoint
+        self.checkpoint = checkpoint  # snapshots for the outermost loops' reverse mode (`differentiable(checkpoint=)`)
         self.parsed = parsed if parsed is not None else parsed_function(fn)
         reporter = Reporter()
         check_function_syntax(self.parsed, reporter)
         reporter.raise_if_errors()
-        self._core = None
-        self._names = None
-        self.specializations: dict = {}
         self.last: dict = {}  # mode -> most recent specialization, for diffprog.source
+        self._lowered: dict = {}  # argument layouts -> Lowered
+        self._lowering: set = set()  # the layouts being lowered on this thread's stack: a body deriving itself
 
     @property
     def params(self) -> list:
         return [a.id for a in self.parsed.node.args.args]
 
-    def core_for(self, args):
-        """The normalized primal and its name allocator. Lowering does not depend on argument types, so plain
-        functions are lowered once (once per layout of registered-type arguments: types/boundary.py). Transforms
-        called in the body (`dp.grad(g)(x)`) are expanded per argument types (normalize/nested.py)."""
-        layouts = param_layouts(args, self.parsed)
-        unregistered = unregistered_problems(args, self.parsed)
-        try:
-            core, names, _ = self._lowered(layouts)
-        except DifferentiabilityError as error:
-            raise DifferentiabilityError(list(error.diagnostics) + unregistered) from None
-        if unregistered:
-            raise DifferentiabilityError(unregistered)
-        if has_nested(core.body):
-            flat = self._flat_call(args, ())[0]
-            param_types = tuple(T.type_of_value(a) for a in flat)
-            expanded = self.__dict__.setdefault("_expanded", {})
-            key = (layouts, param_types)
-            if key not in expanded:
-                from .nested import expand_nested  # nested.py derives through this module's compilers
-                core, names = expand_nested(core, names, param_types)
-                expanded[key] = hoist_loop_invariants(remove_dead_code(core)), names
-            core, names = expanded[key]
-        return core, names
+    # ---- what the pipeline asks of a compiler ---------------------------------------------------------------
+    def signature(self, args) -> Signature:
+        """The signature of a call with these arguments (the only place the call's values are inspected)."""
+        return Signature.of(args, self.layouts_of(args), unregistered_problems(args, self.parsed))
 
-    def _lowered(self, layouts):
-        """(core, names, Boundary) for arguments laid out as `layouts` (None: no registered-type argument). The
-        core still holds the placeholders of nested transforms, if any (cleaned up once they are expanded)."""
-        cache_ = self.__dict__.setdefault("_lowered_by_layout", {})
-        if layouts not in cache_:
-            lowering = self.__dict__.setdefault("_lowering", set())
-            if layouts in lowering:  # g's body takes a derivative of g itself
+    def lowered(self, signature: Signature) -> "Lowered":
+        """The function lowered to core code for arguments laid out as in `signature` (lowering does not depend on
+        argument types, so once per layout of registered-type arguments: types/boundary.py). The code still holds
+        the placeholders of transforms called in the body, if any."""
+        layouts = signature.layouts
+        try:
+            lowered = self._lower(layouts)
+        except DifferentiabilityError as error:
+            raise DifferentiabilityError(list(error.diagnostics) + list(signature.problems)) from None
+        if signature.problems:
+            raise DifferentiabilityError(list(signature.problems))
+        return lowered
+
+    def _lower(self, layouts) -> "Lowered":
+        if layouts not in self._lowered:
+            if layouts in self._lowering:  # g's body takes a derivative of g itself
                 raise DifferentiabilityError([Diagnostic(
                     "DP110", f"'{self.parsed.name}' takes a derivative of itself (recursion)",
                     self.parsed.origin(self.parsed.node), "diffprog inlines derivatives; rewrite the recursion as "
                     "a loop")])
-            lowering.add(layouts)
+            self._lowering.add(layouts)
             try:
                 reporter = Reporter()
                 lowerer = Lowerer(reporter)
                 function = lowerer.lower_function(self.parsed, layouts)
             finally:
-                lowering.discard(layouts)
+                self._lowering.discard(layouts)
             reporter.raise_if_errors()
             boundary = Boundary(layouts, lowerer.result_layouts, lowerer.returns_user_tuple, self.parsed.name)
-            if not has_nested(function.body):
-                function = hoist_loop_invariants(remove_dead_code(function))
-            cache_[layouts] = (function, lowerer.names, boundary)
-        return cache_[layouts]
+            self._lowered[layouts] = Lowered(function, lowerer.names, boundary)
+        return self._lowered[layouts]
 
     def layouts_of(self, args):
         """The layout of each argument (types/layout.py: a Node for a registered-type value, None for a number or
@@ -125,7 +103,12 @@ class FunctionCompiler:
     def boundary(self, layouts) -> Boundary:
         """How the compiled code's flat parameters and results map to the user's values, for arguments laid out
         as `layouts`. Derived compilers build theirs from their inner function's (see DerivativeCompiler)."""
-        return self._lowered(layouts)[2]
+        return self._lower(layouts).boundary
+
+    def boundary_of(self, signature: Signature) -> Boundary:
+        """The boundary for a call of this signature (reporting what lowering finds, and the arguments compiled
+        code cannot hold, together)."""
+        return self.lowered(signature).boundary
 
     def arity(self, layouts=None) -> tuple:
         """(per returned value its layout (a Node for a registered type, None for a number or an array), whether
@@ -134,97 +117,49 @@ class FunctionCompiler:
         boundary = self.boundary(layouts)
         return boundary.results, boundary.user_tuple
 
-    def _flat_call(self, args, wrt):
-        """(arguments, differentiated positions, Boundary or None) as the compiled code takes them: registered-
-        type arguments split into their fields (the tangent-type arguments and results of derived compilers
-        too). The Boundary is None for plain numbers and arrays."""
-        layouts = self.layouts_of(args)
-        boundary = self.boundary(layouts)
-        if boundary.trivial:
-            return args, wrt, None
-        if type(self) is FunctionCompiler and len(args) != len(self.params):
-            raise TypeError(f"{self.parsed.name}() takes {len(self.params)} arguments but {len(args)} were given")
-        flat = boundary.flat_args(args)
-        return flat, boundary.flat_wrt(wrt, flat, self.parsed), boundary
+    # ---- running the pipeline -------------------------------------------------------------------------------
+    def compile(self, mode: str, wrt: tuple, signature: Signature, values=(), until=None) -> pipeline.Unit:
+        """The pipeline for `mode` run on this function at `signature`, differentiated with respect to the user
+        parameters `wrt` (up to the pass `until`, if given)."""
+        wrt = self.boundary_of(signature).flat_wrt(wrt, (), self.parsed)
+        unit = pipeline.Unit(self, mode, wrt, signature, tuple(values))
+        return pipeline.run(pipeline.passes(self.front_passes, mode), unit, until)
 
-    def build(self, mode: str, wrt: tuple, args):
-        """(code to run, the primal core, names) for `mode` ("primal", "reverse" or "forward") at these argument
-        types."""
-        core, names = self.core_for(args)
-        args, wrt, _ = self._flat_call(args, wrt)
-        if len(args) != len(core.params):
-            raise TypeError(f"{self.parsed.name}() takes {len(core.params)} arguments but {len(args)} were given")
-        param_types = tuple(T.type_of_value(a) for a in args)
-        reporter = Reporter()
-        types = infer_types(core, dict(zip(core.params, param_types)), reporter)
-        reporter.raise_if_errors()
-        core = initialize_unassigned(core, types)
-        names = copy.deepcopy(names)
-        if mode == "primal":
-            return core, core, names
-        wrt_names = [core.params[k] for k in wrt]
-        self._check_wrt(core, wrt_names, types)
-        activity = check_derivative(core, types, wrt_names, reporter,
-                                    forward_mode=mode in ("forward", "forward_batched"))
-        if self.derives and any("a view of" in e.message for e in reporter.errors):
-            raise DifferentiabilityError([Diagnostic(
-                "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs saves "
-                "and restores the contents of its tapes as shared arrays",
-                core.origin, "differentiate one time fewer and take finite differences of that")])
-        reporter.raise_if_errors()
-        reporter.emit_warnings()
-        if mode == "forward":
-            return forward(core, types, activity, wrt_names, names), core, names
-        if mode == "forward_batched":  # tangents with a leading lane axis: several directions per pass
-            return forward_batched(core, types, activity, wrt_names, names), core, names
-        return reverse(core, types, activity, wrt_names, names, self.checkpoint), core, names
+    def front(self, signature: Signature) -> tuple:
+        """(core code, name allocator) after the front passes: what a transform of this function called inside
+        differentiated code splices in."""
+        unit = pipeline.run(self.front_passes, pipeline.Unit(self, "primal", (), signature))
+        return unit.function, unit.names
+
+    def core_for(self, args):
+        return self.front(self.signature(args))
 
     @_progress_reported
-    def specialize(self, mode: str, wrt: tuple, args) -> Specialization:
-        ir, core, names = self.build(mode, wrt, args)
-        if mode == "reverse":  # this code runs and is not differentiated again
-            ir = update_adjoints_in_place(ir, names)
-        user_wrt = wrt
-        args, wrt, boundary = self._flat_call(args, wrt)
-        param_types = tuple(T.type_of_value(a) for a in args)
-        extra = tuple(map(_example_cotangent, ir.seed_types)) if mode == "reverse" else ()
-        if mode == "forward":  # one tangent per differentiated argument, of the argument's type
-            extra = tuple(np.zeros_like(args[k], dtype=np.float64) if isinstance(args[k], np.ndarray) else 0.0
-                          for k in wrt)
-        if mode == "forward_batched":  # one lane
-            extra = tuple(np.zeros(np.shape(args[k]) + (1,)) for k in wrt)
-        header = (f"diffprog {__version__}: {mode} code for {self.parsed.name} "
-                  f"({self.parsed.file}:{self.parsed.node.lineno + self.parsed.line_offset})\n"
-                  f"specialized for ({', '.join(f'{p}: {t}' for p, t in zip(core.params, param_types))})")
-        source, origins = codegen.module_source([ir], header)
-        module = cache.load_module(source)
-        run = getattr(module, ir.name)
-        if self.jit:
-            run = compile_nopython(run, tuple(args) + extra, origins, module.__file__)
-        spec = Specialization(ir, source, run, len(core.results), core.returns_tuple, param_types, ir.seed_types)
-        if boundary is not None:  # takes and returns the user's registered-type values
-            spec = boundary.wrap(spec, mode, user_wrt, wrt, ir.returns_tuple)
+    def specialize(self, mode: str, wrt: tuple, args, until=None):
+        """The compiled code for `mode` at these arguments' types, as a Specialization that takes and returns the
+        user's values; with `until`, the pipeline's Unit after that pass instead (diffprog.source(after=))."""
+        signature = self.signature(args)
+        boundary = self.boundary_of(signature)
+        values = boundary.flat_args(args) if not boundary.trivial else tuple(args)
+        if type(self) is FunctionCompiler and not boundary.trivial and len(args) != len(self.params):
+            raise TypeError(f"{self.parsed.name}() takes {len(self.params)} arguments but {len(args)} were given")
+        unit = self.compile(mode, wrt, signature, values, until)
+        if until is not None:
+            return unit
+        primal = unit.primal or unit.function
+        spec = Specialization(unit.function, unit.source, unit.run, len(primal.results), primal.returns_tuple,
+                              signature.types, unit.function.seed_types, signature, tuple(wrt))
+        if not boundary.trivial:  # takes and returns the user's registered-type values
+            spec = boundary.wrap(spec, mode, wrt, unit.wrt, unit.function.returns_tuple)
         self.last[mode] = spec
         return spec
 
-    def _check_wrt(self, core, wrt_names, types):
-        bad = wrt_problems(core, wrt_names, types)
-        if bad:
-            raise DifferentiabilityError(bad)
 
-
-def carries_derivative(value) -> bool:
-    """A float, a float array, or a registered-type value with derivative-carrying fields."""
-    if P.is_registered(value):
-        return any(in_tangent for _, in_tangent in L.layout_of(value).leaves())
-    return T.type_of_value(value).differentiable
-
-
-
-def _example_cotangent(t):
-    """A value of type t, to give numba the seed parameters' types when compiling ahead of the first call."""
-    return np.zeros((1,) * t.ndim) if isinstance(t, T.Array) else 0.0
-
+@dataclass(frozen=True)
+class Lowered:
+    function: C.Function  # the core code, with placeholders for transforms called in the body
+    names: object  # the name allocator that made its names
+    boundary: Boundary  # how its flat parameters and results map to the user's values
 
 
 def arg_key(value):
