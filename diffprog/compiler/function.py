@@ -106,7 +106,9 @@ class FunctionCompiler:
             lowering.add(layouts)
             try:
                 reporter = Reporter()
-                lowerer = Lowerer(reporter)
+                from .nested import HOST  # nested.py derives through this module's compilers
+
+                lowerer = Lowerer(reporter, HOST)
                 function = lowerer.lower_function(self.parsed, layouts)
             finally:
                 lowering.discard(layouts)
