@@ -300,6 +300,9 @@ class CallLowering(LoweringContext):
         return {p: self.expr(d) for p, d in zip(params[len(params) - len(nodes):], nodes)}
 
 
+# Keyword options of primitives (rules/numpy_rules.py names a variant per set of options: np.sum_axis_keepdims):
+# the options a function takes by position after its data arguments, where that is not just `axis`, and the
+# options whose value selects the variant (np.linalg.norm_ord_fro).
 _POSITIONAL_OPTIONS = {"np.linalg.norm": ("ord", "axis", "keepdims")}
 _VALUE_OPTIONS = ("ord",)
 
@@ -332,14 +335,11 @@ def _keyword_forms(name) -> list:
     return forms
 
 
-
 _BUILTIN_TYPES = (float, int, bool)
 _PROTOCOL = {id(P.add): "add", id(P.scale): "scale", id(P.move): "move", id(P.zero_tangent): "zero_tangent"}
 
 
-
 _opaque: dict = {}
-
 
 
 def opaque_primitive(obj, path) -> Primitive:

@@ -17,7 +17,7 @@ from ...ir import core as C
 from ...rules import Primitive
 from ...types import protocol as P
 from ..names import NameAllocator
-from .host import NO_TRANSFORMS, TransformHost
+from .host import TransformHost
 from .values import Binding, Denotation, LocalDef, ShapeValue, TupleValue, Value, constant_value
 
 
@@ -43,11 +43,10 @@ class Scope:
     loops: list = field(default_factory=list)
 
 
-
 class LoweringContext:
     """The emission state of one lowering, and the operations on it every part of the lowering uses."""
 
-    def __init__(self, reporter: Reporter, host: TransformHost = NO_TRANSFORMS, names: NameAllocator | None = None):
+    def __init__(self, reporter: Reporter, host: TransformHost, names: NameAllocator | None = None):
         self.reporter = reporter
         self.host = host  # what transforms called in the lowered code (`dp.grad(g)(x)`) are made with
         self.names = names if names is not None else NameAllocator()

@@ -11,7 +11,7 @@ from .. import control
 from .calls import CallLowering
 from .context import Scope
 from .expressions import ExpressionLowering
-from .host import NO_TRANSFORMS, TransformHost
+from .host import TransformHost
 from .loops import LoopLowering
 from .records import RecordLowering
 from .statements import StatementLowering
@@ -82,5 +82,5 @@ class Lowerer(StatementLowering, LoopLowering, ExpressionLowering, CallLowering,
                 yield self._not_a_number(item, node)
 
 
-def lower(parsed: ParsedFunction, reporter: Reporter, host: TransformHost = NO_TRANSFORMS) -> C.Function:
+def lower(parsed: ParsedFunction, reporter: Reporter, host: TransformHost) -> C.Function:
     return Lowerer(reporter, host).lower_function(parsed)

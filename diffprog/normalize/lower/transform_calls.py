@@ -25,13 +25,12 @@ from .values import (_REPORTED, AMBIGUOUS, Denotation, LocalDef, ShapeValue, Tra
 
 
 _LABELS = {"grad": "grad", "value_and_grad": "grad", "jvp_function": "tangent", "derived": "d"}
-
+# diffprog functions that give no value compiled code can hold, and what to use instead
 _OUTSIDE_ONLY = {"vjp": "use diffprog.grad(g, argnums)(...) or diffprog.value_and_grad for a scalar g",
                  "jacobian": "use diffprog.jvp along each direction (or diffprog.grad for one output)",
                  "hessian": "use diffprog.hvp(g, primals, vector) along each direction",
                  "source": "call it outside the differentiated function",
                  "differentiable": "decorate the function at module level"}
-
 
 
 class TransformCallLowering(LoweringContext):

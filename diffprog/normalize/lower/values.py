@@ -57,7 +57,6 @@ class LocalDef:
     scope: "Scope"
 
 
-
 AMBIGUOUS = object()  # a name bound to different functions on different paths
 _REPORTED = object()  # a transform whose problems have been reported: calling it gives a stand-in value
 
@@ -73,7 +72,6 @@ class Transform:
     argnums: tuple
     single: bool  # argnums was an int: the gradient itself rather than a tuple
     title: str  # as the user wrote it, for diagnostics
-
 
 
 Value = Union[C.Var, C.Const, TupleValue, ShapeValue, Denotation]
@@ -149,9 +147,7 @@ def _as_binding(value):
     return None
 
 
-
 _NUMBER_TYPES = (float, int, bool, np.ndarray, np.floating, np.integer, np.bool_)
-
 
 
 def _isinstance_of(value, classes):
