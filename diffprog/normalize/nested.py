@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..errors import DifferentiabilityError
 from ..ir import core as C
 from ..ir import types as T
 from ..rules.registry import Primitive
+
+if TYPE_CHECKING:
+    from .lower.host import TransformHost
 
 
 @dataclass(eq=False)
@@ -41,7 +45,7 @@ class NestedCall:
     # per argument ("call") or per primal (jvp, hvp): the layout (types.layout.Node) of a registered-type value,
     # passed as one argument per field; None for numbers and arrays. None when no value has a registered type.
     layouts: tuple | None = None
-    host: object = None  # the TransformHost of the lowering that made the call (normalize/lower/host.py): derives it
+    host: TransformHost | None = None  # of the lowering that made the call: derives it at argument types
     prims: list = field(default_factory=list)
     derived: dict = field(default_factory=dict)  # argument types -> Derived, or the error deriving raised
 

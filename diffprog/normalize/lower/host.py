@@ -29,6 +29,9 @@ class CompilerHandle(Protocol):
 
 
 class TransformHost(Protocol):
+    """The operations lowering needs to lower a transform called in differentiated code: recognising the API's
+    objects, and making (or asking for) the compilers that derive the function a transform is applied to."""
+
     def api_function(self, obj) -> str | None:
         """The name in API_FUNCTIONS of the diffprog function `obj` is (the first, in that order); "jacobian" for
         a function diffprog.jacobian made; None for anything else."""
