@@ -19,7 +19,7 @@ import gast
 import diffprog
 
 from ..errors import DifferentiabilityError, Diagnostic, Origin
-from ..normalize import lower as _lower
+from ..frontend.source import PARSED
 from ..types import rules as _rules
 from .static import Module, Project, StaticFunction, literal
 
@@ -152,7 +152,7 @@ def registered(sites):
             yield problems
         finally:
             for key in seeded:
-                _lower._parsed_cache.pop(key, None)
+                PARSED.forget(key)
 
 
 def _register(site: RuleSite, seeded: list) -> list:
@@ -165,8 +165,8 @@ def _register(site: RuleSite, seeded: list) -> list:
     for fn in (target, site.rule):
         # A function known only from source enters the compiler's parse cache as its ParsedFunction, so that
         # the lowering inlines a rule's target for its value as it does for a live function.
-        if isinstance(fn, StaticFunction) and fn not in _lower._parsed_cache:
-            _lower._parsed_cache[fn] = fn.__diffprog_parsed__
+        if isinstance(fn, StaticFunction) and fn not in PARSED:
+            PARSED.seed(fn, fn.__diffprog_parsed__)
             seeded.append(fn)
     try:
         _rules.register_rule(target, site.rule, site.mode)

@@ -13,7 +13,9 @@ from ..transforms.forward import forward_activity
 
 def lower_to_core(parsed, reporter: Reporter):
     """(core function, name allocator) for a parsed function; problems go to `reporter`."""
-    lowerer = Lowerer(reporter)
+    from .nested import HOST  # nested.py imports this module
+
+    lowerer = Lowerer(reporter, HOST)
     function = lowerer.lower_function(parsed)
     return hoist_loop_invariants(remove_dead_code(function)), lowerer.names
 

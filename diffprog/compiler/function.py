@@ -86,7 +86,9 @@ class FunctionCompiler:
             self._lowering.add(layouts)
             try:
                 reporter = Reporter()
-                lowerer = Lowerer(reporter)
+                from .nested import HOST  # nested.py derives through this module's compilers
+
+                lowerer = Lowerer(reporter, HOST)
                 function = lowerer.lower_function(self.parsed, layouts)
             finally:
                 self._lowering.discard(layouts)

@@ -14,6 +14,8 @@ import numpy as np
 from ..analysis.types import atom_type, infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..ir import types as T
+from ..frontend.source import is_library, parsed_function
+from ..normalize.lower import API_FUNCTIONS, Transform
 from ..normalize.nested import Derived, first_nested, splice
 from ..types import protocol as P
 from ..types import layout as L
@@ -249,3 +251,80 @@ def transform_compiler(obj):
 
 _static_compilers = weakref.WeakKeyDictionary()
 
+
+class CompilerTransformHost:
+    """The TransformHost (normalize/lower/host.py) every Lowerer the compiler makes is given: what the API's
+    objects are, and the compilers that derive the functions transforms are applied to in differentiated code.
+    Stateless, so one instance serves every lowering (and copies of lowered code share it)."""
+
+    def api_function(self, obj):
+        from .. import api
+
+        name = next((k for k in API_FUNCTIONS if obj is getattr(api, k)), None)
+        if name is None and isinstance(obj, api.JacobianFunction):
+            return "jacobian"
+        return name
+
+    def as_transform(self, obj):
+        from .. import api
+
+        if isinstance(obj, api.GradientFunction):
+            kind = "value_and_grad" if obj.with_value else "grad"
+            return Transform(kind, obj.df, obj.wrt, obj.single, f"{obj.df.__name__} (a {kind})")
+        if isinstance(obj, api.DifferentiableFunction) and type(obj.compiler) is not FunctionCompiler:
+            return Transform("derived", obj, (), False, f"{obj.__name__} (a derivative)")
+        return None
+
+    def accepts(self, obj) -> bool:
+        from .. import api
+
+        return isinstance(obj, (api.DifferentiableFunction, api.GradientFunction)) or (
+            isinstance(obj, types.FunctionType) and not is_library(obj) and obj.__module__ != api.__name__)
+
+    def param_count(self, obj):
+        from .. import api
+
+        if isinstance(obj, api.GradientFunction):
+            obj = obj.df
+        if isinstance(obj, api.DifferentiableFunction):
+            return len(obj.compiler.params) if type(obj.compiler) is not TangentCompiler else None
+        parsed = getattr(obj, "__diffprog_parsed__", None)
+        if parsed is None:
+            try:
+                parsed = parsed_function(obj)
+            except DifferentiabilityError:
+                return None  # reported when its compiler is made
+        return len(parsed.node.args.args)
+
+    def source_of(self, obj):
+        from .. import api
+
+        if not isinstance(obj, (types.FunctionType, api.DifferentiableFunction)) and \
+                getattr(obj, "__diffprog_parsed__", None) is None:
+            return None
+        try:
+            return getattr(obj, "__diffprog_parsed__", None) or \
+                parsed_function(getattr(obj, "__diffprog_function__", obj))
+        except DifferentiabilityError:
+            return None
+
+    def compiler_for(self, obj):
+        return transform_compiler(obj)
+
+    def standalone_compiler(self, parsed):
+        return FunctionCompiler(None, jit=False, parsed=parsed)
+
+    def gradient_compiler(self, compiler, wrt, outputs):
+        return DerivativeCompiler(compiler, wrt, outputs, jit=False)
+
+    def tangent_compiler(self, compiler):
+        return TangentCompiler(compiler, jit=False)
+
+    def derive_nested(self, call, arg_types):
+        return derive_nested(call, arg_types)
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+HOST = CompilerTransformHost()

@@ -144,3 +144,44 @@ def _no_source(fn, code) -> Diagnostic:
         hint="define the function in a .py file, or register a derivative for it with "
         "@diffprog.derivative(of=...)",
     )
+
+
+class ParseCache:
+    """Each function object parsed once per process. Keyed by the function itself, not its code: equal code
+    objects in two modules (or a reloaded module) resolve their free names in different globals."""
+
+    def __init__(self):
+        self._parsed: dict = {}
+
+    def get(self, fn) -> ParsedFunction:
+        if fn not in self._parsed:
+            self._parsed[fn] = parse_function(fn)
+        return self._parsed[fn]
+
+    def __contains__(self, fn) -> bool:
+        return fn in self._parsed
+
+    def seed(self, fn, parsed: ParsedFunction) -> None:
+        """Makes `fn` parse as `parsed` (a function the command line checker knows from source only)."""
+        self._parsed[fn] = parsed
+
+    def forget(self, fn) -> None:
+        """Drops what is cached for `fn` (nothing if nothing is)."""
+        self._parsed.pop(fn, None)
+
+
+PARSED = ParseCache()
+
+
+def parsed_function(fn) -> ParsedFunction:
+    """`fn` parsed, once per process (PARSED)."""
+    return PARSED.get(fn)
+
+
+_LIBRARIES = ("numpy", "scipy", "math", "numba")
+
+
+def is_library(fn) -> bool:
+    """Library functions are primitives with rules, or opaque: never inlined from their (Python) source."""
+    module = getattr(fn, "__module__", None) or ""
+    return module.split(".")[0] in _LIBRARIES

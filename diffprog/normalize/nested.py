@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+from ..errors import DifferentiabilityError
 from ..ir import core as C
 from ..ir import types as T
 from ..rules.registry import Primitive
+
+if TYPE_CHECKING:
+    from .lower.host import TransformHost
 
 
 @dataclass(eq=False)
@@ -40,6 +45,7 @@ class NestedCall:
     # per argument ("call") or per primal (jvp, hvp): the layout (types.layout.Node) of a registered-type value,
     # passed as one argument per field; None for numbers and arrays. None when no value has a registered type.
     layouts: tuple | None = None
+    host: TransformHost | None = None  # of the lowering that made the call: derives it at argument types
     prims: list = field(default_factory=list)
     derived: dict = field(default_factory=dict)  # argument types -> Derived, or the error deriving raised
 
@@ -52,11 +58,9 @@ class NestedCall:
     def result_type(self, k, arg_types):
         """The type of result k for these argument types: exact once `g` can be derived for them; a float
         while the type inference has not settled (the placeholder is expanded with the final types)."""
-        from ..compiler.nested import derive_nested
-
         try:
-            derived = derive_nested(self, tuple(arg_types))
-        except Exception:  # noqa: BLE001 - reported when the placeholder is expanded
+            derived = self.host.derive_nested(self, tuple(arg_types))
+        except DifferentiabilityError:  # not derivable (yet): reported when the placeholder is expanded
             return T.FLOAT
         return derived.result_types[k]
 

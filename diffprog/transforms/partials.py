@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import Reporter
 from ..frontend.source import ParsedFunction
 from ..ir import core as C
-from ..normalize.lower import Lowerer, Scope
+from ..normalize.lower import NO_TRANSFORMS, Lowerer
 from ..rules import lane_rules
 from ..rules.lane_rules import lanes
 from ..rules.runtime_calls import rt
@@ -82,11 +82,7 @@ class PartialEmitter:
 
     def lower(self, template, bindings):
         reporter = Reporter()
-        lowerer = Lowerer(reporter)
-        lowerer.names = self.names
-        lowerer.scope = Scope(_RULES, _RULES.node, prefix="", bindings=dict(bindings), locals=set(bindings))
-        with lowerer._emitting() as block:
-            value = lowerer.expr(template)
+        block, value = Lowerer(reporter, NO_TRANSFORMS, self.names).lower_expression(template, _RULES, bindings)
         if reporter.diagnostics:  # a malformed rule is a bug in diffprog, not in the user's code
             raise AssertionError("derivative rule failed to lower: " + "; ".join(d.message for d in
                                                                                  reporter.diagnostics))

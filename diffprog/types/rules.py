@@ -26,7 +26,7 @@ import gast
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..frontend.resolve import import_path
 from ..frontend.syntax import check_function_syntax
-from ..normalize.lower import _is_library, parsed_function
+from ..frontend.source import is_library, parsed_function
 from ..rules.registry import REGISTRY, Primitive, _key
 from ..transforms import partials
 
@@ -179,7 +179,7 @@ def _install(entry):
     params = tuple(f"a{k}" for k in range(n))
     inline = (getattr(target, "__diffprog_parsed__", None) is not None and  # the checker's stand-in
               getattr(target, "__diffprog_import_path__", None) is None) or (
-        isinstance(target, types.FunctionType) and not _is_library(target) and _has_source(target))
+        isinstance(target, types.FunctionType) and not is_library(target) and _has_source(target))
     extra = ("v",) if inline else ()
     args = ", ".join(params)
     vjps = None

@@ -1,0 +1,172 @@
+"""Loops: `for` over a range (a while loop over a counter when it may exit early), `while` (its test recomputed
+at the end of each iteration, guarded by the break/return flags), and `with diffprog.checkpoint()` blocks.
+"""
+from __future__ import annotations
+
+import gast
+
+from ...frontend.markers import checkpoint
+from ...ir import core as C
+from ...rules import REGISTRY
+from .. import control
+from .context import Loop, LoweringContext
+from .values import Denotation
+
+
+class LoopLowering(LoweringContext):
+    """`for`, `while` and checkpointed blocks. Early exits become flags and plain `if`s (statements.py guards)."""
+
+    def stmt_For(self, node):
+        if node.orelse:
+            self.reporter.error("DP101", "'for ... else' cannot be differentiated", self.origin(node),
+                                "use a flag variable instead of the else clause")
+        bounds = self._range_bounds(node)
+        if bounds is None:
+            return
+        if not isinstance(node.target, gast.Name):
+            self.reporter.error("DP101", "the loop variable must be a plain name", self.origin(node.target),
+                                "write `for i in range(...)` and unpack inside the loop")
+            return
+        start, stop, step = bounds
+        jumps = control.block_exits(node.body)
+        loop = self._open_loop(jumps, node)
+        var = self._bind_name(self.scope, node.target.id)
+        if not ({"break", "return"} & jumps):
+            body = self._loop_body(node, loop, prologue=[])
+            self._emit(C.ForRange(var, start, stop, step, body, self.origin(node)))
+        else:
+            self._early_exit_for(node, loop, var, start, stop, step)
+        self.scope.loops.pop()
+
+    def _early_exit_for(self, node, loop, var, start, stop, step):
+        """`for` that may break or return: a while loop over an explicit counter."""
+        counter = self.names.temp(var + "_next")
+        origin = self.origin(node)
+        self._emit(C.Assign(counter, start, origin))
+        cond = self.names.temp("cond")
+        self._emit(C.Assign(cond, C.Call(REGISTRY.named("range_continues"), (C.Var(counter), stop, step)), origin))
+        prologue = [C.Assign(var, C.Var(counter), origin)]
+        body = self._loop_body(node, loop, prologue)
+        with self._emitting() as tail:
+            self._emit(C.Assign(counter, C.Call(REGISTRY.named("add"), (C.Var(counter), step)), origin))
+            self._recompute_cond(cond, loop, node, lambda: self._emit(C.Assign(
+                cond, C.Call(REGISTRY.named("range_continues"), (C.Var(counter), stop, step)), origin)))
+        self._emit(C.While(cond, body + tail, origin))
+
+    def stmt_With(self, node):
+        """`with diffprog.checkpoint(snapshots=...):` marks the `for` loops of its block for binomial
+        checkpointing (transforms/reverse.py); everything else about the block is ordinary code."""
+        call = node.items[0].context_expr
+        callee = self.expr(call.func)
+        if not isinstance(callee, Denotation) or callee.obj is not checkpoint:
+            self.reporter.error("DP101", "a 'with' block cannot be differentiated", self.origin(node),
+                                "move the context manager outside the differentiated function "
+                                "(only `with diffprog.checkpoint():` is understood)")
+            return
+        snapshots = self._checkpoint_snapshots(call)
+        block = self._lower_block(node.body)
+        loops = [stmt for stmt in block if isinstance(stmt, C.ForRange)]
+        if not loops:
+            self.reporter.error("DP101", "diffprog.checkpoint needs a `for` loop over a range directly in its "
+                                "block (a loop that may break or return early cannot be checkpointed)",
+                                self.origin(node), "put the `for i in range(...)` loop itself under the `with`, "
+                                "and exit it through its range instead of break/return")
+        for loop in loops:
+            loop.checkpoint = snapshots
+        self.block.extend(block)
+
+    def _checkpoint_snapshots(self, call) -> int:
+        """The `snapshots` argument as a number known at compile time (0: chosen at run time)."""
+        given = list(call.args) + [k.value for k in call.keywords]
+        if len(given) > 1 or any(k.arg != "snapshots" for k in call.keywords):
+            self.reporter.error("DP101", "diffprog.checkpoint takes one argument, snapshots", self.origin(call),
+                                "write diffprog.checkpoint() or diffprog.checkpoint(snapshots=N)")
+            return 0
+        value = self._atom(given[0]) if given else C.Const(None)
+        if value == C.Const(None):
+            return 0
+        if not (isinstance(value, C.Const) and type(value.value) is int and value.value >= 1):
+            self.reporter.error("DP101", "diffprog.checkpoint(snapshots=...) must be a positive integer known when "
+                                "the function is compiled", self.origin(given[0]),
+                                "write a number, a module-level constant, or leave it out")
+            return 0
+        return value.value
+
+    def stmt_While(self, node):
+        if node.orelse:
+            self.reporter.error("DP101", "'while ... else' cannot be differentiated", self.origin(node),
+                                "use a flag variable instead of the else clause")
+        jumps = control.block_exits(node.body)
+        loop = self._open_loop(jumps, node)
+        cond = self._fresh_cond(node.test)
+        body = self._loop_body(node, loop, prologue=[])
+        with self._emitting() as tail:
+            self._recompute_cond(cond.name, loop, node, lambda: self._recompute_test(node.test, cond.name))
+        self._emit(C.While(cond.name, body + tail, self.origin(node)))
+        self.scope.loops.pop()
+
+    def _recompute_test(self, test, name):
+        value = self._atom(test, hint=name)
+        if value != C.Var(name):
+            self._emit(C.Assign(name, value, self.origin(test)))
+
+    def _recompute_cond(self, cond, loop, node, recompute):
+        """At the end of an iteration: the loop goes on if nothing broke out and its test still holds."""
+        flags = [f for f in (loop.brk, self.scope.returned if self._loop_may_return(node) else None) if f]
+        if not flags:
+            recompute()
+            return
+        stop = C.Var(flags[0])
+        for other in flags[1:]:
+            stop = self._call(REGISTRY.named("or"), (stop, C.Var(other)), node)
+        self._emit(C.Assign(cond, C.Call(REGISTRY.named("not"), (stop,)), self.origin(node)))
+        again = self.names.temp("cond")
+        self._emit(C.Assign(again, C.Var(cond), self.origin(node)))
+        with self._emitting() as block:
+            recompute()
+        self._emit(C.If(C.Var(again), block, [], self.origin(node)))
+
+    def _loop_may_return(self, node):
+        return "return" in control.block_exits(node.body)
+
+    def _open_loop(self, jumps, node) -> Loop:
+        loop = Loop()
+        if "break" in jumps:
+            loop.brk = self.names.temp("brk")
+            self._emit(C.Assign(loop.brk, C.Const(False), self.origin(node)))
+        if "continue" in jumps:
+            loop.cont = self.names.temp("cont")
+        self.scope.loops.append(loop)
+        return loop
+
+    def _loop_body(self, node, loop, prologue):
+        with self._emitting() as block:
+            block.extend(prologue)
+            if loop.cont:
+                self._emit(C.Assign(loop.cont, C.Const(False), self.origin(node)))
+            block.extend(self._lower_block(node.body))
+        return block
+
+    def _range_bounds(self, node):
+        iterator = node.iter
+        callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) else None
+        if not (isinstance(callee, Denotation) and callee.obj is range and not iterator.keywords
+                and 1 <= len(iterator.args) <= 3):
+            self.reporter.error("DP101", "only loops over range(...) can be differentiated",
+                                self.origin(iterator), "loop over indices: for i in range(len(values))")
+            return None
+        args = [self._stable_atom(a) for a in iterator.args]
+        if len(args) == 1:
+            return C.Const(0), args[0], C.Const(1)
+        if len(args) == 2:
+            return args[0], args[1], C.Const(1)
+        return tuple(args)
+
+    def _stable_atom(self, node):
+        """An atom the loop body cannot reassign: the reverse sweep rebuilds the loop from it."""
+        atom = self._atom(node)
+        if isinstance(atom, C.Var):
+            copy = self.names.temp("bound")
+            self._emit(C.Assign(copy, atom, self.origin(node)))
+            return C.Var(copy)
+        return atom
