@@ -133,9 +133,6 @@ class FunctionCompiler:
         unit = pipeline.run(self.front_passes, pipeline.Unit(self, "primal", (), signature))
         return unit.function, unit.names
 
-    def core_for(self, args):
-        return self.front(self.signature(args))
-
     @_progress_reported
     def specialize(self, mode: str, wrt: tuple, args, until=None):
         """The compiled code for `mode` at these arguments' types, as a Specialization that takes and returns the

@@ -9,7 +9,6 @@ import warnings
 import weakref
 from dataclasses import replace
 
-import numpy as np
 
 from ..analysis.types import atom_type, infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
@@ -17,11 +16,11 @@ from ..ir import types as T
 from ..frontend.source import is_library, parsed_function
 from ..normalize.lower import API_FUNCTIONS, Transform
 from ..normalize.nested import Derived, first_nested, splice
-from ..types import protocol as P
 from ..types import layout as L
 from .derived import DerivativeCompiler, TangentCompiler
 from .front import describe
 from .function import FunctionCompiler
+from .signature import Signature
 
 
 def expand_nested(core, names, param_types) -> tuple:
@@ -81,21 +80,18 @@ def _derive(call, arg_types) -> Derived:
             raise DifferentiabilityError([Diagnostic(
                 "DP105", f"argument {k + 1} of {call.title} is {'of unknown type' if t is None else f'a {t}'}",
                 call.origin, "pass floats, ints or numpy arrays")])
-    values = tuple(_example_value(t) for t in arg_types)
     n = call.primals
     if call.kind == "call":
-        function, _ = call.compiler.core_for(_user_values(values, call.layouts))
-        arguments, results = tuple(range(len(values))), tuple(range(call.outputs))
+        function, _ = call.compiler.front(Signature(call.layouts, tuple(arg_types)))
+        arguments, results = tuple(range(len(arg_types))), tuple(range(call.outputs))
     else:
         # jvp/hvp: the primals (registered-type values as their fields, per call.layouts), then a tangent aligned
         # with each flat primal (a registered value's tangent-type fields where its derivative-carrying fields are)
-        args = _PointArguments(call, arg_types, values)
+        args = _PointArguments(call, arg_types)
+        with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
         if call.kind == "jvp":
-            with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
             args.check(with_tangent, "tangent")
             compiler = TangentCompiler(call.compiler, jit=False, with_value=True)
-            function, _ = compiler.core_for(args.primals + tuple(args.tangent(k) for k in with_tangent))
-            arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
             results = tuple(range(call.outputs))
         else:  # hvp: forward mode over the gradient code, as diffprog.hvp
             wrt = tuple(k for k in range(call.user) if args.carries(k))
@@ -103,12 +99,9 @@ def _derive(call, arg_types) -> Derived:
                 raise DifferentiabilityError([Diagnostic(
                     "DP106", f"{call.title} needs at least one float or float-array argument", call.origin,
                     "pass a float (e.g. 2.0 instead of 2) or a float array")])
-            with_tangent = tuple(k for k in range(len(args.layouts)) if args.carries(k))
             args.check(with_tangent, "vector entry")
             gradient = DerivativeCompiler(call.compiler, wrt, tuple(range(1, 1 + len(wrt))), jit=False)
-            function, _ = TangentCompiler(gradient, jit=False).core_for(
-                args.primals + tuple(args.tangent(k) for k in with_tangent))
-            arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
+            compiler = TangentCompiler(gradient, jit=False)
             counts = [L.tangent_count(args.layouts[k]) for k in wrt]
             flat = []  # per argument of g: its gradient's tangent, field by field; None for an int
             for k in range(call.user):
@@ -118,6 +111,8 @@ def _derive(call, arg_types) -> Derived:
                 else:
                     flat.extend([None] * L.tangent_count(args.layouts[k]))
             results = tuple(flat)
+        function, _ = compiler.front(args.signature(with_tangent))
+        arguments = tuple(range(n)) + tuple(p for k in with_tangent for p in args.tangent_positions(k))
     if len(function.params) != len(arguments) or max((r for r in results if r is not None), default=-1) >= \
             len(function.results):  # pragma: no cover - the lowering and the compilers disagree
         raise AssertionError(f"{call.title}: derived code does not match the call")
@@ -127,41 +122,18 @@ def _derive(call, arg_types) -> Derived:
     return Derived(function, arguments, results, result_types)
 
 
-def _user_values(values, layouts) -> tuple:
-    """Flat example values regrouped as the user passes them: a registered-type value rebuilt from its fields."""
-    if layouts is None:
-        return tuple(values)
-    leaves = iter(values)
-    return tuple(next(leaves) if node is None else _example_instance(node, leaves) for node in layouts)
-
-
-def _example_instance(node, leaves):
-    """A value of node.cls holding example fields (zeros). Only its class and fields matter, so a constructor
-    that rejects zeros (a `__post_init__` that normalizes, say) is bypassed."""
-    values = [next(leaves) if child is None else _example_instance(child, leaves) for child in node.children]
-    try:
-        return P.info(node.cls).build(*values)
-    except Exception:  # noqa: BLE001 - the user's constructor; the fields are set directly instead
-        value = object.__new__(node.cls)
-        for name, field_value in zip(node.names, values):
-            object.__setattr__(value, name, field_value)
-        return value
-
-
 class _PointArguments:
     """The arguments of a jvp/hvp call inside differentiated code, per primal of g: (flat primals, then flat
     tangents aligned with them), with the layouts of the registered-type primals."""
 
-    def __init__(self, call, arg_types, values):
-        n = call.primals
-        self.call, self.arg_types, self.values, self.n = call, arg_types, values, n
-        self.layouts = call.layouts if call.layouts is not None else (None,) * n
+    def __init__(self, call, arg_types):
+        self.call, self.arg_types, self.n = call, arg_types, call.primals
+        self.layouts = call.layouts if call.layouts is not None else (None,) * call.primals
         self.spans, at = [], 0
         for node in self.layouts:
             size = 1 if node is None else node.size
             self.spans.append((at, size))
             at += size
-        self.primals = _user_values(values[:n], call.layouts)
 
     def _leaves(self, k):
         """Per flat position of primal k: whether it carries a derivative."""
@@ -178,12 +150,13 @@ class _PointArguments:
         start = self.spans[k][0]
         return [self.n + start + j for j, carried in enumerate(self._leaves(k)) if carried]
 
-    def tangent(self, k):
-        node, start = self.layouts[k], self.spans[k][0]
-        if node is None:
-            return self.values[self.n + start]
-        leaves = (self.values[self.n + start + j] if carried else None for j, carried in enumerate(self._leaves(k)))
-        return L.tangent_from(node, leaves)
+    def signature(self, with_tangent) -> Signature:
+        """The signature of g's tangent map called with the primals and the tangents of `with_tangent`."""
+        layouts = self.layouts + tuple(None if self.layouts[k] is None else L.tangent_node(self.layouts[k])
+                                       for k in with_tangent)
+        types = self.arg_types[:self.n] + tuple(self.arg_types[p] for k in with_tangent
+                                                for p in self.tangent_positions(k))
+        return Signature(layouts if any(node is not None for node in layouts) else None, types)
 
     def check(self, positions, what):
         for k in positions:
@@ -201,15 +174,6 @@ def _check_tangent(call, k, primal, tangent, what):
             "DP101", f"the {what} for argument {k + 1} of {call.title} is {describe(tangent)}, but the argument "
             f"is {describe(primal)}", call.origin,
             f"pass a {what} of the argument's type (0.0 or np.zeros_like(x) for none)")])
-
-
-def _example_value(t):
-    """A value of core type t: the compilers specialize on argument values, and only their types matter."""
-    if isinstance(t, T.Array):
-        return np.zeros((1,) * t.ndim, dtype=t.dtype)
-    if isinstance(t, T.Scalar):
-        return {"float": 0.0, "int": 0, "bool": False}[t.kind]
-    return None
 
 
 def _at_call_site(error, call):
