@@ -1,14 +1,22 @@
-"""The checking half of the engine: lowering and the derivative checks, shared by the decorator and the command
-line checker (`diffprog check`). Nothing here imports the backend (numba)."""
+"""The front half of the pipeline: a function's core code, its types, and the checks on what is differentiated.
+
+These passes import nothing from the backend (numba, code generation), and their checking functions are shared
+with the command line checker (`diffprog check`), which runs the same stages on source it does not import.
+"""
 from __future__ import annotations
+
+import copy
 
 from ..analysis.activity import analyze_activity
 from ..analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
-from ..errors import Diagnostic, Reporter
+from ..analysis.types import infer_types
+from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..ir import types as T
-from ..normalize.cleanup import hoist_loop_invariants, remove_dead_code
+from ..normalize.cleanup import hoist_loop_invariants, initialize_unassigned, remove_dead_code
 from ..normalize.lower import Lowerer
+from ..normalize.nested import has_nested
 from ..transforms.forward import forward_activity
+from .unit import Pass, Unit
 
 
 def lower_to_core(parsed, reporter: Reporter):
@@ -51,3 +59,70 @@ def describe(t) -> str:
         return f"an array of {t.dtype}"
     return f"a {t}"
 
+
+# ---- passes: the core code of a user function -------------------------------------------------------------------
+def _lower(unit: Unit) -> None:
+    """Lowers the function to core code for these argument layouts (cached per layouts: lowering does not depend
+    on argument types). Transforms called in the body stay placeholders."""
+    lowered = unit.compiler.lowered(unit.signature)
+    unit.function, unit.names = copy.deepcopy((lowered.function, lowered.names))
+
+
+def _expand_nested(unit: Unit) -> None:
+    """Replaces each placeholder of a transform called in the body (`dp.grad(g)(x)`) by g's derived code for the
+    argument types at that call."""
+    if has_nested(unit.function.body):
+        from .nested import expand_nested  # nested.py derives through the compilers that run this pipeline
+
+        unit.function, unit.names = expand_nested(unit.function, unit.names, unit.signature.types)
+
+
+def _cleanup(unit: Unit) -> None:
+    """Removes dead code and moves loop-invariant computations out of loops."""
+    unit.function = hoist_loop_invariants(remove_dead_code(unit.function))
+
+
+def _derive(unit: Unit) -> None:
+    """A derivative compiler's core code: its inner function's derivative, made a function of its own."""
+    unit.function, unit.names = unit.compiler.derived_core(unit.signature)
+
+
+# ---- passes: analysis -------------------------------------------------------------------------------------------------
+def _infer(unit: Unit) -> None:
+    """Infers the type of every variable from the parameter types."""
+    function = unit.function
+    if len(unit.signature.types) != len(function.params):
+        name = unit.compiler.parsed.name
+        raise TypeError(f"{name}() takes {len(function.params)} arguments but {len(unit.signature.types)} were given")
+    reporter = Reporter()
+    unit.types = infer_types(function, dict(zip(function.params, unit.signature.types)), reporter)
+    reporter.raise_if_errors()
+
+
+def _initialize(unit: Unit) -> None:
+    """Gives a first value to every variable a path may read before assigning it (numba types every path)."""
+    unit.function = initialize_unassigned(unit.function, unit.types)
+
+
+def _check(unit: Unit) -> None:
+    """Activity analysis and the checks it drives: misuse of active values, results independent of the inputs."""
+    function, reporter = unit.function, Reporter()
+    wrt_names = [function.params[k] for k in unit.wrt]
+    bad = wrt_problems(function, wrt_names, unit.types)
+    if bad:
+        raise DifferentiabilityError(bad)
+    unit.activity = check_derivative(function, unit.types, wrt_names, reporter,
+                                     forward_mode=unit.mode in ("forward", "forward_batched"))
+    if unit.compiler.derives and any("a view of" in e.message for e in reporter.errors):
+        raise DifferentiabilityError([Diagnostic(
+            "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs saves "
+            "and restores the contents of its tapes as shared arrays",
+            function.origin, "differentiate one time fewer and take finite differences of that")])
+    reporter.raise_if_errors()
+    reporter.emit_warnings()
+
+
+FUNCTION_FRONT = (Pass("lower", _lower), Pass("nested", _expand_nested), Pass("cleanup", _cleanup))
+DERIVED_FRONT = (Pass("derive", _derive),)
+ANALYSIS = (Pass("infer", _infer), Pass("initialize", _initialize))
+CHECK = (Pass("check", _check),)
