@@ -27,7 +27,7 @@ from .plan import Keep, ReversePlan, plan_reverse
 from .statements import P
 from .sweeps import Sweeps
 
-__all__ = ["Keep", "ReversePlan", "plan", "reverse"]
+__all__ = ["Keep", "ReversePlan", "emit", "plan", "reverse"]
 
 
 def plan(function: C.Function, types: dict, activity: Activity, names, checkpoint=None) -> tuple:
