@@ -1,4 +1,6 @@
-"""Tapes of arrays for the generated adjoints.
+"""Tapes for the generated adjoints.
+
+A tape of numbers is a numba array with a length beside it, grown by `tape_reserve` before pushes.
 
 A loop that overwrites an array the backward sweep reads pushes the old array on a tape. Each such tape is one
 flat buffer per variable, holding the pushed arrays' elements one after another, and an index with one row per
@@ -12,6 +14,19 @@ Each helper is a plain Python function for the uncompiled generated code, and nu
 import numpy as np
 from numba.extending import overload, register_jitable
 from numba.np.unsafe.ndarray import to_fixed_tuple
+
+
+@register_jitable
+def tape_reserve(tape, length, count):
+    """Makes room for `count` more pushes; grows geometrically so pushes stay amortized O(1)."""
+    needed = length + count
+    if needed <= tape.shape[0]:
+        return tape
+    capacity = max(needed, 2 * tape.shape[0], 16)
+    grown = np.empty(capacity, tape.dtype)
+    for k in range(length):
+        grown[k] = tape[k]
+    return grown
 
 
 @register_jitable(inline="always")
