@@ -49,7 +49,11 @@ def imported_units(path: Path) -> set:
             found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
             found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("diffprog."))
-    return found - {_unit(path)}
+    return {unit for unit in found if _is_unit(unit)} - {_unit(path)}
+
+
+def _is_unit(name: str) -> bool:
+    return (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file()
 
 
 def import_graph() -> dict:
