@@ -38,6 +38,7 @@ from ..normalize.nested import has_nested
 from ..transforms.batched import forward_batched
 from ..transforms.forward import forward
 from ..transforms.reverse import reverse
+from ..version import __version__
 from .front import check_derivative, wrt_problems
 from .signature import Signature
 
@@ -194,8 +195,6 @@ def _example_extra(unit: Unit) -> tuple:
 
 
 def _header(unit: Unit) -> str:
-    from .. import __version__
-
     parsed, primal = unit.compiler.parsed, unit.primal or unit.function
     params = ", ".join(f"{p}: {t}" for p, t in zip(primal.params, unit.signature.types))
     return (f"diffprog {__version__}: {unit.mode} code for {parsed.name} "
