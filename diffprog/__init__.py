@@ -1,5 +1,5 @@
 """diffprog: a source-transforming differentiable-programming compiler for Python, compiled with numba."""
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
 
 from .errors import CompilationError, DifferentiabilityError, DifferentiabilityWarning  # noqa: E402
 from .rules.structural import no_derivative  # noqa: E402

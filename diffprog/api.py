@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 import warnings
 import weakref
 
@@ -11,8 +10,10 @@ import numpy as np
 from .compiler.derived import DerivativeCompiler, TangentCompiler
 from .compiler.function import FunctionCompiler, arg_key
 from .compiler.pipeline import render
+from .compiler.registry import LOCK, function_compiler
 from .errors import DifferentiabilityError, Diagnostic
 from .ir import types as T
+from .normalize.lower import API_FUNCTIONS
 from .types import layout as L
 from .types import protocol as P
 
@@ -34,8 +35,9 @@ Gradient = Any
 # specialization exists take the lock-free fast path (a dict lookup), so compiled code still runs in parallel.
 # One lock rather than one per function: numba serializes compilations under its own global lock anyway, and the
 # on-disk cache is shared. Reentrant, because building can call back into this module (jacobian's mode choice
-# runs the primal; grad of grad builds the inner gradient).
-_lock = threading.RLock()
+# runs the primal; grad of grad builds the inner gradient). The lock is the compiler's (compiler/registry.py), which
+# builds under it too when differentiated code applies a transform to a function.
+_lock = LOCK
 
 
 class DifferentiableFunction:
@@ -62,6 +64,10 @@ class DifferentiableFunction:
 
     def __repr__(self):
         return f"<diffprog.differentiable {self.compiler.parsed.name}>"
+
+    def __diffprog_compiler__(self):
+        """The compiler of this function (the protocol by which the compiler recognises API objects)."""
+        return self.compiler
 
     def forward_specialization(self, wrt: tuple, args, mode="forward"):
         """The compiled tangent code for tangents of the arguments at positions `wrt` (cached per types);
@@ -136,8 +142,8 @@ def as_differentiable(f) -> DifferentiableFunction:
     if wrapped is None:
         with _lock:
             wrapped = _wrapped.get(f)
-            if wrapped is None:
-                wrapped = _wrapped[f] = DifferentiableFunction(f)
+            if wrapped is None:  # the function's compiler is shared with differentiated code calling dp.grad(f)
+                wrapped = _wrapped[f] = DifferentiableFunction(f, compiler=function_compiler(f))
     return wrapped
 
 
@@ -180,6 +186,14 @@ class GradientFunction(_ReverseRunner):
                     compiler = DerivativeCompiler(self.df.compiler, self.wrt, outputs, jit=self.df.compiler.jit)
                     self._as_function = DifferentiableFunction(self, compiler=compiler)
         return self._as_function
+
+    def __diffprog_compiler__(self):
+        """The compiler of this gradient as a function of its own (compiler/registry.py)."""
+        return self.as_function().compiler
+
+    def __diffprog_gradient__(self):
+        """(kind, function, wrt, single): what differentiated code calling this gradient map applies."""
+        return ("value_and_grad" if self.with_value else "grad"), self.df, self.wrt, self.single
 
     def __call__(self, *args):
         spec = self.specialization(args)
@@ -520,6 +534,8 @@ class JacobianFunction:
     """d f / d args[argnums], by forward mode (batched: one tangent pass per JACOBIAN_LANES input entries) or
     reverse mode (one adjoint pass per output)."""
 
+    __diffprog_api__ = "jacobian"  # lowering reports calling one in differentiated code (compiler/registry.py)
+
     def __init__(self, f, argnums, mode):
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
@@ -836,3 +852,10 @@ def _source_args(compiler, args) -> tuple:
 
 def _source_wrt(mode, argnums) -> tuple:
     return () if mode == "primal" else ((argnums,) if isinstance(argnums, int) else tuple(argnums))
+
+
+# The compiler recognises the public functions by this mark (compiler/registry.py), not by importing this module:
+# a transform called in differentiated code (`dp.grad(g)(x)`), and those it reports as callable outside only.
+for _name in API_FUNCTIONS:
+    globals()[_name].__diffprog_api__ = _name
+del _name

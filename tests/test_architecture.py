@@ -15,7 +15,7 @@ MAX_CLASS_LINES = 400
 
 # The stages in the order data flows through them; a stage may import those before it, never those after.
 LAYERS = (
-    ("errors", "ir", "rules", "types", "progress"),
+    ("errors", "ir", "rules", "types", "progress", "version"),
     ("frontend",),
     ("normalize",),
     ("analysis",),
@@ -36,6 +36,11 @@ def _unit(path: Path) -> str:
     return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
 
 
+def _submodule(name: str) -> str:
+    """What `from diffprog import name` imports: a subpackage or module, else a name diffprog/__init__ defines."""
+    return name if (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").exists() else "__init__"
+
+
 def imported_units(path: Path) -> set:
     """The diffprog subpackages a file imports, at module level or inside functions."""
     package = ["diffprog", *path.relative_to(PACKAGE).parts[:-1]]
@@ -44,7 +49,7 @@ def imported_units(path: Path) -> set:
         if isinstance(node, ast.ImportFrom) and node.level:
             base = package[:len(package) - node.level + 1]
             module = base + (node.module.split(".") if node.module else [])
-            found.update([module[1]] if len(module) > 1 else [alias.name for alias in node.names])
+            found.update([module[1]] if len(module) > 1 else [_submodule(alias.name) for alias in node.names])
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("diffprog."):
             found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):

@@ -11,6 +11,7 @@ from ..ir import types as T
 from ..transforms.batched import forward_batched
 from ..transforms.forward import forward
 from ..transforms.reverse import reverse
+from ..version import __version__
 from .front import CHECK
 from .unit import Pass, Unit
 
@@ -73,8 +74,6 @@ def _example_extra(unit: Unit) -> tuple:
 
 
 def header(unit: Unit) -> str:
-    from .. import __version__
-
     parsed, primal = unit.compiler.parsed, unit.primal or unit.function
     params = ", ".join(f"{p}: {t}" for p, t in zip(primal.params, unit.signature.types))
     return (f"diffprog {__version__}: {unit.mode} code for {parsed.name} "

@@ -6,9 +6,7 @@ import copy
 import threading
 import types
 import warnings
-import weakref
 from dataclasses import replace
-
 
 from ..analysis.types import atom_type, infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
@@ -19,6 +17,7 @@ from ..normalize.nested import Derived, first_nested, splice
 from ..types import layout as L
 from .derived import DerivativeCompiler, TangentCompiler
 from .front import describe
+from . import registry
 from .function import FunctionCompiler
 from .signature import Signature
 
@@ -197,61 +196,49 @@ def transform_compiler(obj):
     """The compiler of a function object a transform is applied to inside differentiated code (a plain function,
     a @differentiable one, a gradient or tangent map made by the API, a function `diffprog check` knows from
     source only), or None."""
-    from .. import api
-
-    if isinstance(obj, api.DifferentiableFunction):
-        return obj.compiler
-    if isinstance(obj, api.GradientFunction):
-        return obj.as_function().compiler
-    static = getattr(obj, "__diffprog_parsed__", None)
-    if static is not None:
-        if obj not in _static_compilers:
-            _static_compilers[obj] = FunctionCompiler(obj, jit=False, parsed=static)
-        return _static_compilers[obj]
+    found = registry.compiler_of(obj)
+    if found is not None:
+        return found
+    if getattr(obj, "__diffprog_parsed__", None) is not None:
+        return registry.static_compiler(obj)
     if isinstance(obj, types.FunctionType):
-        return api.as_differentiable(obj).compiler
+        return registry.function_compiler(obj)
     return None
 
 
-_static_compilers = weakref.WeakKeyDictionary()
+# what lowering recognises besides API_FUNCTIONS: a function diffprog.jacobian made
+_API_NAMES = API_FUNCTIONS + ("jacobian",)
 
 
 class CompilerTransformHost:
     """The TransformHost (normalize/lower/host.py) every Lowerer the compiler makes is given: what the API's
     objects are, and the compilers that derive the functions transforms are applied to in differentiated code.
+    The API's objects are recognised by the protocol of registry.py (the compiler does not import the API).
     Stateless, so one instance serves every lowering (and copies of lowered code share it)."""
 
     def api_function(self, obj):
-        from .. import api
-
-        name = next((k for k in API_FUNCTIONS if obj is getattr(api, k)), None)
-        if name is None and isinstance(obj, api.JacobianFunction):
-            return "jacobian"
-        return name
+        return registry.api_name(obj, _API_NAMES)
 
     def as_transform(self, obj):
-        from .. import api
-
-        if isinstance(obj, api.GradientFunction):
-            kind = "value_and_grad" if obj.with_value else "grad"
-            return Transform(kind, obj.df, obj.wrt, obj.single, f"{obj.df.__name__} (a {kind})")
-        if isinstance(obj, api.DifferentiableFunction) and type(obj.compiler) is not FunctionCompiler:
+        gradient = registry.gradient_of(obj)
+        if gradient is not None:
+            kind, function, wrt, single = gradient
+            return Transform(kind, function, wrt, single, f"{function.__name__} (a {kind})")
+        if registry.is_api_object(obj) and registry.compiler_of(obj).derives:
             return Transform("derived", obj, (), False, f"{obj.__name__} (a derivative)")
         return None
 
     def accepts(self, obj) -> bool:
-        from .. import api
-
-        return isinstance(obj, (api.DifferentiableFunction, api.GradientFunction)) or (
-            isinstance(obj, types.FunctionType) and not is_library(obj) and obj.__module__ != api.__name__)
+        return registry.is_api_object(obj) or (
+            isinstance(obj, types.FunctionType) and not is_library(obj) and self.api_function(obj) is None)
 
     def param_count(self, obj):
-        from .. import api
-
-        if isinstance(obj, api.GradientFunction):
-            obj = obj.df
-        if isinstance(obj, api.DifferentiableFunction):
-            return len(obj.compiler.params) if type(obj.compiler) is not TangentCompiler else None
+        gradient = registry.gradient_of(obj)
+        if gradient is not None:
+            obj = gradient[1]
+        if registry.is_api_object(obj):
+            compiler = registry.compiler_of(obj)
+            return len(compiler.params) if type(compiler) is not TangentCompiler else None
         parsed = getattr(obj, "__diffprog_parsed__", None)
         if parsed is None:
             try:
@@ -261,10 +248,9 @@ class CompilerTransformHost:
         return len(parsed.node.args.args)
 
     def source_of(self, obj):
-        from .. import api
-
-        if not isinstance(obj, (types.FunctionType, api.DifferentiableFunction)) and \
-                getattr(obj, "__diffprog_parsed__", None) is None:
+        function = isinstance(obj, types.FunctionType) or (
+            registry.is_api_object(obj) and registry.gradient_of(obj) is None)  # not a gradient map
+        if not function and getattr(obj, "__diffprog_parsed__", None) is None:
             return None
         try:
             return getattr(obj, "__diffprog_parsed__", None) or \

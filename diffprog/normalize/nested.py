@@ -50,7 +50,7 @@ class NestedCall:
     derived: dict = field(default_factory=dict)  # argument types -> Derived, or the error deriving raised
 
     def __post_init__(self):
-        self.prims = [NestedPrimitive(f"nested:{self.label}:{k}", _no_print, (), None,
+        self.prims = [NestedPrimitive(f"nested:{self.label}:{k}", _placeholder(f"nested:{self.label}:{k}"), (), None,
                                       result=lambda ts, k=k: self.result_type(k, ts), vjps=_all_arguments,
                                       call=self, index=k)
                       for k in range(self.outputs)]
@@ -71,8 +71,11 @@ class NestedPrimitive(Primitive):
     index: int = 0
 
 
-def _no_print(args):
-    raise AssertionError("a nested transform reached code generation without being expanded")
+def _placeholder(name):
+    """How a placeholder prints when the code is shown before the `nested` pass expands it (dp.source(after=
+    "lower"), DIFFPROG_DUMP=lower): `nested:grad_g:0(x)`, which is not Python, so that code still holding one
+    can never be imported and run."""
+    return lambda args: f"{name}({', '.join(args)})"
 
 
 def _all_arguments(ranks):

@@ -3,7 +3,10 @@
 The API's objects (`diffprog.grad`, a gradient map made at module level) and the compilers that derive `g` live
 above normalize (diffprog.api, diffprog.compiler), and they use normalize: so normalize may not import them. The
 Lowerer is given a TransformHost instead (diffprog/compiler/nested.py implements it), with the few operations
-lowering needs. Compilers are opaque to lowering (CompilerHandle): it only asks what they return.
+lowering needs. Compilers are opaque to lowering (CompilerHandle): it only asks what they return. The compiler,
+in turn, does not import the API either: the API's objects carry a small protocol it reads (compiler/registry.py:
+`__diffprog_compiler__`, `__diffprog_gradient__`, and `__diffprog_api__`, a name of API_FUNCTIONS, on the public
+functions).
 """
 from __future__ import annotations
 
