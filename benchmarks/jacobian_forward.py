@@ -35,7 +35,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 import diffprog as dp  # noqa: E402
-from diffprog import api  # noqa: E402
+from diffprog.api import jacobians  # noqa: E402
 
 
 def chain(x):
@@ -95,8 +95,8 @@ def main():
             rows[name]["k passes"].append(_best(lambda: batched._forward_passes(args), 1, number))
             rows[name]["reverse"].append(_best(lambda: reverse(*args), 1, number))
 
-    passes = -(-n // api.JACOBIAN_LANES)
-    print(f"n = {n} inputs; batched: {passes} pass(es) of at most {api.JACOBIAN_LANES} lanes; k passes: {n} passes")
+    passes = -(-n // jacobians.JACOBIAN_LANES)
+    print(f"n = {n} inputs; batched: {passes} pass(es) of at most {jacobians.JACOBIAN_LANES} lanes; k passes: {n} passes")
     print(f"{'':10s} {'batched':>12s} {'k passes':>12s} {'ratio':>7s} {'reverse':>12s}")
     for name, times in rows.items():
         b, k, r = (min(times[c]) for c in ("batched", "k passes", "reverse"))

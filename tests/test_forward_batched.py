@@ -27,7 +27,7 @@ import diffprog as dp
 import test_arrays
 import test_arrays_writes
 import test_forward
-from diffprog import api
+from diffprog.api import jacobians
 from diffprog.api import JacobianFallbackWarning
 from reference import ArrayProgram, draw_args, draw_nd_args, load, load_nd, write_module
 
@@ -108,11 +108,11 @@ def check_jacobians(name, loaded, fn, args, argnums, use_fd=True):
                     pytest.skip(f"forward mode has no tangent rule for a primitive of {name}: {error}")
                 raise
         passes = forward._forward_passes(args)
-        saved, api.JACOBIAN_LANES = api.JACOBIAN_LANES, 2  # several passes of at most two columns
+        saved, jacobians.JACOBIAN_LANES = jacobians.JACOBIAN_LANES, 2  # several passes of at most two columns
         try:
             assert_close(_as_matrix(forward(*args), args[k]), _as_matrix(batched, args[k]), f"{name}: in chunks")
         finally:
-            api.JACOBIAN_LANES = saved
+            jacobians.JACOBIAN_LANES = saved
         x = args[k]
         assert _shapes(batched) == _shapes(passes), f"{name}: {_shapes(batched)} vs {_shapes(passes)}"
         assert_close(_as_matrix(batched, x), _as_matrix(passes, x), f"{name}: batched vs k passes, argument {k}")
@@ -381,7 +381,7 @@ def _count_passes(jac, args, monkeypatch):
 @pytest.mark.parametrize("n, lanes, passes", [(40, 64, [40]), (64, 64, [64]), (150, 64, [50, 50, 50]),
                                               (10, 3, [3, 3, 3, 1]), (1, 64, [1])])
 def test_passes_carry_up_to_jacobian_lanes_columns(n, lanes, passes, monkeypatch):
-    monkeypatch.setattr(api, "JACOBIAN_LANES", lanes)
+    monkeypatch.setattr(jacobians, "JACOBIAN_LANES", lanes)
     x = np.cos(np.arange(n) * 0.7)
     jac = dp.jacobian(chained, mode="forward")
     _, calls = _count_passes(jac, (x,), monkeypatch)

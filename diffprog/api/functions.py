@@ -1,0 +1,135 @@
+"""`diffprog.differentiable`: a function parsed and checked once, its primal compiled per argument types."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, ParamSpec, TypeVar, overload
+
+import numpy as np
+
+from ..compiler.function import FunctionCompiler, arg_key
+from ..compiler.registry import LOCK
+from ..ir import types as T
+from ..types import protocol as P
+
+# ---- types for mypy/pyright (diffprog ships py.typed) ------------------------------------------------------------
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+# A derivative has the structure of what it is taken with respect to: a float for a float argument, an array of
+# the argument's shape for an array, a value of the tangent type for a registered type. Typed Any: it depends on
+# the argument's run-time type, which argnums selects.
+Gradient = Any
+
+# ---- threads -------------------------------------------------------------------------------------------------------
+# Decorating, and the first call for each specialization, build shared state that is not safe to build from two
+# threads at once: the process-wide caches below and in the compiler (parses, lowered functions), the generated
+# module written to the cache directory and registered in sys.modules before it has run (backend/cache.py), and
+# numba's dispatcher. So every path that may build (a cache miss) runs under one process-wide lock; calls whose
+# specialization exists take the lock-free fast path (a dict lookup), so compiled code still runs in parallel.
+# One lock rather than one per function: numba serializes compilations under its own global lock anyway, and the
+# on-disk cache is shared. Reentrant, because building can call back into this module (jacobian's mode choice
+# runs the primal; grad of grad builds the inner gradient). The lock is the compiler's (compiler/registry.py), which
+# builds under it too when differentiated code applies a transform to a function.
+
+class DifferentiableFunction:
+    """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
+
+    def __init__(self, fn, jit=True, compiler=None, checkpoint=None):
+        if compiler is None:
+            with LOCK:  # parses and checks fn (process-wide parse cache)
+                compiler = FunctionCompiler(fn, jit=jit, checkpoint=_snapshots(checkpoint))
+        self.compiler = compiler
+        self.__diffprog_function__ = fn
+        self._primal: dict = {}
+        functools.update_wrapper(self, fn, updated=())
+
+    def __call__(self, *args):
+        key = tuple(map(arg_key, args))
+        run = self._primal.get(key)
+        if run is None:
+            with LOCK:
+                run = self._primal.get(key)
+                if run is None:
+                    run = self._primal[key] = self.compiler.specialize("primal", (), args).run
+        return run(*args)
+
+    def __repr__(self):
+        return f"<diffprog.differentiable {self.compiler.parsed.name}>"
+
+    def __diffprog_compiler__(self):
+        """The compiler of this function (the protocol by which the compiler recognises API objects)."""
+        return self.compiler
+
+    def forward_specialization(self, wrt: tuple, args, mode="forward"):
+        """The compiled tangent code for tangents of the arguments at positions `wrt` (cached per types);
+        mode="forward_batched" for tangents with a leading lane axis (dp.jacobian)."""
+        specs = self.__dict__.setdefault("_forward", {})
+        key = (mode, wrt, tuple(map(arg_key, args)))
+        spec = specs.get(key)
+        if spec is None:
+            with LOCK:
+                spec = specs.get(key)
+                if spec is None:
+                    spec = specs[key] = self.compiler.specialize(mode, wrt, args)
+        return spec
+
+
+@overload
+def differentiable(fn: Callable[Params, Result], *, jit: bool = True, checkpoint: bool | int = False) -> Callable[Params, Result]: ...
+@overload
+def differentiable(fn: None = None, *, jit: bool = True, checkpoint: bool | int = False
+                   ) -> Callable[[Callable[Params, Result]], Callable[Params, Result]]: ...
+def differentiable(fn=None, *, jit=True, checkpoint=False):
+    """Decorator: parse, check and (lazily, per argument types) compile `fn` with numba.
+
+    The function's source is read and checked when it is decorated (problems raise `DifferentiabilityError`
+    listing every one, at your source lines); the numba-compiled primal is built at the first call for each
+    combination of argument types. `@differentiable(jit=False)` runs the generated Python without numba, for
+    debugging. Decorating is optional for `grad` and friends, which accept plain functions too.
+
+    `checkpoint=True` (or a number of snapshots) differentiates every outermost `for` loop of the function
+    with binomial checkpointing, as if each were wrapped in `with diffprog.checkpoint(...)`: reverse mode
+    then keeps a few snapshots of the loops' state instead of a tape per iteration.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        @dp.differentiable
+        def f(x, y):
+            return math.sin(x) * y + x ** 2
+
+        f(1.0, 2.0)          # 2.682941969615793, computed by the compiled primal
+        dp.grad(f)(1.0, 2.0) # 3.0806046117362795
+        ```
+    """
+    if fn is None:
+        return lambda f: DifferentiableFunction(f, jit=jit, checkpoint=checkpoint)
+    return DifferentiableFunction(fn, jit=jit, checkpoint=checkpoint)
+
+
+def _snapshots(checkpoint) -> int | None:
+    """`differentiable(checkpoint=...)` as the reverse transform takes it: None (off) or snapshots (0: auto)."""
+    if checkpoint is False or checkpoint is None:
+        return None
+    if checkpoint is True:
+        return 0
+    if type(checkpoint) is int and checkpoint >= 1:
+        return checkpoint
+    raise ValueError(f"differentiable(checkpoint=...) takes True, False or a number of snapshots >= 1, "
+                     f"not {checkpoint!r}")
+
+
+def _differentiable_positions(args) -> tuple:
+    """Positions of the float and float-array arguments (fast paths: this runs on every jvp/hvp call)."""
+    return tuple(k for k, a in enumerate(args) if _is_differentiable(a))
+
+
+def _is_differentiable(value) -> bool:
+    if type(value) is float:
+        return True
+    if type(value) is np.ndarray:
+        return value.dtype.kind == "f"
+    if P.is_registered(value):  # a registered type with derivative-carrying fields
+        return bool(P.info(type(value)).tangent_fields)
+    return T.type_of_value(value).differentiable

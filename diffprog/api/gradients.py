@@ -1,0 +1,256 @@
+"""Reverse mode for users: `grad`, `value_and_grad` and `vjp` run the compiled adjoint."""
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any, Callable, overload
+
+import numpy as np
+
+from ..compiler.derived import DerivativeCompiler
+from ..compiler.function import arg_key
+from ..compiler.registry import LOCK, function_compiler
+from ..errors import DifferentiabilityError, Diagnostic
+from ..ir import types as T
+from ..types import layout as L
+from ..types import protocol as P
+from .functions import DifferentiableFunction, Gradient, Params, Result, _is_differentiable
+
+
+_wrapped = weakref.WeakKeyDictionary()
+
+
+def as_differentiable(f) -> DifferentiableFunction:
+    if isinstance(f, DifferentiableFunction):
+        return f
+    if isinstance(f, GradientFunction):
+        return f.as_function()
+    wrapped = _wrapped.get(f)
+    if wrapped is None:
+        with LOCK:
+            wrapped = _wrapped.get(f)
+            if wrapped is None:  # the function's compiler is shared with differentiated code calling dp.grad(f)
+                wrapped = _wrapped[f] = DifferentiableFunction(f, compiler=function_compiler(f))
+    return wrapped
+
+
+class _ReverseRunner:
+    """Calls the compiled adjoint for one choice of differentiated arguments, specializing on first use."""
+
+    def __init__(self, f, wrt):
+        self.df = as_differentiable(f)
+        self.wrt = wrt
+        self._compiled: dict = {}
+
+    def specialization(self, args):
+        key = tuple(map(arg_key, args))
+        spec = self._compiled.get(key)
+        if spec is None:
+            with LOCK:
+                spec = self._compiled.get(key)
+                if spec is None:
+                    spec = self._compiled[key] = self.df.compiler.specialize("reverse", self.wrt, args)
+        return spec
+
+
+class GradientFunction(_ReverseRunner):
+    def __init__(self, f, argnums, with_value):
+        self.single = isinstance(argnums, int)
+        wrt = (argnums,) if self.single else tuple(argnums)
+        super().__init__(f, wrt)
+        self.with_value = with_value
+        self._as_function = None
+        functools.update_wrapper(self, self.df.__diffprog_function__, updated=())
+
+    def as_function(self) -> DifferentiableFunction:
+        """This gradient as a differentiable function of its own (for grad of grad)."""
+        if self._as_function is None:
+            with LOCK:
+                if self._as_function is None:
+                    outputs = tuple(range(1, 1 + len(self.wrt)))
+                    if self.with_value:
+                        outputs = (0,) + outputs
+                    compiler = DerivativeCompiler(self.df.compiler, self.wrt, outputs, jit=self.df.compiler.jit)
+                    self._as_function = DifferentiableFunction(self, compiler=compiler)
+        return self._as_function
+
+    def __diffprog_compiler__(self):
+        """The compiler of this gradient as a function of its own (compiler/registry.py)."""
+        return self.as_function().compiler
+
+    def __diffprog_gradient__(self):
+        """(kind, function, wrt, single): what differentiated code calling this gradient map applies."""
+        return ("value_and_grad" if self.with_value else "grad"), self.df, self.wrt, self.single
+
+    def __call__(self, *args):
+        spec = self.specialization(args)
+        if spec.results != 1 or spec.returns_tuple or isinstance(spec.result_types[0], (T.Array, L.Node)):
+            raise _not_scalar(self.df, spec)
+        out = spec.run(*args, 1.0)
+        grads = tuple(_like(g, args[k]) for g, k in zip(out[1:], self.wrt))
+        grads = grads[0] if self.single else grads
+        return (out[0], grads) if self.with_value else grads
+
+
+def _like(gradient, argument):
+    """Adjoints accumulate in float64; a float32 argument gets a float32 gradient, as in numpy and JAX."""
+    if type(argument) is np.ndarray and argument.dtype != gradient.dtype:
+        return gradient.astype(argument.dtype)
+    return gradient
+
+
+def _cotangent(value, t):
+    if P.is_registered(value):  # the cotangent of a registered-type result: its tangent type (types/boundary.py)
+        return value
+    if isinstance(t, T.Array):
+        array = np.asarray(value, dtype=np.float64)
+        if array.ndim != t.ndim:
+            raise ValueError(f"the cotangent must be an array of rank {t.ndim} (the result's rank), "
+                             f"not {array.ndim}")
+        return array
+    return float(value)
+
+
+def _not_scalar(df, spec):
+    parsed = df.compiler.parsed
+    what = "an array" if spec.results == 1 and not spec.returns_tuple else "a tuple"
+    if spec.results == 1 and not spec.returns_tuple and isinstance(spec.result_types[0], L.Node):
+        what = f"a {spec.result_types[0].cls.__name__}"
+    return DifferentiabilityError([Diagnostic(
+        "DP111", f"grad needs a function returning one number, but '{parsed.name}' returns {what}",
+        parsed.origin(parsed.node), "use diffprog.vjp(f, *args) with a cotangent shaped like the result, or "
+        "diffprog.jacobian(f)")])
+
+
+_grad_cache = weakref.WeakKeyDictionary()
+
+
+def _cached(f, kind, argnums):
+    """grad(f) is cheap to call repeatedly (users write grad(f)(x) inside optimizer loops)."""
+    key = (kind, argnums)
+    try:
+        cached = _grad_cache.get(f, {}).get(key)
+    except TypeError:  # f cannot be weakly referenced
+        return GradientFunction(f, argnums, kind == "value_and_grad")
+    if cached is None:
+        with LOCK:
+            per_function = _grad_cache.setdefault(f, {})
+            cached = per_function.get(key)
+            if cached is None:
+                cached = per_function[key] = GradientFunction(f, argnums, kind == "value_and_grad")
+    return cached
+
+
+@overload
+def grad(f: Callable[Params, Any], argnums: int = 0) -> Callable[Params, Gradient]: ...
+@overload
+def grad(f: Callable[Params, Any], argnums: tuple[int, ...]) -> Callable[Params, tuple[Gradient, ...]]: ...
+def grad(f, argnums=0):
+    """The gradient of scalar-valued `f` with respect to argument `argnums` (an int), or a tuple of gradients
+    (a tuple of ints, even of length one).
+
+    Returns a function taking the same arguments as `f`. A float argument gets a float gradient, a float array
+    an array of its shape, a registered type (`differentiable_type`) a value of its tangent type. Integer
+    arguments (counts, indices) may be passed but not differentiated (DP106). `grad(f)` is cached, so writing
+    `dp.grad(f)(x)` inside an optimizer loop is cheap. Composable: `grad(grad(f))` is the second derivative.
+
+    Example:
+        ```python
+        import math
+        import numpy as np
+        import diffprog as dp
+
+        def f(x, y):
+            return math.sin(x) * y + x ** 2
+
+        dp.grad(f)(1.0, 2.0)            # 3.0806046117362795  (d f / d x)
+        dp.grad(f, (0, 1))(1.0, 2.0)    # (3.0806046117362795, 0.8414709848078965)
+
+        def energy(a, n):
+            s = 0.0
+            for i in range(n):
+                s += a[i] * a[i]
+            return s
+
+        dp.grad(energy)(np.array([1.0, 2.0, 3.0]), 2)   # array([2., 4., 0.])
+        ```
+    """
+    return _cached(f, "grad", argnums)
+
+
+@overload
+def value_and_grad(f: Callable[Params, Result], argnums: int = 0) -> Callable[Params, tuple[Result, Gradient]]: ...
+@overload
+def value_and_grad(f: Callable[Params, Result], argnums: tuple[int, ...]) -> Callable[Params, tuple[Result, tuple[Gradient, ...]]]: ...
+def value_and_grad(f, argnums=0):
+    """Like `grad`, but returns `(value, gradient)` from one run of the generated adjoint.
+
+    Example:
+        ```python
+        import math
+        import diffprog as dp
+
+        def f(x, y):
+            return math.sin(x) * y + x ** 2
+
+        dp.value_and_grad(f, (0, 1))(1.0, 2.0)
+        # (2.682941969615793, (3.0806046117362795, 0.8414709848078965))
+        ```
+    """
+    return _cached(f, "value_and_grad", argnums)
+
+
+def vjp(f: Callable[..., Result], *args: Any) -> tuple[Result, Callable[[Any], tuple[Gradient, ...]]]:
+    """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers).
+
+    The value is `f(*args)`; `pullback` runs the compiled adjoint seeded with `cotangent`, which has the
+    structure of the result: a number, an array of the result's shape, or a tuple of those for a function
+    returning a tuple. One `vjp` can be pulled back many times (e.g. once per output to build a Jacobian).
+
+    Example:
+        ```python
+        import math
+        import numpy as np
+        import diffprog as dp
+
+        def polar(r, theta):
+            return r * math.cos(theta), r * math.sin(theta)
+
+        value, pullback = dp.vjp(polar, 2.0, 0.5)   # value == (1.7551651237807455, 0.958851077208406)
+        pullback((1.0, 0.0))                        # (0.8775825618903728, -0.958851077208406)
+
+        def pick(x, a, n):
+            return x * a[n]
+
+        value, pullback = dp.vjp(pick, 1.5, np.array([1.0, 2.0, 3.0]), 2)
+        pullback(1.0)                               # (3.0, array([0. , 0. , 1.5]), None)
+        ```
+    """
+    df = as_differentiable(f)
+    differentiable = tuple(k for k, a in enumerate(args) if _is_differentiable(a))
+    spec = _reverse_runner(df, differentiable).specialization(args)  # cached: vjp is called in loops
+    value = df(*args)
+
+    def pullback(cotangent):
+        seeds = tuple(cotangent) if spec.returns_tuple else (cotangent,)
+        if len(seeds) != spec.results:
+            raise ValueError(f"pullback expects {spec.results} cotangents, got {len(seeds)}")
+        adjoints = spec.run(*args, *map(_cotangent, seeds, spec.result_types))[spec.results:]
+        by_position = dict(zip(differentiable, adjoints))
+        return tuple(by_position.get(k) for k in range(len(args)))
+
+    return value, pullback
+
+
+_reverse_runners = weakref.WeakKeyDictionary()
+
+
+def _reverse_runner(df, wrt):
+    runner = _reverse_runners.get(df, {}).get(wrt)
+    if runner is None:
+        with LOCK:
+            per_function = _reverse_runners.setdefault(df, {})
+            runner = per_function.get(wrt)
+            if runner is None:
+                runner = per_function[wrt] = _ReverseRunner(df, wrt)
+    return runner
