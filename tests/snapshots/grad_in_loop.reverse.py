@@ -23,12 +23,12 @@ def grad_in_loop_reverse(x, n, seed):
     # snapshot_programs.py:70: return c * y * y + math.exp(y)
     grad__inner_exp_3 = math.exp(x)
     # snapshot_programs.py:75: for i in range(n):
-    trip_14 = len(range(0, bound_1, 1))
-    tape_float_2 = tape_reserve(tape_float_2, tape_float_2_len, trip_14)
-    need_15 = trip_14 * 3
-    tape_grad__inner_exp_3_adj = tape_reserve(tape_grad__inner_exp_3_adj, tape_grad__inner_exp_3_adj_len, need_15)
-    need_16 = trip_14 * 3
-    tape_grad__inner_mul_2_adj = tape_reserve(tape_grad__inner_mul_2_adj, tape_grad__inner_mul_2_adj_len, need_16)
+    trip_11 = len(range(0, bound_1, 1))
+    tape_float_2 = tape_reserve(tape_float_2, tape_float_2_len, trip_11)
+    need_12 = trip_11 * 3
+    tape_grad__inner_exp_3_adj = tape_reserve(tape_grad__inner_exp_3_adj, tape_grad__inner_exp_3_adj_len, need_12)
+    need_13 = trip_11 * 3
+    tape_grad__inner_mul_2_adj = tape_reserve(tape_grad__inner_mul_2_adj, tape_grad__inner_mul_2_adj_len, need_13)
     for i in range(bound_1):
         # snapshot_programs.py:76: s = s + dp.grad(_inner)(x, float(i))
         tape_float_2[tape_float_2_len] = float_2
@@ -103,9 +103,9 @@ def grad_in_loop_reverse(x, n, seed):
     x_adj = 0.0
     s_adj = s_adj + seed
     # snapshot_programs.py:75: for i in range(n):
-    last_17 = trip_14 - 1
-    for k_18 in range(last_17, (-1), (-1)):
-        i = k_18
+    last_14 = trip_11 - 1
+    for k_15 in range(last_14, (-1), (-1)):
+        i = k_15
         # snapshot_programs.py:76: s = s + dp.grad(_inner)(x, float(i))
         add_4_adj += s_adj
         s_adj = 0.0

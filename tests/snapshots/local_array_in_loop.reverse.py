@@ -15,7 +15,7 @@ def local_array_in_loop_reverse(a, seed):
     out_extent0 = out.shape[0]
     # snapshot_programs.py:32: for i in range(1, n):
     bound_1 = n
-    trip_19 = len(range(1, bound_1, 1))
+    trip_18 = len(range(1, bound_1, 1))
     for i in range(1, bound_1):
         # snapshot_programs.py:33: out[i] = out[i - 1] * 0.5 + a[i] * a[i - 1]
         sub_2 = i - 1
@@ -45,9 +45,9 @@ def local_array_in_loop_reverse(a, seed):
     out_adj += sum_10_adj
     sum_10_adj = 0.0
     # snapshot_programs.py:32: for i in range(1, n):
-    last_20 = trip_19 - 1
-    for k_21 in range(last_20, (-1), (-1)):
-        i = 1 + k_21
+    last_19 = trip_18 - 1
+    for k_20 in range(last_19, (-1), (-1)):
+        i = 1 + k_20
         # snapshot_programs.py:33: out[i] = out[i - 1] * 0.5 + a[i] * a[i - 1]
         sub_2 = i - 1
         getitem_5 = a[i]
@@ -80,8 +80,8 @@ def local_array_in_loop_reverse(a, seed):
         out_adj[sub_2] = getitem_3_adj
         getitem_3_adj = 0.0
     # snapshot_programs.py:31: out = np.zeros(n)
-    same_shape_22 = out_adj.shape == (out_extent0, )
-    if same_shape_22:
+    same_shape_21 = out_adj.shape == (out_extent0, )
+    if same_shape_21:
         out_adj.fill(0.0)
     else:
         out_adj = np.zeros((out_extent0, ))

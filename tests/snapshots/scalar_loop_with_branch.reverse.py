@@ -17,9 +17,9 @@ def scalar_loop_with_branch_reverse(x, n, seed):
     s = 0.0
     # snapshot_programs.py:16: for i in range(n):
     bound_1 = n
-    trip_14 = len(range(0, bound_1, 1))
-    tape_cond_2 = tape_reserve(tape_cond_2, tape_cond_2_len, trip_14)
-    tape_mul_4 = tape_reserve(tape_mul_4, tape_mul_4_len, trip_14)
+    trip_13 = len(range(0, bound_1, 1))
+    tape_cond_2 = tape_reserve(tape_cond_2, tape_cond_2_len, trip_13)
+    tape_mul_4 = tape_reserve(tape_mul_4, tape_mul_4_len, trip_13)
     for i in range(bound_1):
         # snapshot_programs.py:17: if x * i > 1.0:
         mul_3 = x * i
@@ -50,9 +50,9 @@ def scalar_loop_with_branch_reverse(x, n, seed):
     x_adj = 0.0
     s_adj = s_adj + seed
     # snapshot_programs.py:16: for i in range(n):
-    last_15 = trip_14 - 1
-    for k_16 in range(last_15, (-1), (-1)):
-        i = k_16
+    last_14 = trip_13 - 1
+    for k_15 in range(last_14, (-1), (-1)):
+        i = k_15
         # snapshot_programs.py:17: if x * i > 1.0:
         if cond_2:
             # snapshot_programs.py:18: s = s + math.sin(x * i)

@@ -17,9 +17,9 @@ def while_loop_reverse(x, seed):
         and_2 = k < 50
     # snapshot_programs.py:40: while y < 10.0 and k < 50:
     cond_1 = and_2
-    trip_12 = 0
+    trip_11 = 0
     while cond_1:
-        trip_12 = trip_12 + 1
+        trip_11 = trip_11 + 1
         # snapshot_programs.py:41: y = y * 1.5 + 0.1
         mul_5 = y * 1.5
         y = mul_5 + 0.1
@@ -41,7 +41,7 @@ def while_loop_reverse(x, seed):
     y_adj = 0.0
     y_adj = y_adj + seed
     # snapshot_programs.py:40: while y < 10.0 and k < 50:
-    for k_13 in range(trip_12):
+    for k_12 in range(trip_11):
         # snapshot_programs.py:41: y = y * 1.5 + 0.1
         mul_5_adj += y_adj
         y_adj = 0.0
