@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 from ..ir import types as T
 from .numpy_rules import CENTERED_ALONG_AXIS, NORMS_ALONG_AXIS, VECTOR_REDUCTIONS, along_axis, of_vectors_whole
+from .registry import REGISTRY
 from .registry import primitive as p
 from .runtime_calls import RuntimeHelper, runtime_import
 
@@ -142,16 +143,18 @@ JOINS = {
 }
 
 
+for _name, _rules in LANE_JVPS.items():
+    REGISTRY.named(_name).lane_jvps = _rules
+for _name, _joins in JOINS.items():
+    REGISTRY.named(_name).lane_joins = _joins
+
+
 def lane_jvp(prim, k: int, ranks: tuple):
     """The template (text) of argument k's lane tangent contribution, None when the result does not depend on
     it, or KeyError when the primitive has no batched rule (at these ranks)."""
-    rules = LANE_JVPS[prim.name]
-    table = rules.get(ranks) if isinstance(rules, dict) else rules(ranks) if callable(rules) else rules
-    if table is None:
-        raise KeyError(prim.name)
-    return table[k]
+    return prim.lane_jvp(k, ranks)
 
 
 def has_lane_rule(prim) -> bool:
-    return prim.name in LANE_JVPS or prim.name in JOINS
+    return prim.has_lane_rule
 

@@ -9,9 +9,24 @@ for instance), so the printed code runs as is.
 import numpy as np
 
 from ..ir import types as T
-from .registry import REGISTRY
-from .registry import primitive as p
+from .registry import FRESH, REGISTRY, Traits
+from .registry import primitive
 from .runtime_calls import RuntimeHelper, rt, runtime_import
+
+
+def p(name, template, params, *partials, traits=FRESH, **options):
+    """Declares a primitive of this module: numpy functions compute new arrays or numbers (Traits.fresh) unless
+    declared otherwise (views: traits=VIEW)."""
+    return primitive(name, template, params, *partials, traits=traits, **options)
+
+
+VIEW = Traits(view_of=0)  # the result may share the first argument's memory
+_PURE = Traits(fresh=True, hoistable=True)  # cannot raise: normalize/cleanup.py may hoist it out of loops
+# Not claimed (yet): most of these make new arrays too, but backend/in_place.py never counted on it; claiming
+# `fresh` would let it zero more adjoint buffers in place, a change in generated code to make on its own.
+# split_along's result is a block of its argument: a view, not claimed either for the same reason.
+_UNCLAIMED = Traits()
+_SHAPE = Traits(fresh=True, shape_only=(0,))  # reads its argument's shape only
 
 
 _float = lambda ts: T.broadcast(ts, "float")  # noqa: E731
@@ -35,7 +50,8 @@ for _name, _partial in [
     ("log10", "np.reciprocal(x * 2.302585092994046)"), ("sqrt", "0.5 * np.reciprocal(out)"), ("square", "2.0 * x"),
     ("reciprocal", "-out * out"), ("negative", "-1.0"),
 ]:
-    p(f"np.{_name}", f"np.{_name}({{0}})", "x", _partial, keys=[getattr(np, _name)], result=_float)
+    p(f"np.{_name}", f"np.{_name}({{0}})", "x", _partial, keys=[getattr(np, _name)], result=_float,
+      traits=_PURE if _name in ("sin", "cos", "exp", "tanh", "square") else FRESH)
 p("np.abs", "np.abs({0})", "x", "np.sign(x)", keys=[np.abs, np.absolute], result="same")
 p("np.sign", "np.sign({0})", "x", None, keys=[np.sign], result="same", cut=True)
 p("np.floor", "np.floor({0})", "x", None, keys=[np.floor], result="same", cut=True)
@@ -70,7 +86,8 @@ for _name, _vjp in [
     ("std", "(x - np.mean(x)) / (x.size * out) * g"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
-      result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"))
+      result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"),
+      traits=Traits(fresh=True, hoistable=True, takes_any_layout=True) if _name == "sum" else FRESH)
 p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"],
   vjps=("np.ascontiguousarray(np.cumsum(g[::-1])[::-1]).reshape(x.shape)",),
   result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
@@ -109,12 +126,14 @@ def _matmul_result(ts):
 
 
 p("matmul", "{0} @ {1}", "a, b", keys=["MatMult", np.matmul, np.dot, "method:dot"], vjps=_MATMUL_VJPS,
-  result=_matmul_result)
+  result=_matmul_result, traits=Traits(fresh=True, hoistable=True, added_into="add_matmul"))
 p("np.inner", "np.dot({0}, {1})", "a, b", keys=[np.inner], vjps={(1, 1): ("g * b", "g * a")},
   result=_matmul_result)
 p("np.outer", "np.outer({0}, {1})", "a, b", keys=[np.outer], vjps=("g @ b", "g.T @ a"),
-  result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, 2))
-p("transpose", "{0}.T", "x", keys=[np.transpose, "attr:T", "method:transpose"], vjps=("g.T",), result="same")
+  result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, 2),
+  traits=Traits(fresh=True, hoistable=True, added_into="add_outer"))
+p("transpose", "{0}.T", "x", keys=[np.transpose, "attr:T", "method:transpose"], vjps=("g.T",), result="same",
+  traits=Traits(view_of=0, hoistable=True, cheap_for=frozenset({"any"})))
 p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
   vjps=("np.eye(x.shape[0], x.shape[1]) * g",), result=lambda ts: T.FLOAT)
 p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
@@ -131,13 +150,16 @@ p("np.linalg.solve", "np.linalg.solve({0}, {1})", "a, b", keys=[np.linalg.solve]
 # Shape functions: the adjoint reshapes g back to the argument's shape.
 _back = ("np.ascontiguousarray(g).reshape(x.shape)",)
 p("ravel", "np.ravel({0})", "x", keys=[np.ravel, "method:ravel", "method:flatten"], vjps=_back,
-  result=lambda ts: T.Array(ts[0].dtype, 1))
+  result=lambda ts: T.Array(ts[0].dtype, 1), traits=VIEW)
 p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args[1:])})", "",
   vjps=lambda ranks: ("np.ascontiguousarray(g).reshape(a0.shape)",) + (None,) * (len(ranks) - 1),
   jvps=lambda ranks: ("np.ascontiguousarray(t).reshape(out.shape)",) + (None,) * (len(ranks) - 1),
-  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1)
+  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1,
+  traits=VIEW)
+# a view of x too, as reshape is; not claimed yet: analysis/check.py would report more aliasing (true positives)
 p("reshape_shape", "np.ascontiguousarray({0}).reshape({1}.shape)", "x, like", vjps=(
-    "np.ascontiguousarray(g).reshape(x.shape)", None), result=lambda ts: T.Array(ts[0].dtype, ts[1].ndim))
+    "np.ascontiguousarray(g).reshape(x.shape)", None), result=lambda ts: T.Array(ts[0].dtype, ts[1].ndim),
+  traits=_UNCLAIMED)
 def _expanded(ts):
     if not T.is_array(ts[0]):  # numba's np.expand_dims takes arrays only
         raise TypeError("np.expand_dims needs an array; for a number use np.array([x])")
@@ -145,8 +167,9 @@ def _expanded(ts):
 
 
 p("np.expand_dims", "np.expand_dims({0}, {1})", "x, axis", keys=[np.expand_dims], vjps=_back + (None,),
-  result=_expanded)
-p("size", "{0}.size", "x", None, keys=["attr:size"], result="int")
+  result=_expanded, traits=VIEW)
+p("size", "{0}.size", "x", None, keys=["attr:size"], result="int",
+  traits=Traits(fresh=True, shape_only=(0,), cheap_for=frozenset({"any"})))
 p("ndim", "{0}.ndim", "x", None, keys=["attr:ndim"], result="int")
 p("copy", "np.copy({0})", "x", keys=[np.copy, "method:copy"], vjps=("g",), result="same")
 
@@ -158,13 +181,15 @@ def _shape(args) -> str:
 for _name in ("zeros", "ones", "empty"):
     p(f"np.{_name}", lambda args, f=_name: f"np.{f}({_shape(args)})", "", keys=[getattr(np, _name)],
       result=lambda ts: T.Array("float64", len(ts)), tuple_arg=0)
-    p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))
+    p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim),
+      traits=Traits(fresh=True, shape_only=(0,), extents_form="zeros_extents",
+                    reusable_zeros=("has_shape_like", "lacks_shape_like")) if _name == "zeros" else _SHAPE)
     p(f"np.{_name}_like", f"np.{_name}_like({{0}})", "x", None, keys=[getattr(np, f"{_name}_like")],
-      result="same")
+      result="same", traits=_SHAPE)
 p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full],
   result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), tuple_arg=0)
 p("np.full_shape", "np.full({0}.shape, {1})", "x, value", None, None,
-  result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim))
+  result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim), traits=_SHAPE)
 p("np.full_like", "np.full_like({0}, {1})", "x, value", None, None, keys=[np.full_like], result="same")
 p("np.eye", "np.eye({0})", "n", None, keys=[(np.eye, 1)], result=lambda ts: T.Array("float64", 2))
 p("np.eye2", "np.eye({0}, {1})", "n, m", None, None, keys=[(np.eye, 2)], result=lambda ts: T.Array("float64", 2))
@@ -188,14 +213,14 @@ p("np.linalg.cholesky", "np.linalg.cholesky({0})", "a", keys=[np.linalg.cholesky
 p("rt.prod_others", "prod_others({0})", "x", keys=[rt.prod_others], result=lambda ts: T.Array("float64", ts[0].ndim),
   imports=runtime_import("prod_others"), vjps=("rt.prod_others_tangent(x, g)",),  # symmetric: the Hessian
   jvps=("rt.prod_others_tangent(x, t)",))
-p("rt.cholesky_vjp", "cholesky_vjp({0}, {1})", "lower, g", keys=[rt.cholesky_vjp], result=lambda ts: ts[0],
+p("rt.cholesky_vjp", "cholesky_vjp({0}, {1})", "lower, g", keys=[rt.cholesky_vjp], traits=_UNCLAIMED, result=lambda ts: ts[0],
   imports=runtime_import("cholesky_vjp"))
-p("rt.cholesky_jvp", "cholesky_jvp({0}, {1})", "lower, t", keys=[rt.cholesky_jvp], result=lambda ts: ts[0],
+p("rt.cholesky_jvp", "cholesky_jvp({0}, {1})", "lower, t", keys=[rt.cholesky_jvp], traits=_UNCLAIMED, result=lambda ts: ts[0],
   imports=runtime_import("cholesky_jvp"))
 p("np.linalg.slogdet", "", "a", keys=[np.linalg.slogdet], components=("slogdet_sign", "slogdet_logabsdet"),
   result="float")
-p("slogdet_sign", "np.linalg.slogdet({0})[0]", "a", None, result=lambda ts: T.FLOAT)
-p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.inv(a).T",),
+p("slogdet_sign", "np.linalg.slogdet({0})[0]", "a", None, result=lambda ts: T.FLOAT, traits=_UNCLAIMED)
+p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.inv(a).T",), traits=_UNCLAIMED,
   result=lambda ts: T.FLOAT)
 for _name in ("max", "min"):
     p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", vjps=(
@@ -232,22 +257,22 @@ p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.pro
   vjps=("rt.prod_others_along_tangent(x, g, axis)", None), jvps=("rt.prod_others_along_tangent(x, t, axis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along"))
 # the second derivatives of products (runtime.py: `_prod_pairs`), linear in their second argument
-p("rt.prod_others_tangent", "prod_others_tangent({0}, {1})", "x, w", keys=[rt.prod_others_tangent],
+p("rt.prod_others_tangent", "prod_others_tangent({0}, {1})", "x, w", keys=[rt.prod_others_tangent], traits=_UNCLAIMED,
   vjps=(None, "rt.prod_others_tangent(x, g)"), jvps=(None, "rt.prod_others_tangent(x, t)"),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_tangent"))
 p("rt.prod_others_along_tangent", "prod_others_along_tangent({0}, {1}, {2})", "x, w, axis",
-  keys=[rt.prod_others_along_tangent], vjps=(None, "rt.prod_others_along_tangent(x, g, axis)", None),
+  keys=[rt.prod_others_along_tangent], traits=_UNCLAIMED, vjps=(None, "rt.prod_others_along_tangent(x, g, axis)", None),
   jvps=(None, "rt.prod_others_along_tangent(x, t, axis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along_tangent"))
 # the linear maps these adjoints use, each the other's transpose (second derivatives differentiate them)
 p("rt.cumsum_reversed", "cumsum_reversed({0}, {1})", "x, axis", keys=[rt.cumsum_reversed],
   vjps=("np.cumsum(g, axis=axis)", None), jvps=("rt.cumsum_reversed(t, axis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("cumsum_reversed"))
-p("rt.split_along", "split_along({0}, {1}, {2}, {3})", "x, axis, start, like", keys=[rt.split_along],
+p("rt.split_along", "split_along({0}, {1}, {2}, {3})", "x, axis, start, like", keys=[rt.split_along], traits=_UNCLAIMED,
   vjps=("rt.embed_along(g, x, axis, start)", None, None, None),
   jvps=("rt.split_along(t, axis, start, like)", None, None, None),
   result=lambda ts: T.Array("float64", ts[3].ndim), imports=runtime_import("split_along"))
-p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", keys=[rt.embed_along],
+p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", keys=[rt.embed_along], traits=_UNCLAIMED,
   vjps=("rt.split_along(g, axis, start, x)", None, None, None),
   jvps=("rt.embed_along(t, like, axis, start)", None, None, None),
   result=lambda ts: T.Array("float64", ts[1].ndim), imports=runtime_import("embed_along"))
