@@ -54,6 +54,10 @@ def _VIEWS(prim) -> bool:
     return prim.traits.view_of is not None
 
 
+def _accumulates(prim) -> bool:  # x_adj += term
+    return prim.traits.accumulates == 1
+
+
 def _TERM_READERS(prim) -> bool:  # see _forward_single_terms
     return prim.traits.takes_any_layout
 
@@ -147,7 +151,7 @@ def _forward_at(block, position, body, buffers, reads, writes, names):
     """Forwards the term block[position] adds, if it can: "removed" when the addition is gone (the term has
     the adjoint's shape already: an unbroadcast to it), "viewed" when it became the view."""
     stmt = block[position]
-    call = _call(stmt, lambda prim: prim.traits.accumulates == 1)
+    call = _call(stmt, _accumulates)
     if call is None or not isinstance(stmt, C.Assign) or stmt.target not in buffers or writes[stmt.target] != 1:
         return None
     adjoint, term = stmt.target, call.args[1]
@@ -336,7 +340,7 @@ def _row_updates(block, buffers, reads):
         call = _call(read, _named("getitem"))
         if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1 and _plain_index(call)
                 and isinstance(add, C.Assign) and add.target in buffers
-                and _call(add, lambda prim: prim.traits.accumulates == 1) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
+                and _call(add, _accumulates) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
                 and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args):
             array, index, adjoint = call.args[0], call.args[1:], C.Var(add.target)
             if store.value == adjoint and _restarts_unread(block[position + 3:], add.target):

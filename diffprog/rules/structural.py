@@ -1,7 +1,8 @@
 """Primitives that move values rather than compute them: indexing, sizes, and the identity with no derivative.
 
 Indexing has no scalar partial: its adjoint scatters into the indexed array, which the reverse transform
-emits from the `adjoint="index"` tag.
+emits from the `adjoint="index"` tag. The linear maps of generated adjoints carry tangent rules (`jvps`, and
+`lane_jvps` for batched forward mode, rules/lane_rules.py) for derivatives of derivatives.
 """
 import builtins
 
@@ -9,6 +10,7 @@ from ..ir import core as C
 from ..ir import types as T
 from .runtime_calls import TAPES_MODULE, rt, runtime_import
 
+from .numpy_rules import OUTER_LANE_JVPS
 from .registry import FRESH, Primitive, Traits
 from .registry import primitive as p
 
@@ -56,16 +58,19 @@ p("zeros_like", "np.zeros_like({0})", "x", None, result="same", traits=Traits(ne
 p("unbroadcast", "unbroadcast({0}, {1})", "contribution, like", keys=[rt.unbroadcast],
   result=lambda ts: ts[1] if T.is_array(ts[1]) else ts[0], imports=runtime_import("unbroadcast"),
   vjps=("g + np.zeros_like(contribution)", None), jvps=("rt.unbroadcast(t, like)", None),
+  lane_jvps=lambda ranks: ("lanes.unbroadcast(t, like)" if ranks[1] > 0 else "t", None),
   traits=Traits(view_of=0, shape_only=(1,), extents_form="unbroadcast_extents", takes_any_layout=True,
                 sums_to_shape=True))
 p("scatter_add", "scatter_add({0}, {1}, {2})", "target, index, values", keys=[rt.scatter_add], result="same",
   imports=runtime_import("scatter_add"), vjps=("g", None, "g[index]"),
-  jvps=("t", None, "rt.scatter_add(np.zeros_like(target), index, t)"))
+  jvps=("t", None, "rt.scatter_add(np.zeros_like(target), index, t)"),
+  lane_jvps=("t", None, "lanes.scatter(target, index, t)"))
 p("sum_leading", "np.sum({0}, axis=0)", "x", keys=[rt.sum_leading], result=lambda ts: T.Array(ts[0].dtype,
   ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT, vjps=("g + np.zeros_like(x)",), jvps=("rt.sum_leading(t)",),
-  traits=FRESH)
+  lane_jvps=("np.sum(t, axis=0)",), traits=FRESH)
 p("add_outer", "add_outer({0}, {1}, {2})", "target, a, b", result="same", imports=runtime_import("add_outer"),
   vjps=("g", "g @ b", "g.T @ a"), jvps=("t", "np.outer(t, b)", "np.outer(a, t)"),  # target += np.outer(a, b)
+  lane_jvps=("t",) + OUTER_LANE_JVPS,
   traits=Traits(writes=(0,), takes_any_layout=True))
 # An array the backward sweep reads only for its shape is saved as its extents (transforms/reverse.py), one int
 # per axis; these take the shape from them. unbroadcast's result has exactly that shape: its tangent rules use it.
@@ -77,6 +82,7 @@ for _rank in range(1, 5):
     p(f"unbroadcast_extents{_rank}", "unbroadcast_to({0}, (" + "".join(f"{{{k + 1}}}, " for k in range(_rank)) + "))",
       "contribution, " + _extents, result=lambda ts: ts[0], imports=runtime_import("unbroadcast_to"),
       vjps=("g + np.zeros_like(contribution)",) + (None,) * _rank, jvps=("rt.unbroadcast(t, out)",) + (None,) * _rank,
+      lane_jvps=("lanes.unbroadcast(t, out)",) + (None,) * _rank,
       traits=Traits(view_of=0, takes_any_layout=True, sums_to_shape=True))
 # Adjoint buffers updated in place (backend/in_place.py), only in code that runs: never differentiated again.
 _UPDATES = Traits(writes=(0,))  # target updated in place
@@ -123,7 +129,7 @@ p("snapshot_list", "snapshot_list({0}, {1})", "x, slots", result=lambda ts: T.Op
 p("list_set", "{0}[{1}] = np.ascontiguousarray({2})", "snapshots, slot, x", effect=True, result="none")
 # astype copies (numpy's and numba's alike): a fresh array, not a view (backend/in_place.py listed it among views)
 p("as_float64", "{0}.astype(np.float64)", "x", keys=[rt.as_float64], result=lambda ts: T.Array("float64", ts[0].ndim),
-  vjps=("rt.as_float64(g)",), jvps=("rt.as_float64(t)",), traits=FRESH)
+  vjps=("rt.as_float64(g)",), jvps=("rt.as_float64(t)",), lane_jvps=("rt.as_float64(t)",), traits=FRESH)
 
 
 def empty_array(t, shape=None) -> Primitive:

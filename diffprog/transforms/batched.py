@@ -23,7 +23,9 @@ the primal statements changes nothing. With the lanes last, the lanes of an elem
 
 Tangents of arrays use whole-array operations: tangents broadcast against each other from the right as their
 primals do, array partials get a trailing axis (`lanes_scale(partial, t)`), and the other primitives use the
-lane rules declared with each primitive (`lane_jvps`, `lane_joins`: rules/lane_rules.py explains them). Indexing a tangent with the primal's index selects the same elements in every
+lane rules declared with each primitive (`lane_jvps`, `lane_joins`; rules/lane_rules.py explains them), and
+the primitives making tapes and buffers the one their `lane_alike` names. Indexing a tangent with the primal's
+index selects the same elements in every
 lane. Control flow is copied and array writes get twin writes, as in forward mode (forward.py), whose activity
 analysis this shares. A primitive without a lane rule is reported (DP102).
 """
