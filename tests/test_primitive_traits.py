@@ -183,3 +183,17 @@ def test_lane_rules_live_on_the_primitive():
     assert REGISTRY.named("np.sum").lane_jvp(0, (2,)) == "lanes.sum(t)"
     with pytest.raises(KeyError):
         REGISTRY.named("np.inner").lane_jvp(0, (2, 2))
+
+
+# ---- normalize/lower.py's name tests (switched after its split is merged) -----------------------------------------
+def test_lower_replacement_queries():
+    """positional_options replaces `_POSITIONAL_OPTIONS.get(name) or (("axis",) if REGISTRY.has(name + "_axis") or
+    "axis" in default_options else ())`; shape_form replaces `REGISTRY.named(name + "_shape")`."""
+    for p in ALL:
+        old = {"np.linalg.norm": ("ord", "axis", "keepdims")}.get(p.name) or (
+            ("axis",) if REGISTRY.has(f"{p.name}_axis") or "axis" in p.default_options else ())
+        assert p.positional_options == old, p.name
+        if p.tuple_arg is not None and REGISTRY.has(p.name + "_shape"):
+            assert p.shape_form == p.name + "_shape"
+        else:
+            assert p.shape_form is None, p.name

@@ -98,10 +98,11 @@ for _name, _vjp, _jvp, _lanes in [
      "lanes.dot((x - np.mean(x)) / (x.size * out), t)"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
+      positional_options=("axis",),
       jvps=(_jvp,), lane_jvps=(_lanes,),
       result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"),
       traits=Traits(fresh=True, hoistable=True, takes_any_layout=True) if _name == "sum" else FRESH)
-p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"],
+p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"], positional_options=("axis",),
   vjps=("np.ascontiguousarray(np.cumsum(g[::-1])[::-1]).reshape(x.shape)",),
   jvps=("np.cumsum(np.ascontiguousarray(t))",), lane_jvps=("lanes.cumsum(t)",),
   result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
@@ -163,6 +164,7 @@ p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
   vjps=("np.eye(x.shape[0], x.shape[1]) * g",), jvps=("np.trace(t)",), lane_jvps=("lanes.trace(t)",),
   result=lambda ts: T.FLOAT)
 p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
+  positional_options=("ord", "axis", "keepdims"),
   jvps=("np.sum(x * t) / out",), lane_jvps=("lanes.dot(x, t) / out",),
   result=lambda ts: T.FLOAT, default_options={"ord": None, "axis": None})
 p("np.linalg.inv", "np.linalg.inv({0})", "a", keys=[np.linalg.inv], vjps=("-(out.T @ g @ out.T)",),
@@ -188,6 +190,7 @@ p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args
   jvps=lambda ranks: ("np.ascontiguousarray(t).reshape(out.shape)",) + (None,) * (len(ranks) - 1),
   lane_jvps=lambda ranks: ("lanes.reshape(t, out)",) + (None,) * (len(ranks) - 1),
   keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1,
+  shape_form="reshape_shape",
   traits=VIEW)
 # a view of x too, as reshape is; not claimed yet: analysis/check.py would report more aliasing (true positives)
 p("reshape_shape", "np.ascontiguousarray({0}).reshape({1}.shape)", "x, like", vjps=(
@@ -215,13 +218,14 @@ def _shape(args) -> str:
 
 for _name in ("zeros", "ones", "empty"):
     p(f"np.{_name}", lambda args, f=_name: f"np.{f}({_shape(args)})", "", keys=[getattr(np, _name)],
+      shape_form=f"np.{_name}_shape",
       result=lambda ts: T.Array("float64", len(ts)), tuple_arg=0)
     p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim),
       traits=Traits(fresh=True, shape_only=(0,), extents_form="zeros_extents",
                     reusable_zeros=("has_shape_like", "lacks_shape_like")) if _name == "zeros" else _SHAPE)
     p(f"np.{_name}_like", f"np.{_name}_like({{0}})", "x", None, keys=[getattr(np, f"{_name}_like")],
       result="same", traits=_SHAPE)
-p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full],
+p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full], shape_form="np.full_shape",
   result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), tuple_arg=0)
 p("np.full_shape", "np.full({0}.shape, {1})", "x, value", None, None,
   result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim), traits=_SHAPE)
@@ -410,7 +414,7 @@ for _name, (_func, _stacked, _only, _lanes) in _JOINS.items():
         return None if only is not None and set(ranks) != {only} else _joined_tangents(ranks, name)
 
     p(f"np.{_name}", lambda args, n=_name: f"np.{n}(({', '.join(args)},))", "", keys=[_func], tuple_arg=0,
-      default_options={"axis": 0},
+      default_options={"axis": 0}, positional_options=("axis",),
       vjps=_rules, jvps=_tangents, lane_joins=_lanes,
       result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
 

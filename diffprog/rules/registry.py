@@ -135,6 +135,10 @@ class Primitive:
     lane_joins: dict | None = None  # batched: a tangent joining the arguments' tangents as the primal joins the
     #                                 arguments: argument rank -> the joining primitive's name
     lane_alike: str | None = None  # batched: the primitive making the tangent of a new_buffer or regrows primitive
+    positional_options: tuple = ()  # static options also given by position after the data arguments, in order
+    #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower.py
+    shape_form: str | None = None  # the variant taking a shape as an array whose shape it is (np.zeros(x.shape)
+    #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower.py
     _parsed: dict = field(default_factory=dict, repr=False)
 
     @property
