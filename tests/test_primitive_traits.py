@@ -119,13 +119,13 @@ def test_forward_queries():
 
 
 def test_in_place_queries():
-    assert _names(in_place._ZEROS) == OLD_IN_PLACE_ZEROS
-    assert _names(in_place._UNBROADCASTS) == OLD_IN_PLACE_UNBROADCASTS
-    assert _names(in_place._SELF_UPDATES) == OLD_IN_PLACE_SELF_UPDATES | {"fill_zeros"}  # inserted last
-    assert _names(in_place._ADDITIONS) == OLD_IN_PLACE_ADDITIONS
-    assert _names(in_place._VIEWS) == OLD_IN_PLACE_VIEWS - {"as_float64"}
-    assert _names(in_place._TERM_READERS) == OLD_IN_PLACE_TERM_READERS
-    assert _names(in_place._PRODUCTS) == {"mul", "matmul"} | OLD_IN_PLACE_UNBROADCASTS
+    assert _names(in_place._buffer_zeros) == OLD_IN_PLACE_ZEROS
+    assert _names(in_place._sums_to_shape) == OLD_IN_PLACE_UNBROADCASTS
+    assert _names(in_place._updates_first) == OLD_IN_PLACE_SELF_UPDATES | {"fill_zeros"}  # inserted last
+    assert _names(in_place._adds_term) == OLD_IN_PLACE_ADDITIONS
+    assert _names(in_place._may_alias) == OLD_IN_PLACE_VIEWS - {"as_float64"}
+    assert _names(in_place._takes_any_layout) == OLD_IN_PLACE_TERM_READERS
+    assert _names(in_place._product_term) == {"mul", "matmul"} | OLD_IN_PLACE_UNBROADCASTS
     # fresh: the old answer for every name that was fresh; new fresh ones read numbers only (or are as_float64,
     # or tape and zeros allocations of ints), never an adjoint buffer
     fresh = _names(lambda p: p.traits.fresh)
@@ -134,7 +134,7 @@ def test_in_place_queries():
     assert fresh - old_fresh == {"as_float64", "not", "or", "and", "int", "bool", "str", "round", "round_digits",
                                  "tape_empty_float", "tape_empty_int", "tape_empty_bool",
                                  *(f"zeros_extents{r}" for r in _EXTENTS)}
-    assert {p.name: p.traits.reusable_zeros for p in ALL if in_place._ZEROS(p)} == {
+    assert {p.name: p.traits.reusable_zeros for p in ALL if in_place._buffer_zeros(p)} == {
         "np.zeros_shape": ("has_shape_like", "lacks_shape_like"),
         **{f"zeros_extents{r}": (f"has_shape_extents{r}", f"lacks_shape_extents{r}") for r in _EXTENTS}}
 

@@ -32,23 +32,23 @@ _P = REGISTRY.named
 # What this pass asks of primitives (rules/registry.py: Traits), as predicates for _call.
 
 
-def _ZEROS(prim) -> bool:  # an adjoint (re)starting at zeros: a buffer, which has shape tests to zero it in place
+def _buffer_zeros(prim) -> bool:  # an adjoint (re)starting at zeros: a buffer, with shape tests to zero it in place
     return prim.traits.reusable_zeros is not None
 
 
-def _UNBROADCASTS(prim) -> bool:  # a term summed to an adjoint's shape
+def _sums_to_shape(prim) -> bool:  # a term summed to an adjoint's shape
     return prim.traits.sums_to_shape
 
 
-def _SELF_UPDATES(prim) -> bool:  # updates its first argument in place (codegen prints accumulate as +=)
+def _updates_first(prim) -> bool:  # updates its first argument in place (codegen prints accumulate as +=)
     return 0 in prim.traits.writes
 
 
-def _ADDITIONS(prim) -> bool:  # x_adj += term, x_adj -= term
+def _adds_term(prim) -> bool:  # x_adj += term, x_adj -= term
     return prim.traits.accumulates != 0
 
 
-def _VIEWS(prim) -> bool:
+def _may_alias(prim) -> bool:
     """Results that may share memory with an argument: an accumulator read by one of these stays safe only while
     the view is used up before the accumulator is zeroed again (see _view_used_up)."""
     return prim.traits.view_of is not None
@@ -58,11 +58,11 @@ def _accumulates(prim) -> bool:  # x_adj += term
     return prim.traits.accumulates == 1
 
 
-def _TERM_READERS(prim) -> bool:  # see _forward_single_terms
+def _takes_any_layout(prim) -> bool:  # see _forward_single_terms
     return prim.traits.takes_any_layout
 
 
-def _PRODUCTS(prim) -> bool:
+def _product_term(prim) -> bool:
     """Terms added into an adjoint by one in-place update (add_product, add_matmul), or summed to its shape."""
     into = prim.traits.added_into
     return into is not None and _P(into).effect or prim.traits.sums_to_shape
@@ -74,13 +74,13 @@ def _named(*names):
 
 def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     body = C.clone(fn.body)
-    buffers = {s.target for s, _ in C.walk(body) if _call(s, _ZEROS) is not None}
+    buffers = {s.target for s, _ in C.walk(body) if _call(s, _buffer_zeros) is not None}
     _forward_single_terms(body, body, buffers, _read_counts(body, fn.results), names)
     _fuse_updates(body, buffers, _read_counts(body, fn.results))
     _row_updates(body, buffers, _read_counts(body, fn.results))
     _outer_rows(body, body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
-    written = {n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s)}
+    written = {n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s)}
     _zero_in_place(body, accumulators, written, set(), names, top=True)
     return replace(fn, body=body)
 
@@ -102,7 +102,7 @@ def _call(stmt, names=None):
 
 def _updates(stmt, name) -> bool:
     """Whether `stmt` updates `name` in place: `name = update(name, ...)` or the effect `update(name, ...)`."""
-    call = _call(stmt, _SELF_UPDATES)
+    call = _call(stmt, _updates_first)
     return call is not None and call.args[:1] == (C.Var(name),) and (
         isinstance(stmt, C.Effect) or isinstance(stmt, C.Assign) and stmt.target == name)
 
@@ -136,8 +136,8 @@ def _forward_single_terms(block, body, buffers, reads, names):
     read g itself when g is an unbroadcast to x_adj's shape, or `x_adj_term = spread_like(g, x_adj)`, g as a
     view broadcast like x_adj, when g is the adjoint of a sum along an axis; x_adj keeps only its shape. That
     saves adding g into x_adj and zeroing x_adj again, and the array of g's copies along a summed axis. g must
-    not change while it is read, and every reader must take it as it is (_TERM_READERS)."""
-    writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
+    not change while it is read, and every reader must take it as it is (_takes_any_layout)."""
+    writes = Counter(n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s))
     position = 0
     while position < len(block):
         if _forward_at(block, position, body, buffers, reads, writes, names) == "removed":
@@ -191,7 +191,7 @@ def _expansion(term, body) -> bool:
 def _unbroadcast_to_the_shape_of(term, restart, body) -> bool:
     """Whether `term` is assigned once, by an unbroadcast to the shape that `restart` gives its adjoint (the
     same extents, or the same array's shape): it is shaped like the adjoint then, and contiguous."""
-    call = _call(_definition(term, body), _UNBROADCASTS)
+    call = _call(_definition(term, body), _sums_to_shape)
     return call is not None and call.args[1:] == restart.value.args and (  # both from an array's shape, or extents
         bool(call.prim.traits.shape_only) == bool(restart.value.prim.traits.shape_only))
 
@@ -221,7 +221,7 @@ def _restarts_moved_below(block, start, last, end, names) -> bool:
 
 
 def _restarts(stmt, names) -> bool:
-    return _call(stmt, _ZEROS) is not None and stmt.target in names
+    return _call(stmt, _buffer_zeros) is not None and stmt.target in names
 
 
 def _position(statements, stmt) -> int:
@@ -231,7 +231,7 @@ def _position(statements, stmt) -> int:
 def _next_restart(block, position, name):
     """The position of the next restart of `name` after block[position] in the same block (None if none)."""
     for end in range(position + 1, len(block)):
-        if _call(block[end], _ZEROS) is not None and block[end].target == name:
+        if _call(block[end], _buffer_zeros) is not None and block[end].target == name:
             return end
     return None
 
@@ -240,7 +240,7 @@ def _takes_term(stmt, name) -> bool:
     call = _call(stmt)
     if isinstance(stmt, C.Store):
         return name not in C.atom_vars(stmt.index) and stmt.base != name
-    return call is not None and _TERM_READERS(call.prim) and not isinstance(stmt, (C.If, C.ForRange))
+    return call is not None and _takes_any_layout(call.prim) and not isinstance(stmt, (C.If, C.ForRange))
 
 
 def _touches_written(block, names) -> bool:
@@ -251,7 +251,7 @@ def _viewed(name, body) -> set:
     """`name` and the arrays it is a view of: assigned once, by a view of a variable."""
     found = {name}
     while True:
-        call = _call(_definition(name, body), _VIEWS)
+        call = _call(_definition(name, body), _may_alias)
         if call is None or not call.args or not isinstance(call.args[call.prim.traits.view_of], C.Var):
             return found
         name = call.args[call.prim.traits.view_of].name
@@ -271,7 +271,7 @@ def _fuse_updates(block, buffers, reads):
         stmt = block[position]
         if _call(stmt, _named("add_outer")) is not None and isinstance(stmt, C.Assign) and stmt.target in buffers:
             block[position] = _update(stmt.target, "add_outer", stmt.value.args[1:], stmt.origin)
-        fused = _consumers(block, position, buffers, reads) if _call(stmt, _PRODUCTS) else None
+        fused = _consumers(block, position, buffers, reads) if _call(stmt, _product_term) else None
         if fused is None:
             position += 1
             continue
@@ -302,20 +302,20 @@ def _consumers(block, position, buffers, reads):
         operand = call.args[-1] if call is not None and call.args else None
         if call is None or not isinstance(stmt, C.Assign):
             return None
-        if _ZEROS(call.prim) and stmt.target not in {*C.atom_vars(factors), *pending}:
+        if _buffer_zeros(call.prim) and stmt.target not in {*C.atom_vars(factors), *pending}:
             out.append(stmt)  # another adjoint's restart, moved here by _forward_single_terms
         elif call.prim.name == "np.sum" and call.args == (C.Var(term),) and elementwise:
             out.append(C.Assign(stmt.target, C.Call(_P("sum_product"), factors), stmt.origin))
             pending[term] -= 1
-        elif _UNBROADCASTS(call.prim) and call.args[0] == C.Var(term) and elementwise:
+        elif _sums_to_shape(call.prim) and call.args[0] == C.Var(term) and elementwise:
             pending[term] -= 1
             pending[stmt.target] = reads[stmt.target]
-        elif (_ADDITIONS(call.prim) and isinstance(operand, C.Var) and pending.get(operand.name)
+        elif (_adds_term(call.prim) and isinstance(operand, C.Var) and pending.get(operand.name)
               and _updates(stmt, stmt.target) and stmt.target in buffers
               and stmt.target not in C.atom_vars(factors)):
             a, b = factors
             if call.prim.traits.accumulates < 0:
-                if not _UNBROADCASTS(kind):  # b is 1.0
+                if not _sums_to_shape(kind):  # b is 1.0
                     return None
                 b = C.Const(-1.0)
             out.append(_update(stmt.target, update, (a, b), stmt.origin))
@@ -357,7 +357,7 @@ def _outer_rows(block, body, buffers, reads):
     `add_at(m_adj, g_adj, i)` (the adjoint of the read g = m[i]), is added into the plane directly:
     `add_outer_at(m_adj, a, b, i)`; g_adj then stays zero. Saves a pass writing g_adj, one reading it and one
     zeroing it (a matrix each, per iteration)."""
-    writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
+    writes = Counter(n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s))
     position = 0
     while position < len(block):
         for child in C.children(block[position]):
@@ -405,7 +405,7 @@ def _restarts_unread(statements, name) -> bool:
     for stmt in statements:
         if any(name in C.reads(s) for s, _ in C.walk([stmt])):
             return False
-        if _call(stmt, _ZEROS) is not None and stmt.target == name:
+        if _call(stmt, _buffer_zeros) is not None and stmt.target == name:
             return True
     return False
 
@@ -416,7 +416,7 @@ def _accumulators(body, buffers, reads) -> set:
     read only for their elements (or through a view used up before the buffer is zeroed again)."""
     ok = set(buffers)
     for block, position, stmt in _statements(body):
-        if isinstance(stmt, C.Assign) and _call(stmt, _ZEROS) is None and not _updates(stmt, stmt.target):
+        if isinstance(stmt, C.Assign) and _call(stmt, _buffer_zeros) is None and not _updates(stmt, stmt.target):
             ok.discard(stmt.target)
         for name in set(C.reads(stmt)) & ok:
             if not _reads_elements_only(stmt, name) and not _view_used_up(block, position, name, reads):
@@ -441,14 +441,14 @@ def _reads_elements_only(stmt, name) -> bool:
         return False
     if all(k in call.prim.traits.shape_only for k, a in enumerate(call.args) if a == C.Var(name)):
         return True  # reads its shape only (spread_like's second argument)
-    return call.prim.traits.fresh or _SELF_UPDATES(call.prim)
+    return call.prim.traits.fresh or _updates_first(call.prim)
 
 
 def _view_used_up(block, position, name, reads, viewed=()) -> bool:
     """For `v = view(name, ...)`: every read of v is in the statements right after it in the same block, reads
     v's elements only (or takes a view of v that is itself used up), and comes before anything rebinds `name`,
     v or what `name` views (zeroing `name` in place would change what v shows)."""
-    call = _call(block[position], _VIEWS)
+    call = _call(block[position], _may_alias)
     if call is None or call.args[:1] != (C.Var(name),) or not isinstance(block[position], C.Assign):
         return False
     view = block[position].target
@@ -477,7 +477,7 @@ def _zero_in_place(block, accumulators, written, seen, names, top=False):
     position = 0
     while position < len(block):
         stmt = block[position]
-        call = _call(stmt, _ZEROS)
+        call = _call(stmt, _buffer_zeros)
         if call is not None and stmt.target in accumulators and stmt.target in seen:
             replacement = _zeroed(stmt, call, stmt.target in written, names)
             block[position:position + 1] = replacement
