@@ -53,11 +53,10 @@ def check_result_depends_on_inputs(function: C.Function, activity: Activity, wrt
                          "check which argument you differentiate with respect to (argnums)")
 
 
-# Primitives whose array result may share memory with their first argument.
-_VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims"}
-# Reads of an array's shape only (adjoint buffers of generated code): they see no element, so no write is missed.
-_SHAPE_READS = {"shape", "len", "size", "np.zeros_shape", "np.ones_shape", "np.empty_shape", "np.full_shape",
-                "np.zeros_like", "np.ones_like", "np.empty_like", "zeros_like"}
+def _reads_shape_only(call: C.Call) -> bool:
+    """Reads its array argument only for its shape (adjoint buffers of generated code): it sees no element, so no
+    write is missed (Traits.shape_only)."""
+    return 0 in call.prim.traits.shape_only
 
 
 def check_array_aliasing(function: C.Function, types: dict, activity: Activity, reporter: Reporter) -> None:
@@ -70,7 +69,7 @@ def check_array_aliasing(function: C.Function, types: dict, activity: Activity, 
     loops = _enclosing_loops(function.body)
     readers = {}
     for stmt, _ in order:
-        if isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and stmt.value.prim.name in _SHAPE_READS:
+        if isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call) and _reads_shape_only(stmt.value):
             continue
         for name in C.reads(stmt):
             readers.setdefault(name, []).append(stmt)
@@ -111,8 +110,10 @@ def _views(order, types, readers) -> dict:
             continue
         if isinstance(value, C.Var) and len(readers.get(value.name, [])) > 1:  # a second name still in use
             views[stmt.target] = value.name, stmt
-        elif isinstance(value, C.Call) and value.prim.name in _VIEWS and isinstance(value.args[0], C.Var):
-            views[stmt.target] = value.args[0].name, stmt
+        elif isinstance(value, C.Call) and value.prim.aliases_differentiably() \
+                and isinstance(value.args[value.prim.traits.view_of], C.Var):
+            # a view passing derivatives: its adjoint would miss a write to the array it shows
+            views[stmt.target] = value.args[value.prim.traits.view_of].name, stmt
     return views
 
 

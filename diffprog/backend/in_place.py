@@ -29,35 +29,58 @@ from ..ir import core as C
 from ..rules import REGISTRY
 
 _P = REGISTRY.named
-_ZEROS = {"np.zeros_shape", *(f"zeros_extents{rank}" for rank in range(1, 5))}
-_UNBROADCASTS = {"unbroadcast", *(f"unbroadcast_extents{rank}" for rank in range(1, 5))}
-# Update their first argument in place (codegen prints accumulate and deduct as += and -=).
-_SELF_UPDATES = {"accumulate", "deduct", "add_outer", "add_product", "add_matmul", "add_at1", "add_at2",
-                 "move_at1", "move_at2", "add_outer_at1"}
-_ADDITIONS = {"accumulate", "deduct"}  # x_adj += term, x_adj -= term
-# Results that may share memory with an argument: an accumulator read by one of these stays safe only while
-# the view is used up before the accumulator is zeroed again (see _view_used_up).
-_VIEWS = {"getitem", "transpose", "reshape", "ravel", "np.expand_dims", "as_float64", "no_derivative",
-          "spread_like", *_UNBROADCASTS}
-# Never share memory with an argument: arithmetic, comparisons, reductions and numpy functions other than views.
-_FRESH = {"add", "sub", "mul", "div", "pow", "neg", "mod", "floordiv", "abs", "max", "min", "float",
-          "eq", "noteq", "gt", "gte", "lt", "lte", "matmul", "copy", "sum_leading", "sum_product",
-          "shape", "len", "size", "ndim", "rt.cumsum_reversed", "rt.prod_others", "rt.prod_others_along"}
+# What this pass asks of primitives (rules/registry.py: Traits), as predicates for _call.
 
 
-def _fresh(name: str) -> bool:
-    return name in _FRESH or ((name.startswith("np.") or name.startswith("math.")) and name not in _VIEWS)
+def _buffer_zeros(prim) -> bool:  # an adjoint (re)starting at zeros: a buffer, with shape tests to zero it in place
+    return prim.traits.reusable_zeros is not None
+
+
+def _sums_to_shape(prim) -> bool:  # a term summed to an adjoint's shape
+    return prim.traits.sums_to_shape
+
+
+def _updates_first(prim) -> bool:  # updates its first argument in place (codegen prints accumulate as +=)
+    return 0 in prim.traits.writes
+
+
+def _adds_term(prim) -> bool:  # x_adj += term, x_adj -= term
+    return prim.traits.accumulates != 0
+
+
+def _may_alias(prim) -> bool:
+    """Results that may share memory with an argument: an accumulator read by one of these stays safe only while
+    the view is used up before the accumulator is zeroed again (see _view_used_up)."""
+    return prim.traits.view_of is not None
+
+
+def _accumulates(prim) -> bool:  # x_adj += term
+    return prim.traits.accumulates == 1
+
+
+def _takes_any_layout(prim) -> bool:  # see _forward_single_terms
+    return prim.traits.takes_any_layout
+
+
+def _product_term(prim) -> bool:
+    """Terms added into an adjoint by one in-place update (add_product, add_matmul), or summed to its shape."""
+    into = prim.traits.added_into
+    return into is not None and _P(into).effect or prim.traits.sums_to_shape
+
+
+def _named(*names):
+    return lambda prim: prim.name in names
 
 
 def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     body = C.clone(fn.body)
-    buffers = {s.target for s, _ in C.walk(body) if _call(s, _ZEROS) is not None}
+    buffers = {s.target for s, _ in C.walk(body) if _call(s, _buffer_zeros) is not None}
     _forward_single_terms(body, body, buffers, _read_counts(body, fn.results), names)
     _fuse_updates(body, buffers, _read_counts(body, fn.results))
     _row_updates(body, buffers, _read_counts(body, fn.results))
     _outer_rows(body, body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
-    written = {n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s)}
+    written = {n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s)}
     _zero_in_place(body, accumulators, written, set(), names, top=True)
     return replace(fn, body=body)
 
@@ -69,16 +92,17 @@ def _read_counts(body, results) -> Counter:
 
 
 def _call(stmt, names=None):
-    """The call a statement makes (of a primitive in `names`, if given), else None."""
+    """The call a statement makes (of a primitive `names` accepts, a predicate on primitives, if given), else
+    None."""
     value = stmt.call if isinstance(stmt, C.Effect) else getattr(stmt, "value", None)
-    if isinstance(value, C.Call) and (names is None or value.prim.name in names):
+    if isinstance(value, C.Call) and (names is None or names(value.prim)):
         return value
     return None
 
 
 def _updates(stmt, name) -> bool:
     """Whether `stmt` updates `name` in place: `name = update(name, ...)` or the effect `update(name, ...)`."""
-    call = _call(stmt, _SELF_UPDATES)
+    call = _call(stmt, _updates_first)
     return call is not None and call.args[:1] == (C.Var(name),) and (
         isinstance(stmt, C.Effect) or isinstance(stmt, C.Assign) and stmt.target == name)
 
@@ -95,11 +119,10 @@ def _written(stmt) -> list:
         return [stmt.base]
     if isinstance(stmt, C.ForRange):
         return [stmt.var]
-    call = _call(stmt, _SELF_UPDATES | {"fill_zeros"})
+    call = _call(stmt, lambda prim: prim.traits.writes)
     if not isinstance(stmt, C.Effect) or call is None:
         return []
-    changed = 2 if call.prim.name.startswith("move_at") else 1  # move_at also zeroes the part it moved
-    return C.atom_vars(call.args[:changed])
+    return C.atom_vars([call.args[k] for k in call.prim.traits.writes])  # move_at also zeroes what it moved
 
 
 def _touches(block, names) -> bool:
@@ -108,18 +131,13 @@ def _touches(block, names) -> bool:
 
 
 # ---- single terms forwarded ------------------------------------------------------------------------------------
-# Readers that take a forwarded term as it is, a read-only view of any layout, and make new arrays from it.
-_TERM_READERS = {"add", "sub", "mul", "div", "neg", "np.sum", "accumulate", "deduct", "add_outer",
-                 *_UNBROADCASTS}
-
-
 def _forward_single_terms(block, body, buffers, reads, names):
     """An adjoint that only ever receives one term, `x_adj += g` between two restarts, is that term: its readers
     read g itself when g is an unbroadcast to x_adj's shape, or `x_adj_term = spread_like(g, x_adj)`, g as a
     view broadcast like x_adj, when g is the adjoint of a sum along an axis; x_adj keeps only its shape. That
     saves adding g into x_adj and zeroing x_adj again, and the array of g's copies along a summed axis. g must
-    not change while it is read, and every reader must take it as it is (_TERM_READERS)."""
-    writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
+    not change while it is read, and every reader must take it as it is (_takes_any_layout)."""
+    writes = Counter(n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s))
     position = 0
     while position < len(block):
         if _forward_at(block, position, body, buffers, reads, writes, names) == "removed":
@@ -133,7 +151,7 @@ def _forward_at(block, position, body, buffers, reads, writes, names):
     """Forwards the term block[position] adds, if it can: "removed" when the addition is gone (the term has
     the adjoint's shape already: an unbroadcast to it), "viewed" when it became the view."""
     stmt = block[position]
-    call = _call(stmt, {"accumulate"})
+    call = _call(stmt, _accumulates)
     if call is None or not isinstance(stmt, C.Assign) or stmt.target not in buffers or writes[stmt.target] != 1:
         return None
     adjoint, term = stmt.target, call.args[1]
@@ -167,15 +185,15 @@ def _expansion(term, body) -> bool:
     """Whether `term` is assigned once, by np.expand_dims (the adjoint of a sum along an axis): a view of it
     broadcast along that axis saves making the copies, while for a term as large as the adjoint the view costs
     about what adding it would (small arrays: reference counting)."""
-    return _call(_definition(term, body), {"np.expand_dims"}) is not None
+    return _call(_definition(term, body), _named("np.expand_dims")) is not None
 
 
 def _unbroadcast_to_the_shape_of(term, restart, body) -> bool:
     """Whether `term` is assigned once, by an unbroadcast to the shape that `restart` gives its adjoint (the
     same extents, or the same array's shape): it is shaped like the adjoint then, and contiguous."""
-    call = _call(_definition(term, body), _UNBROADCASTS)
-    return call is not None and call.args[1:] == restart.value.args and (
-        call.prim.name == "unbroadcast") == (restart.value.prim.name == "np.zeros_shape")
+    call = _call(_definition(term, body), _sums_to_shape)
+    return call is not None and call.args[1:] == restart.value.args and (  # both from an array's shape, or extents
+        bool(call.prim.traits.shape_only) == bool(restart.value.prim.traits.shape_only))
 
 
 def _definition(name, body):
@@ -203,7 +221,7 @@ def _restarts_moved_below(block, start, last, end, names) -> bool:
 
 
 def _restarts(stmt, names) -> bool:
-    return _call(stmt, _ZEROS) is not None and stmt.target in names
+    return _call(stmt, _buffer_zeros) is not None and stmt.target in names
 
 
 def _position(statements, stmt) -> int:
@@ -213,7 +231,7 @@ def _position(statements, stmt) -> int:
 def _next_restart(block, position, name):
     """The position of the next restart of `name` after block[position] in the same block (None if none)."""
     for end in range(position + 1, len(block)):
-        if _call(block[end], _ZEROS) is not None and block[end].target == name:
+        if _call(block[end], _buffer_zeros) is not None and block[end].target == name:
             return end
     return None
 
@@ -222,7 +240,7 @@ def _takes_term(stmt, name) -> bool:
     call = _call(stmt)
     if isinstance(stmt, C.Store):
         return name not in C.atom_vars(stmt.index) and stmt.base != name
-    return call is not None and call.prim.name in _TERM_READERS and not isinstance(stmt, (C.If, C.ForRange))
+    return call is not None and _takes_any_layout(call.prim) and not isinstance(stmt, (C.If, C.ForRange))
 
 
 def _touches_written(block, names) -> bool:
@@ -233,10 +251,10 @@ def _viewed(name, body) -> set:
     """`name` and the arrays it is a view of: assigned once, by a view of a variable."""
     found = {name}
     while True:
-        call = _call(_definition(name, body), _VIEWS)
-        if call is None or not call.args or not isinstance(call.args[0], C.Var):
+        call = _call(_definition(name, body), _may_alias)
+        if call is None or not call.args or not isinstance(call.args[call.prim.traits.view_of], C.Var):
             return found
-        name = call.args[0].name
+        name = call.args[call.prim.traits.view_of].name
         found.add(name)
 
 
@@ -251,10 +269,9 @@ def _fuse_updates(block, buffers, reads):
     position = 0
     while position < len(block):
         stmt = block[position]
-        if _call(stmt, {"add_outer"}) is not None and isinstance(stmt, C.Assign) and stmt.target in buffers:
+        if _call(stmt, _named("add_outer")) is not None and isinstance(stmt, C.Assign) and stmt.target in buffers:
             block[position] = _update(stmt.target, "add_outer", stmt.value.args[1:], stmt.origin)
-        fused = _consumers(block, position, buffers, reads) if _call(stmt, {"mul", "matmul", *_UNBROADCASTS}) \
-            else None
+        fused = _consumers(block, position, buffers, reads) if _call(stmt, _product_term) else None
         if fused is None:
             position += 1
             continue
@@ -268,11 +285,13 @@ def _consumers(block, position, buffers, reads):
     `position` consume all its reads as _fuse_updates describes; None otherwise."""
     term_stmt = block[position]
     term = term_stmt.target
-    kind = term_stmt.value.prim.name
-    if kind in ("mul", "matmul"):
+    kind = term_stmt.value.prim
+    update = kind.traits.added_into  # add_product (an elementwise product) or add_matmul
+    if update is not None:
         factors = term_stmt.value.args
-    else:  # an unbroadcast (to the shape of the adjoint it is added into)
-        factors = (term_stmt.value.args[0], C.Const(1.0))
+    else:  # an unbroadcast (to the shape of the adjoint it is added into): added as a product with 1
+        factors, update = (term_stmt.value.args[0], C.Const(1.0)), "add_product"
+    elementwise = kind.elementwise  # a product of elements (not of matrices), or the unbroadcast of one
     pending = {term: reads[term]}  # terms still to be consumed -> reads left
     out = []
     end = position + 1
@@ -283,24 +302,23 @@ def _consumers(block, position, buffers, reads):
         operand = call.args[-1] if call is not None and call.args else None
         if call is None or not isinstance(stmt, C.Assign):
             return None
-        if call.prim.name in _ZEROS and stmt.target not in {*C.atom_vars(factors), *pending}:
+        if _buffer_zeros(call.prim) and stmt.target not in {*C.atom_vars(factors), *pending}:
             out.append(stmt)  # another adjoint's restart, moved here by _forward_single_terms
-        elif call.prim.name == "np.sum" and call.args == (C.Var(term),) and kind == "mul":
+        elif call.prim.name == "np.sum" and call.args == (C.Var(term),) and elementwise:
             out.append(C.Assign(stmt.target, C.Call(_P("sum_product"), factors), stmt.origin))
             pending[term] -= 1
-        elif call.prim.name in _UNBROADCASTS and call.args[0] == C.Var(term) and kind == "mul":
+        elif _sums_to_shape(call.prim) and call.args[0] == C.Var(term) and elementwise:
             pending[term] -= 1
             pending[stmt.target] = reads[stmt.target]
-        elif (call.prim.name in _ADDITIONS and isinstance(operand, C.Var) and pending.get(operand.name)
+        elif (_adds_term(call.prim) and isinstance(operand, C.Var) and pending.get(operand.name)
               and _updates(stmt, stmt.target) and stmt.target in buffers
               and stmt.target not in C.atom_vars(factors)):
             a, b = factors
-            if call.prim.name == "deduct":
-                if kind not in _UNBROADCASTS:  # b is 1.0
+            if call.prim.traits.accumulates < 0:
+                if not _sums_to_shape(kind):  # b is 1.0
                     return None
                 b = C.Const(-1.0)
-            out.append(_update(stmt.target, "add_matmul" if kind == "matmul" else "add_product", (a, b),
-                               stmt.origin))
+            out.append(_update(stmt.target, update, (a, b), stmt.origin))
             pending[operand.name] -= 1
         else:
             return None
@@ -319,10 +337,10 @@ def _row_updates(block, buffers, reads):
     position = 0
     while position + 2 < len(block):
         read, add, store = block[position:position + 3]
-        call = _call(read, {"getitem"})
+        call = _call(read, _named("getitem"))
         if (call is not None and isinstance(read, C.Assign) and reads[read.target] == 1 and _plain_index(call)
                 and isinstance(add, C.Assign) and add.target in buffers
-                and _call(add, {"accumulate"}) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
+                and _call(add, _accumulates) is not None and add.value.args == (C.Var(add.target), C.Var(read.target))
                 and isinstance(store, C.Store) and (C.Var(store.base),) + tuple(store.index) == call.args):
             array, index, adjoint = call.args[0], call.args[1:], C.Var(add.target)
             if store.value == adjoint and _restarts_unread(block[position + 3:], add.target):
@@ -339,12 +357,12 @@ def _outer_rows(block, body, buffers, reads):
     `add_at(m_adj, g_adj, i)` (the adjoint of the read g = m[i]), is added into the plane directly:
     `add_outer_at(m_adj, a, b, i)`; g_adj then stays zero. Saves a pass writing g_adj, one reading it and one
     zeroing it (a matrix each, per iteration)."""
-    writes = Counter(n for s, _ in C.walk(body) if _call(s, _ZEROS) is None for n in _written(s))
+    writes = Counter(n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s))
     position = 0
     while position < len(block):
         for child in C.children(block[position]):
             _outer_rows(child, body, buffers, reads)
-        outer = _call(block[position], {"add_outer"})
+        outer = _call(block[position], _named("add_outer"))
         if isinstance(block[position], C.Effect) and outer is not None and _outer_into_plane(
                 block, position, outer, body, buffers, reads, writes) == "moved down":
             continue
@@ -359,7 +377,7 @@ def _outer_into_plane(block, position, outer, body, buffers, reads, writes):
             and reads[adjoint.name] == 2):
         return None
     found = next((q for q in range(position + 1, len(block)) if _touches([block[q]], {adjoint.name})), None)
-    add_at = _call(block[found], {"add_at1"}) if found is not None else None
+    add_at = _call(block[found], _named("add_at1")) if found is not None else None
     if (add_at is None or add_at.args[1] != adjoint or _next_restart(block, found, adjoint.name) is None
             or not isinstance(block[found], C.Effect)):
         return None
@@ -387,7 +405,7 @@ def _restarts_unread(statements, name) -> bool:
     for stmt in statements:
         if any(name in C.reads(s) for s, _ in C.walk([stmt])):
             return False
-        if _call(stmt, _ZEROS) is not None and stmt.target == name:
+        if _call(stmt, _buffer_zeros) is not None and stmt.target == name:
             return True
     return False
 
@@ -398,7 +416,7 @@ def _accumulators(body, buffers, reads) -> set:
     read only for their elements (or through a view used up before the buffer is zeroed again)."""
     ok = set(buffers)
     for block, position, stmt in _statements(body):
-        if isinstance(stmt, C.Assign) and _call(stmt, _ZEROS) is None and not _updates(stmt, stmt.target):
+        if isinstance(stmt, C.Assign) and _call(stmt, _buffer_zeros) is None and not _updates(stmt, stmt.target):
             ok.discard(stmt.target)
         for name in set(C.reads(stmt)) & ok:
             if not _reads_elements_only(stmt, name) and not _view_used_up(block, position, name, reads):
@@ -419,16 +437,18 @@ def _reads_elements_only(stmt, name) -> bool:
     if isinstance(stmt, (C.Store, C.If, C.ForRange, C.While)):
         return True  # a store copies the value in; a condition or a bound is a number
     call = _call(stmt)
-    if call is not None and call.prim.name == "spread_like" and call.args[0] != C.Var(name):
-        return True  # reads the shape of its second argument
-    return call is not None and (_fresh(call.prim.name) or call.prim.name in _SELF_UPDATES)
+    if call is None:
+        return False
+    if all(k in call.prim.traits.shape_only for k, a in enumerate(call.args) if a == C.Var(name)):
+        return True  # reads its shape only (spread_like's second argument)
+    return call.prim.traits.fresh or _updates_first(call.prim)
 
 
 def _view_used_up(block, position, name, reads, viewed=()) -> bool:
     """For `v = view(name, ...)`: every read of v is in the statements right after it in the same block, reads
     v's elements only (or takes a view of v that is itself used up), and comes before anything rebinds `name`,
     v or what `name` views (zeroing `name` in place would change what v shows)."""
-    call = _call(block[position], _VIEWS)
+    call = _call(block[position], _may_alias)
     if call is None or call.args[:1] != (C.Var(name),) or not isinstance(block[position], C.Assign):
         return False
     view = block[position].target
@@ -457,7 +477,7 @@ def _zero_in_place(block, accumulators, written, seen, names, top=False):
     position = 0
     while position < len(block):
         stmt = block[position]
-        call = _call(stmt, _ZEROS)
+        call = _call(stmt, _buffer_zeros)
         if call is not None and stmt.target in accumulators and stmt.target in seen:
             replacement = _zeroed(stmt, call, stmt.target in written, names)
             block[position:position + 1] = replacement
@@ -473,12 +493,12 @@ def _zero_in_place(block, accumulators, written, seen, names, top=False):
 def _zeroed(stmt, zeros, written, names) -> list:
     """`if x.shape == shape: x.fill(0.0) else: x = np.zeros(shape)`, the shape as `zeros` gives it; for a
     buffer never written, `if x.shape != shape: x = np.zeros(shape)`."""
-    suffix = "like" if zeros.prim.name == "np.zeros_shape" else zeros.prim.name[len("zeros_"):]
+    has_shape, lacks_shape = zeros.prim.traits.reusable_zeros
     if not written:
         reshaped = names.temp("reshaped")
-        return [C.Assign(reshaped, C.Call(_P(f"lacks_shape_{suffix}"), (C.Var(stmt.target),) + zeros.args),
+        return [C.Assign(reshaped, C.Call(_P(lacks_shape), (C.Var(stmt.target),) + zeros.args),
                          stmt.origin),
                 C.If(C.Var(reshaped), [stmt], [], stmt.origin)]
     same = names.temp("same_shape")
-    return [C.Assign(same, C.Call(_P(f"has_shape_{suffix}"), (C.Var(stmt.target),) + zeros.args), stmt.origin),
+    return [C.Assign(same, C.Call(_P(has_shape), (C.Var(stmt.target),) + zeros.args), stmt.origin),
             C.If(C.Var(same), [_update(stmt.target, "fill_zeros", (), stmt.origin)], [stmt], stmt.origin)]

@@ -65,13 +65,6 @@ def _split_block(block, names) -> list:
     return out
 
 
-# Pure operations that cannot raise, so computing them once before a loop (even one that runs zero times) is
-# safe. Division, indexing and powers can raise in compiled code, so they stay where the user put them.
-_HOISTABLE = {"add", "sub", "mul", "neg", "math.sin", "math.cos", "math.exp", "math.tanh", "math.atan",
-              "math.sinh", "math.cosh", "math.hypot", "abs", "min", "max", "float", "np.sin", "np.cos", "np.exp",
-              "np.tanh", "transpose", "matmul", "np.outer", "np.sum", "np.square"}
-
-
 def hoist_loop_invariants(function: C.Function) -> C.Function:
     """Moves computations that do not change inside a loop to just before it (loop-invariant code motion): the
     primal does them once, and the adjoint neither repeats nor tapes them per iteration."""
@@ -108,7 +101,9 @@ def _invariants(loop, counts) -> list:
 
 
 def _hoistable(value) -> bool:
-    return isinstance(value, C.Var) or isinstance(value, C.Call) and value.prim.name in _HOISTABLE
+    """Pure operations that cannot raise (Traits.hoistable), so computing them once before a loop (even one that
+    runs zero times) is safe. Division, indexing and powers can raise in compiled code: they stay where they are."""
+    return isinstance(value, C.Var) or isinstance(value, C.Call) and value.prim.traits.hoistable
 
 
 def _operands(value) -> list:

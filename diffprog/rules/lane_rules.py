@@ -10,13 +10,18 @@ as their single-direction `jvps` do, over the parameters, `out`, `t` (the argume
 of backend/runtime.py through the `lanes` markers below where numba's numpy lacks a form for arrays of one more
 axis; linear algebra becomes one matrix product for all lanes where it can.
 
-A primitive without an entry here has no batched rule: the transform reports DP102, and dp.jacobian says so
-and runs one single-direction pass per column instead.
+Each primitive declares its lane rules where it is declared (rules/numpy_rules.py, rules/structural.py):
+`lane_jvps`, one template per argument (None: the result does not depend on it), a dict keyed by the arguments'
+ranks, or a function of the ranks (variadic primitives); or `lane_joins` for the primitives whose tangent joins the
+arguments' tangents as the primal joins the arguments (argument rank -> the joining primitive). A primitive
+without either has no batched rule: the transform reports DP102, and dp.jacobian says so and runs one
+single-direction pass per column instead. This module declares the helpers those templates call.
 """
+from collections.abc import MutableMapping
 from types import SimpleNamespace
 
 from ..ir import types as T
-from .numpy_rules import CENTERED_ALONG_AXIS, NORMS_ALONG_AXIS, VECTOR_REDUCTIONS, along_axis, of_vectors_whole
+from .registry import REGISTRY
 from .registry import primitive as p
 from .runtime_calls import RuntimeHelper, runtime_import
 
@@ -50,108 +55,39 @@ for _name in _HELPERS:
     p(f"lanes.{_name}", f"lanes_{_name}({', '.join('{%d}' % k for k in range(_count))})", _PARAMS.get(_name, "t"),
       keys=[getattr(lanes, _name)], result=_RESULTS[_name], imports=runtime_import(f"lanes_{_name}"))
 
-_TIES = "np.where(x == out, 1.0, 0.0)"
-_TIES_AXIS = "np.where(x == np.expand_dims(out, axis), 1.0, 0.0)"
-_MATMUL = {(1, 1): ("b @ t", "a @ t"), (2, 1): ("lanes.matvec(t, b)", "a @ t"),
-           (1, 2): ("b.T @ t", "lanes.vecmat(a, t)"), (2, 2): ("lanes.matmat(t, b)", "lanes.matmat_right(a, t)")}
 
-# Per primitive: one template per argument (None: the result does not depend on it), or a dict keyed by the
-# arguments' ranks, or a function of the ranks (variadic primitives).
-LANE_JVPS = {
-    # reductions over every axis: a vector of lanes
-    "np.sum": ("lanes.sum(t)",),
-    "np.mean": ("lanes.sum(t) / x.size",),
-    "np.max": (f"lanes.dot({_TIES}, t) / np.sum({_TIES})",),
-    "np.min": (f"lanes.dot({_TIES}, t) / np.sum({_TIES})",),
-    "np.prod": ("lanes.dot(rt.prod_others(x), t)",),
-    "np.var": ("lanes.dot(2.0 * (x - np.mean(x)) / x.size, t)",),
-    "np.std": ("lanes.dot((x - np.mean(x)) / (x.size * out), t)",),
-    "np.cumsum": ("lanes.cumsum(t)",),
-    # reductions along an axis: the same axis of the tangent
-    "np.sum_axis": ("np.sum(t, axis=laxis)",),
-    "np.sum_axis_keepdims": ("np.expand_dims(np.sum(t, axis=laxis), laxis)",),
-    "np.mean_axis": ("np.sum(t, axis=laxis) / x.shape[axis]",),
-    "np.mean_axis_keepdims": ("np.expand_dims(np.sum(t, axis=laxis), laxis) / x.shape[axis]",),
-    "np.max_axis": (f"lanes.scale(1.0 / np.sum({_TIES_AXIS}, axis=axis), np.sum(lanes.scale({_TIES_AXIS}, t), "
-                    "axis=laxis))",),
-    "np.min_axis": (f"lanes.scale(1.0 / np.sum({_TIES_AXIS}, axis=axis), np.sum(lanes.scale({_TIES_AXIS}, t), "
-                    "axis=laxis))",),
-    "np.max_axis_keepdims": (f"np.expand_dims(lanes.scale(1.0 / np.sum({_TIES}, axis=axis), np.sum(lanes.scale("
-                             f"{_TIES}, t), axis=laxis)), laxis)",),
-    "np.min_axis_keepdims": (f"np.expand_dims(lanes.scale(1.0 / np.sum({_TIES}, axis=axis), np.sum(lanes.scale("
-                             f"{_TIES}, t), axis=laxis)), laxis)",),
-    "np.var_axis": (f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
-    "np.std_axis": (f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
-                    "axis=laxis))",),
-    "np.prod_axis": ("np.sum(lanes.scale(rt.prod_others_along(x, axis), t), axis=laxis)",),
-    "np.prod_axis_keepdims": ("np.expand_dims(np.sum(lanes.scale(rt.prod_others_along(x, axis), t), axis=laxis), "
-                              "laxis)",),
-    "np.cumsum_axis": ("np.cumsum(t, axis=laxis)",),
-    **{name: ("lanes.scale(1.0 / out, np.expand_dims(np.sum(lanes.scale(x, t), axis=laxis), laxis))" if keep else
-              "lanes.scale(1.0 / out, np.sum(lanes.scale(x, t), axis=laxis))",)
-       for name, keep in NORMS_ALONG_AXIS.items()},
-    # linear algebra
-    "matmul": _MATMUL,
-    "np.inner": {(1, 1): ("b @ t", "a @ t")},
-    "np.outer": ("np.expand_dims(t, 1) * np.expand_dims(b, 1)", "np.expand_dims(np.expand_dims(a, 1), 2) * t"),
-    "transpose": {(1,): ("t",), (2,): ("lanes.transpose(t)",)},
-    "np.trace": ("lanes.trace(t)",),
-    "np.linalg.norm": ("lanes.dot(x, t) / out",),
-    "np.linalg.norm_ord_fro": ("lanes.dot(x, t) / out",),
-    "np.linalg.norm_ord_2": ("lanes.dot(x, t) / out",),
-    "np.linalg.inv": ("-lanes.matmat_right(out, lanes.matmat(t, out))",),
-    "np.linalg.det": ("out * lanes.trace(lanes.solve(a, t))",),
-    "np.linalg.solve": {(2, 1): ("-lanes.solve(a, lanes.matvec(t, out))", "lanes.solve(a, t)"),
-                        (2, 2): ("-lanes.solve(a, lanes.matmat(t, out))", "lanes.solve(a, t)")},
-    "np.linalg.cholesky": ("lanes.cholesky_jvp(out, t)",),
-    "slogdet_logabsdet": ("lanes.trace(lanes.solve(a, t))",),
-    # shapes
-    "ravel": ("lanes.ravel(t)",),
-    "reshape": lambda ranks: ("lanes.reshape(t, out)",) + (None,) * (len(ranks) - 1),
-    "np.expand_dims": ("np.expand_dims(t, laxis)", None),
-    "copy": ("np.copy(t)",),
-    "np.concatenate_axis": lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),
-    # the linear maps generated adjoints use (forward over reverse: Hessians)
-    "unbroadcast": lambda ranks: ("lanes.unbroadcast(t, like)" if ranks[1] > 0 else "t", None),
-    **{f"unbroadcast_extents{rank}": ("lanes.unbroadcast(t, out)",) + (None,) * rank for rank in range(1, 5)},
-    "scatter_add": ("t", None, "lanes.scatter(target, index, t)"),
-    "sum_leading": ("np.sum(t, axis=0)",),
-    "as_float64": ("rt.as_float64(t)",),
-    "rt.cumsum_reversed": ("rt.cumsum_reversed(t, laxis)", None),
-    "rt.split_along": ("lanes.split(t, axis, start, like)", None, None, None),
-    "rt.embed_along": ("lanes.embed(t, like, axis, start)", None, None, None),
-    "rt.prod_others": ("lanes.prod_others_tangent(x, t)",),
-    "rt.prod_others_along": ("lanes.prod_others_along_tangent(x, t, axis)", None),
-    "rt.prod_others_tangent": (None, "lanes.prod_others_tangent(x, t)"),
-    "rt.prod_others_along_tangent": (None, "lanes.prod_others_along_tangent(x, t, axis)", None),
-}
-LANE_JVPS["add_outer"] = ("t",) + LANE_JVPS["np.outer"]  # target + np.outer(a, b)
+class _LaneRules(MutableMapping):
+    """The primitives' lane rules by name, a view of `Primitive.lane_jvps` (tests remove one to see the fallback)."""
 
-# Along the only axis of a vector, the whole reduction's rules (numpy_rules.py: VECTOR_REDUCTIONS), lanes last
-for _name, (_whole, _keep) in VECTOR_REDUCTIONS.items():
-    LANE_JVPS[_name] = of_vectors_whole(LANE_JVPS[_name], LANE_JVPS[_whole], "np.expand_dims({}, 0)" if _keep else None)
+    def __getitem__(self, name):
+        rules = REGISTRY.named(name).lane_jvps if REGISTRY.has(name) else None
+        if rules is None:
+            raise KeyError(name)
+        return rules
 
-# Primitives whose tangent joins the arguments' tangents (zero for constant arguments) as the primal joins the
-# arguments, lanes last: the joining primitive applied to the tangents, by the arguments' rank.
-JOINS = {
-    "np.array": {0: "np.stack"},
-    "np.concatenate": {1: "np.concatenate", 2: "np.concatenate", 3: "np.concatenate"},
-    "np.hstack": {1: "np.concatenate"},
-    "np.stack": {1: "np.stack", 2: "np.stack"},
-    "np.vstack": {1: "np.stack", 2: "np.concatenate"},
-}
+    def __setitem__(self, name, rules):
+        REGISTRY.named(name).lane_jvps = rules
+
+    def __delitem__(self, name):
+        self[name]  # noqa: B018  (KeyError when there is none)
+        REGISTRY.named(name).lane_jvps = None
+
+    def __iter__(self):
+        return iter([name for name in REGISTRY.names() if REGISTRY.named(name).lane_jvps is not None])
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+
+LANE_JVPS = _LaneRules()
 
 
 def lane_jvp(prim, k: int, ranks: tuple):
     """The template (text) of argument k's lane tangent contribution, None when the result does not depend on
     it, or KeyError when the primitive has no batched rule (at these ranks)."""
-    rules = LANE_JVPS[prim.name]
-    table = rules.get(ranks) if isinstance(rules, dict) else rules(ranks) if callable(rules) else rules
-    if table is None:
-        raise KeyError(prim.name)
-    return table[k]
+    return prim.lane_jvp(k, ranks)
 
 
 def has_lane_rule(prim) -> bool:
-    return prim.name in LANE_JVPS or prim.name in JOINS
+    return prim.has_lane_rule
 

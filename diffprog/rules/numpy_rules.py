@@ -5,13 +5,32 @@ and sums over broadcast dimensions). Other primitives give vector-Jacobian produ
 argument over the parameters, `out` and `g` (the adjoint of the result), keyed by the ranks of the arguments
 when the rule depends on them. Templates are written in forms numba compiles (it lacks `np.mean(x, axis=k)`,
 for instance), so the printed code runs as is.
+
+Each primitive is declared with all its rules: `vjps` (reverse mode), `jvps` (forward mode: the contribution of
+an argument's tangent `t`) and `lane_jvps` (batched forward mode, the tangent `t` carrying a trailing lane axis:
+rules/lane_rules.py describes those templates; `lane_joins` for the joining functions).
 """
 import numpy as np
 
 from ..ir import types as T
-from .registry import REGISTRY
-from .registry import primitive as p
+from .registry import FRESH, REGISTRY, Traits
+from .registry import primitive
 from .runtime_calls import RuntimeHelper, rt, runtime_import
+
+
+def p(name, template, params, *partials, traits=FRESH, **options):
+    """Declares a primitive of this module: numpy functions compute new arrays or numbers (Traits.fresh) unless
+    declared otherwise (views: traits=VIEW)."""
+    return primitive(name, template, params, *partials, traits=traits, **options)
+
+
+VIEW = Traits(view_of=0)  # the result may share the first argument's memory
+_PURE = Traits(fresh=True, hoistable=True)  # cannot raise: normalize/cleanup.py may hoist it out of loops
+# Not claimed (yet): most of these make new arrays too, but backend/in_place.py never counted on it; claiming
+# `fresh` would let it zero more adjoint buffers in place, a change in generated code to make on its own.
+# split_along's result is a block of its argument: a view, not claimed either for the same reason.
+_UNCLAIMED = Traits()
+_SHAPE = Traits(fresh=True, shape_only=(0,))  # reads its argument's shape only
 
 
 _float = lambda ts: T.broadcast(ts, "float")  # noqa: E731
@@ -35,7 +54,8 @@ for _name, _partial in [
     ("log10", "np.reciprocal(x * 2.302585092994046)"), ("sqrt", "0.5 * np.reciprocal(out)"), ("square", "2.0 * x"),
     ("reciprocal", "-out * out"), ("negative", "-1.0"),
 ]:
-    p(f"np.{_name}", f"np.{_name}({{0}})", "x", _partial, keys=[getattr(np, _name)], result=_float)
+    p(f"np.{_name}", f"np.{_name}({{0}})", "x", _partial, keys=[getattr(np, _name)], result=_float,
+      traits=_PURE if _name in ("sin", "cos", "exp", "tanh", "square") else FRESH)
 p("np.abs", "np.abs({0})", "x", "np.sign(x)", keys=[np.abs, np.absolute], result="same")
 p("np.sign", "np.sign({0})", "x", None, keys=[np.sign], result="same", cut=True)
 p("np.floor", "np.floor({0})", "x", None, keys=[np.floor], result="same", cut=True)
@@ -58,21 +78,33 @@ p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.wh
   "np.where(x < lo, 1.0, 0.0)", "np.where(x > hi, 1.0, 0.0)", keys=[np.clip], result="numeric")
 
 # Reductions (no axis): the adjoint spreads g over the input's shape.
+# Tangents: ties in max/min count every tied element, as their adjoints do. Lane tangents are vectors of lanes.
 _ones = "np.ones(x.shape)"
-for _name, _vjp in [
-    ("sum", "g"),  # a number accumulated into the array adjoint: broadcast, and x is not kept for its shape
-    ("mean", f"{_ones} * (g / x.size)"),
+_TIES = "np.where(x == out, 1.0, 0.0)"
+_TIES_AXIS = "np.where(x == np.expand_dims(out, axis), 1.0, 0.0)"
+for _name, _vjp, _jvp, _lanes in [
+    # a number accumulated into the array adjoint: broadcast, and x is not kept for its shape
+    ("sum", "g", "np.sum(t)", "lanes.sum(t)"),
+    ("mean", f"{_ones} * (g / x.size)", "np.mean(t)", "lanes.sum(t) / x.size"),
     # ties share g; a NaN maximum equals no element: 0 / 0, as an array division (NaN, not an error)
-    ("max", "np.where(x == out, 1.0, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)) * g"),
-    ("min", "np.where(x == out, 1.0, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)) * g"),
-    ("prod", "rt.prod_others(x) * g"),
-    ("var", "2.0 * (x - np.mean(x)) / x.size * g"),
-    ("std", "(x - np.mean(x)) / (x.size * out) * g"),
+    ("max", f"{_TIES} / np.sum({_TIES}) * g", f"np.sum(np.where(x == out, t, 0.0) / np.sum({_TIES}))",
+     f"lanes.dot({_TIES}, t) / np.sum({_TIES})"),
+    ("min", f"{_TIES} / np.sum({_TIES}) * g", f"np.sum(np.where(x == out, t, 0.0) / np.sum({_TIES}))",
+     f"lanes.dot({_TIES}, t) / np.sum({_TIES})"),
+    ("prod", "rt.prod_others(x) * g", "np.sum(rt.prod_others(x) * t)", "lanes.dot(rt.prod_others(x), t)"),
+    ("var", "2.0 * (x - np.mean(x)) / x.size * g", "np.sum(2.0 * (x - np.mean(x)) / x.size * t)",
+     "lanes.dot(2.0 * (x - np.mean(x)) / x.size, t)"),
+    ("std", "(x - np.mean(x)) / (x.size * out) * g", "np.sum((x - np.mean(x)) / (x.size * out) * t)",
+     "lanes.dot((x - np.mean(x)) / (x.size * out), t)"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
-      result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"))
-p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"],
+      positional_options=("axis",),
+      jvps=(_jvp,), lane_jvps=(_lanes,),
+      result=lambda ts: T.Scalar("float" if T.np.dtype(T.dtype_of(ts[0])).kind == "f" else "int"),
+      traits=Traits(fresh=True, hoistable=True, takes_any_layout=True) if _name == "sum" else FRESH)
+p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"], positional_options=("axis",),
   vjps=("np.ascontiguousarray(np.cumsum(g[::-1])[::-1]).reshape(x.shape)",),
+  jvps=("np.cumsum(np.ascontiguousarray(t))",), lane_jvps=("lanes.cumsum(t)",),
   result=lambda ts: T.Array(T.dtype_of(ts[0]), 1))
 
 # Sum and mean along an axis (numba has np.sum(x, axis=k); mean is sum / n). With keepdims the result gets its axis
@@ -84,10 +116,15 @@ for _keep in (False, True):
     _k = "_keepdims" if _keep else ""
     _spread = "g" if _keep else "np.expand_dims(g, axis)"
     _sum = "np.sum({0}, axis={axis})" if not _keep else "keep_axis(np.sum({0}, axis={axis}), {axis})"
+    _summed, _lane_summed = (  # the tangent's sum along the axis (lane tangents: the same axis, counted as laxis)
+        ("np.expand_dims(np.sum(t, axis=axis), axis)", "np.expand_dims(np.sum(t, axis=laxis), laxis)") if _keep
+        else ("np.sum(t, axis=axis)", "np.sum(t, axis=laxis)"))
     p(f"np.sum_axis{_k}", _sum, "x", vjps=(_spread,),  # broadcast into x's adjoint: x not kept for its shape
+      jvps=(_summed,), lane_jvps=(_lane_summed,),
       result=lambda ts, keep=_keep: _axis_result(ts, keep), imports=_keeps(_keep))
     p(f"np.mean_axis{_k}", "(" + _sum + " / {0}.shape[{axis}])", "x",
-      vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
+      vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), jvps=(f"{_summed} / x.shape[axis]",),
+      lane_jvps=(f"{_lane_summed} / x.shape[axis]",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
       imports=_keeps(_keep))
 
 # Linear algebra. Adjoints depend on whether operands are vectors (rank 1) or matrices (rank 2).
@@ -109,35 +146,56 @@ def _matmul_result(ts):
 
 
 p("matmul", "{0} @ {1}", "a, b", keys=["MatMult", np.matmul, np.dot, "method:dot"], vjps=_MATMUL_VJPS,
-  result=_matmul_result)
+  jvps=("t @ b", "a @ t"),
+  lane_jvps={(1, 1): ("b @ t", "a @ t"), (2, 1): ("lanes.matvec(t, b)", "a @ t"),  # one product for all lanes
+             (1, 2): ("b.T @ t", "lanes.vecmat(a, t)"), (2, 2): ("lanes.matmat(t, b)", "lanes.matmat_right(a, t)")},
+  result=_matmul_result, traits=Traits(fresh=True, hoistable=True, added_into="add_matmul"))
 p("np.inner", "np.dot({0}, {1})", "a, b", keys=[np.inner], vjps={(1, 1): ("g * b", "g * a")},
-  result=_matmul_result)
+  jvps=("np.dot(t, b)", "np.dot(a, t)"), lane_jvps={(1, 1): ("b @ t", "a @ t")}, result=_matmul_result)
+OUTER_LANE_JVPS = ("np.expand_dims(t, 1) * np.expand_dims(b, 1)", "np.expand_dims(np.expand_dims(a, 1), 2) * t")
 p("np.outer", "np.outer({0}, {1})", "a, b", keys=[np.outer], vjps=("g @ b", "g.T @ a"),
-  result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, 2))
-p("transpose", "{0}.T", "x", keys=[np.transpose, "attr:T", "method:transpose"], vjps=("g.T",), result="same")
+  jvps=("np.outer(t, b)", "np.outer(a, t)"), lane_jvps=OUTER_LANE_JVPS,
+  result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, 2),
+  traits=Traits(fresh=True, hoistable=True, added_into="add_outer"))
+p("transpose", "{0}.T", "x", keys=[np.transpose, "attr:T", "method:transpose"], vjps=("g.T",), result="same",
+  jvps=("t.T",), lane_jvps={(1,): ("t",), (2,): ("lanes.transpose(t)",)},
+  traits=Traits(view_of=0, hoistable=True, cheap_for=frozenset({"any"})))
 p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
-  vjps=("np.eye(x.shape[0], x.shape[1]) * g",), result=lambda ts: T.FLOAT)
+  vjps=("np.eye(x.shape[0], x.shape[1]) * g",), jvps=("np.trace(t)",), lane_jvps=("lanes.trace(t)",),
+  result=lambda ts: T.FLOAT)
 p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
+  positional_options=("ord", "axis", "keepdims"),
+  jvps=("np.sum(x * t) / out",), lane_jvps=("lanes.dot(x, t) / out",),
   result=lambda ts: T.FLOAT, default_options={"ord": None, "axis": None})
 p("np.linalg.inv", "np.linalg.inv({0})", "a", keys=[np.linalg.inv], vjps=("-(out.T @ g @ out.T)",),
-  result="same")
+  jvps=("-(out @ t @ out)",), lane_jvps=("-lanes.matmat_right(out, lanes.matmat(t, out))",), result="same")
 p("np.linalg.det", "np.linalg.det({0})", "a", keys=[np.linalg.det], vjps=("g * out * np.linalg.inv(a).T",),
+  jvps=("out * np.trace(np.linalg.solve(a, t))",), lane_jvps=("out * lanes.trace(lanes.solve(a, t))",),
   result=lambda ts: T.FLOAT)
 p("np.linalg.solve", "np.linalg.solve({0}, {1})", "a, b", keys=[np.linalg.solve],
   vjps={(2, 1): ("-np.outer(np.linalg.solve(a.T, g), out)", "np.linalg.solve(a.T, g)"),
         (2, 2): ("-(np.linalg.solve(a.T, g) @ out.T)", "np.linalg.solve(a.T, g)")},
+  jvps={(2, 1): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)"),
+        (2, 2): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)")},
+  lane_jvps={(2, 1): ("-lanes.solve(a, lanes.matvec(t, out))", "lanes.solve(a, t)"),
+             (2, 2): ("-lanes.solve(a, lanes.matmat(t, out))", "lanes.solve(a, t)")},
   result=lambda ts: T.Array(np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name, ts[1].ndim))
 
 # Shape functions: the adjoint reshapes g back to the argument's shape.
 _back = ("np.ascontiguousarray(g).reshape(x.shape)",)
 p("ravel", "np.ravel({0})", "x", keys=[np.ravel, "method:ravel", "method:flatten"], vjps=_back,
-  result=lambda ts: T.Array(ts[0].dtype, 1))
+  jvps=("np.ravel(t)",), lane_jvps=("lanes.ravel(t)",), result=lambda ts: T.Array(ts[0].dtype, 1), traits=VIEW)
 p("reshape", lambda args: f"np.ascontiguousarray({args[0]}).reshape({_shape(args[1:])})", "",
   vjps=lambda ranks: ("np.ascontiguousarray(g).reshape(a0.shape)",) + (None,) * (len(ranks) - 1),
   jvps=lambda ranks: ("np.ascontiguousarray(t).reshape(out.shape)",) + (None,) * (len(ranks) - 1),
-  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1)
+  lane_jvps=lambda ranks: ("lanes.reshape(t, out)",) + (None,) * (len(ranks) - 1),
+  keys=[np.reshape, "method:reshape"], result=lambda ts: T.Array(ts[0].dtype, len(ts) - 1), tuple_arg=1,
+  shape_form="reshape_shape",
+  traits=VIEW)
+# a view of x too, as reshape is; not claimed yet: analysis/check.py would report more aliasing (true positives)
 p("reshape_shape", "np.ascontiguousarray({0}).reshape({1}.shape)", "x, like", vjps=(
-    "np.ascontiguousarray(g).reshape(x.shape)", None), result=lambda ts: T.Array(ts[0].dtype, ts[1].ndim))
+    "np.ascontiguousarray(g).reshape(x.shape)", None), result=lambda ts: T.Array(ts[0].dtype, ts[1].ndim),
+  traits=_UNCLAIMED)
 def _expanded(ts):
     if not T.is_array(ts[0]):  # numba's np.expand_dims takes arrays only
         raise TypeError("np.expand_dims needs an array; for a number use np.array([x])")
@@ -145,10 +203,13 @@ def _expanded(ts):
 
 
 p("np.expand_dims", "np.expand_dims({0}, {1})", "x, axis", keys=[np.expand_dims], vjps=_back + (None,),
-  result=_expanded)
-p("size", "{0}.size", "x", None, keys=["attr:size"], result="int")
+  jvps=("np.expand_dims(t, axis)", None), lane_jvps=("np.expand_dims(t, laxis)", None), result=_expanded,
+  traits=VIEW)
+p("size", "{0}.size", "x", None, keys=["attr:size"], result="int",
+  traits=Traits(fresh=True, shape_only=(0,), cheap_for=frozenset({"any"})))
 p("ndim", "{0}.ndim", "x", None, keys=["attr:ndim"], result="int")
-p("copy", "np.copy({0})", "x", keys=[np.copy, "method:copy"], vjps=("g",), result="same")
+p("copy", "np.copy({0})", "x", keys=[np.copy, "method:copy"], vjps=("g",), jvps=("np.copy(t)",),
+  lane_jvps=("np.copy(t)",), result="same")
 
 # Constructors: constants (no derivative). A shape tuple is passed as its elements (normalize splits tuples).
 def _shape(args) -> str:
@@ -157,14 +218,17 @@ def _shape(args) -> str:
 
 for _name in ("zeros", "ones", "empty"):
     p(f"np.{_name}", lambda args, f=_name: f"np.{f}({_shape(args)})", "", keys=[getattr(np, _name)],
+      shape_form=f"np.{_name}_shape",
       result=lambda ts: T.Array("float64", len(ts)), tuple_arg=0)
-    p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim))
+    p(f"np.{_name}_shape", f"np.{_name}({{0}}.shape)", "x", None, result=lambda ts: T.Array("float64", ts[0].ndim),
+      traits=Traits(fresh=True, shape_only=(0,), extents_form="zeros_extents",
+                    reusable_zeros=("has_shape_like", "lacks_shape_like")) if _name == "zeros" else _SHAPE)
     p(f"np.{_name}_like", f"np.{_name}_like({{0}})", "x", None, keys=[getattr(np, f"{_name}_like")],
-      result="same")
-p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full],
+      result="same", traits=_SHAPE)
+p("np.full", lambda args: f"np.full({_shape(args[:-1])}, {args[-1]})", "", keys=[np.full], shape_form="np.full_shape",
   result=lambda ts: T.Array(T.dtype_of(ts[-1]), len(ts) - 1), tuple_arg=0)
 p("np.full_shape", "np.full({0}.shape, {1})", "x, value", None, None,
-  result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim))
+  result=lambda ts: T.Array(T.dtype_of(ts[1]), ts[0].ndim), traits=_SHAPE)
 p("np.full_like", "np.full_like({0}, {1})", "x, value", None, None, keys=[np.full_like], result="same")
 p("np.eye", "np.eye({0})", "n", None, keys=[(np.eye, 1)], result=lambda ts: T.Array("float64", 2))
 p("np.eye2", "np.eye({0}, {1})", "n, m", None, None, keys=[(np.eye, 2)], result=lambda ts: T.Array("float64", 2))
@@ -180,31 +244,41 @@ p("np.array", lambda args: f"np.array([{', '.join(args)}])", "", keys=[np.array,
   vjps=lambda ranks: tuple(f"g[{k}]" for k in range(len(ranks))) if set(ranks) <= {0} else None,
   jvps=lambda ranks: tuple(f"np.array([{', '.join('t' if j == k else '0.0' for j in range(len(ranks)))}])"
                            for k in range(len(ranks))) if set(ranks) <= {0} else None,
+  lane_joins={0: "np.stack"},  # the numbers' lane tangents stacked: (n, lanes)
   result=lambda ts: T.Array(T.dtype_of(T.broadcast(ts, "float")), 1))
 
 # Factorizations and helpers numba lacks, computed by runtime helpers.
 p("np.linalg.cholesky", "np.linalg.cholesky({0})", "a", keys=[np.linalg.cholesky], vjps=("rt.cholesky_vjp(out, g)",),
-  result="same")
+  jvps=("rt.cholesky_jvp(out, t)",), lane_jvps=("lanes.cholesky_jvp(out, t)",), result="same")
 p("rt.prod_others", "prod_others({0})", "x", keys=[rt.prod_others], result=lambda ts: T.Array("float64", ts[0].ndim),
   imports=runtime_import("prod_others"), vjps=("rt.prod_others_tangent(x, g)",),  # symmetric: the Hessian
-  jvps=("rt.prod_others_tangent(x, t)",))
+  jvps=("rt.prod_others_tangent(x, t)",), lane_jvps=("lanes.prod_others_tangent(x, t)",))
 p("rt.cholesky_vjp", "cholesky_vjp({0}, {1})", "lower, g", keys=[rt.cholesky_vjp], result=lambda ts: ts[0],
-  imports=runtime_import("cholesky_vjp"))
+  traits=_UNCLAIMED, imports=runtime_import("cholesky_vjp"))
 p("rt.cholesky_jvp", "cholesky_jvp({0}, {1})", "lower, t", keys=[rt.cholesky_jvp], result=lambda ts: ts[0],
-  imports=runtime_import("cholesky_jvp"))
+  traits=_UNCLAIMED, imports=runtime_import("cholesky_jvp"))
 p("np.linalg.slogdet", "", "a", keys=[np.linalg.slogdet], components=("slogdet_sign", "slogdet_logabsdet"),
   result="float")
-p("slogdet_sign", "np.linalg.slogdet({0})[0]", "a", None, result=lambda ts: T.FLOAT)
-p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.inv(a).T",),
+p("slogdet_sign", "np.linalg.slogdet({0})[0]", "a", None, result=lambda ts: T.FLOAT, traits=_UNCLAIMED)
+p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.inv(a).T",), traits=_UNCLAIMED,
+  jvps=("np.trace(np.linalg.solve(a, t))",), lane_jvps=("lanes.trace(lanes.solve(a, t))",),
   result=lambda ts: T.FLOAT)
 for _name in ("max", "min"):
     p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", vjps=(
         "np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g / np.sum(np.where("
         "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis), axis)",),
+      jvps=("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
+            "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
+      lane_jvps=(f"lanes.scale(1.0 / np.sum({_TIES_AXIS}, axis=axis), np.sum(lanes.scale({_TIES_AXIS}, t), "
+                 "axis=laxis))",),
       result=lambda ts: _axis_result(ts, False), imports=runtime_import(f"{_name}_along"))
     # keepdims: the result keeps the reduced axis (size 1), so it broadcasts against x without expand_dims
     p(f"np.{_name}_axis_keepdims", f"keep_axis({_name}_along({{0}}, {{axis}}), {{axis}})", "x", vjps=(
         "np.where(x == out, 1.0, 0.0) / np.expand_dims(np.sum(np.where(x == out, 1.0, 0.0), axis=axis), axis) * g",),
+      jvps=("np.expand_dims(np.sum(np.where(x == out, t, 0.0), axis=axis) / np.sum(np.where("
+            "x == out, 1.0, 0.0), axis=axis), axis)",),
+      lane_jvps=(f"np.expand_dims(lanes.scale(1.0 / np.sum({_TIES}, axis=axis), np.sum(lanes.scale("
+                 f"{_TIES}, t), axis=laxis)), laxis)",),
       result="same", imports=_keeps(True, *runtime_import(f"{_name}_along")))
 
 # Variance and standard deviation along an axis, from numba's np.sum(x, axis=k): mean = sum / n.
@@ -212,9 +286,14 @@ CENTERED_ALONG_AXIS = "(x - np.expand_dims(np.sum(x, axis=axis) / x.shape[axis],
 _VAR = ("(np.sum(({0} - keep_axis(np.sum({0}, axis={axis}) / {0}.shape[{axis}], {axis})) ** 2, axis={axis})"
         " / {0}.shape[{axis}])")
 p("np.var_axis", _VAR, "x", vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
+  jvps=(f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
+  lane_jvps=(f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
 p("np.std_axis", f"np.sqrt({_VAR})", "x",
   vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
+  jvps=(f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
+  lane_jvps=(f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
+             "axis=laxis))",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
 
 # Product and prefix sums along an axis. numba's np.prod takes no axis: `prod_along`; the adjoint of the product
@@ -224,32 +303,43 @@ for _helper in ("prod_others_along", "cumsum_reversed", "split_along", "embed_al
     setattr(rt, _helper, RuntimeHelper(_helper))  # rule templates call these as rt.NAME
 for _keep in (False, True):
     _k, _spread = ("_keepdims", "g") if _keep else ("", "np.expand_dims(g, axis)")
+    _along, _lane_along = ("np.sum(rt.prod_others_along(x, axis) * t, axis=axis)",
+                           "np.sum(lanes.scale(rt.prod_others_along(x, axis), t), axis=laxis)")
     p(f"np.prod_axis{_k}", "keep_axis(prod_along({0}, {axis}), {axis})" if _keep else "prod_along({0}, {axis})",
-      "x", vjps=(f"rt.prod_others_along(x, axis) * {_spread}",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
-      imports=_keeps(_keep, *runtime_import("prod_along")))
-p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", vjps=("rt.cumsum_reversed(g, axis)",), result="same")
+      "x", vjps=(f"rt.prod_others_along(x, axis) * {_spread}",),
+      jvps=(f"np.expand_dims({_along}, axis)" if _keep else _along,),
+      lane_jvps=(f"np.expand_dims({_lane_along}, laxis)" if _keep else _lane_along,),
+      result=lambda ts, keep=_keep: _axis_result(ts, keep), imports=_keeps(_keep, *runtime_import("prod_along")))
+p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", vjps=("rt.cumsum_reversed(g, axis)",),
+  jvps=("np.cumsum(t, axis=axis)",), lane_jvps=("np.cumsum(t, axis=laxis)",), result="same")
 p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.prod_others_along],
   vjps=("rt.prod_others_along_tangent(x, g, axis)", None), jvps=("rt.prod_others_along_tangent(x, t, axis)", None),
+  lane_jvps=("lanes.prod_others_along_tangent(x, t, axis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along"))
 # the second derivatives of products (runtime.py: `_prod_pairs`), linear in their second argument
-p("rt.prod_others_tangent", "prod_others_tangent({0}, {1})", "x, w", keys=[rt.prod_others_tangent],
+p("rt.prod_others_tangent", "prod_others_tangent({0}, {1})", "x, w", keys=[rt.prod_others_tangent], traits=_UNCLAIMED,
   vjps=(None, "rt.prod_others_tangent(x, g)"), jvps=(None, "rt.prod_others_tangent(x, t)"),
+  lane_jvps=(None, "lanes.prod_others_tangent(x, t)"),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_tangent"))
 p("rt.prod_others_along_tangent", "prod_others_along_tangent({0}, {1}, {2})", "x, w, axis",
-  keys=[rt.prod_others_along_tangent], vjps=(None, "rt.prod_others_along_tangent(x, g, axis)", None),
+  keys=[rt.prod_others_along_tangent], traits=_UNCLAIMED, vjps=(None, "rt.prod_others_along_tangent(x, g, axis)", None),
   jvps=(None, "rt.prod_others_along_tangent(x, t, axis)", None),
+  lane_jvps=(None, "lanes.prod_others_along_tangent(x, t, axis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("prod_others_along_tangent"))
 # the linear maps these adjoints use, each the other's transpose (second derivatives differentiate them)
 p("rt.cumsum_reversed", "cumsum_reversed({0}, {1})", "x, axis", keys=[rt.cumsum_reversed],
   vjps=("np.cumsum(g, axis=axis)", None), jvps=("rt.cumsum_reversed(t, axis)", None),
+  lane_jvps=("rt.cumsum_reversed(t, laxis)", None),
   result=lambda ts: T.Array("float64", ts[0].ndim), imports=runtime_import("cumsum_reversed"))
-p("rt.split_along", "split_along({0}, {1}, {2}, {3})", "x, axis, start, like", keys=[rt.split_along],
+p("rt.split_along", "split_along({0}, {1}, {2}, {3})", "x, axis, start, like", keys=[rt.split_along], traits=_UNCLAIMED,
   vjps=("rt.embed_along(g, x, axis, start)", None, None, None),
   jvps=("rt.split_along(t, axis, start, like)", None, None, None),
+  lane_jvps=("lanes.split(t, axis, start, like)", None, None, None),
   result=lambda ts: T.Array("float64", ts[3].ndim), imports=runtime_import("split_along"))
-p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", keys=[rt.embed_along],
+p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", keys=[rt.embed_along], traits=_UNCLAIMED,
   vjps=("rt.split_along(g, axis, start, x)", None, None, None),
   jvps=("rt.embed_along(t, like, axis, start)", None, None, None),
+  lane_jvps=("lanes.embed(t, like, axis, start)", None, None, None),
   result=lambda ts: T.Array("float64", ts[1].ndim), imports=runtime_import("embed_along"))
 
 
@@ -271,7 +361,8 @@ def _norm_along(ts, keep):
 
 NORMS_ALONG_AXIS = {}  # variant name: whether it keeps the reduced axis
 for _name, _rank in (("np.linalg.norm_ord_fro", 2), ("np.linalg.norm_ord_2", 1)):
-    p(_name, "np.linalg.norm({0})", "x", vjps=("x / out * g",), result=_norm_of_rank(_rank, _name))
+    p(_name, "np.linalg.norm({0})", "x", vjps=("x / out * g",), jvps=("np.sum(x * t) / out",),
+      lane_jvps=("lanes.dot(x, t) / out",), result=_norm_of_rank(_rank, _name))
 for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
     for _keep in (False, True):
         _name = f"np.linalg.norm_axis{'_keepdims' if _keep else ''}{_ord}"
@@ -279,6 +370,10 @@ for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
         _norm = "np.sqrt(np.sum({0} * {0}, axis={axis}))"
         p(_name, f"keep_axis({_norm}, {{axis}})" if _keep else _norm, "x",
           vjps=("x / out * g" if _keep else "x / np.expand_dims(out, axis) * np.expand_dims(g, axis)",),
+          jvps=("np.expand_dims(np.sum(x * t, axis=axis), axis) / out" if _keep
+                else "np.sum(x * t, axis=axis) / out",),
+          lane_jvps=("lanes.scale(1.0 / out, np.expand_dims(np.sum(lanes.scale(x, t), axis=laxis), laxis))"
+                     if _keep else "lanes.scale(1.0 / out, np.sum(lanes.scale(x, t), axis=laxis))",),
           result=lambda ts, keep=_keep: _norm_along(ts, keep), imports=_keeps(_keep))
 
 
@@ -303,11 +398,13 @@ def _joined(ts, extra_rank):
     return T.Array(dtype, ts[0].ndim + extra_rank)
 
 
-_JOINS = {  # name: (numpy function, stacks a new axis?, ranks it accepts)
-    "concatenate": (np.concatenate, False, None), "stack": (np.stack, True, None),
-    "hstack": (np.hstack, False, 1), "vstack": (np.vstack, None, None),
+_JOINS = {  # name: (numpy function, stacks a new axis?, ranks it accepts, the lane tangents' join by rank)
+    "concatenate": (np.concatenate, False, None, {1: "np.concatenate", 2: "np.concatenate", 3: "np.concatenate"}),
+    "stack": (np.stack, True, None, {1: "np.stack", 2: "np.stack"}),
+    "hstack": (np.hstack, False, 1, {1: "np.concatenate"}),
+    "vstack": (np.vstack, None, None, {1: "np.stack", 2: "np.concatenate"}),
 }
-for _name, (_func, _stacked, _only) in _JOINS.items():
+for _name, (_func, _stacked, _only, _lanes) in _JOINS.items():
     def _rules(ranks, stacked=_stacked, only=_only):
         if only is not None and set(ranks) != {only}:
             return None
@@ -317,8 +414,8 @@ for _name, (_func, _stacked, _only) in _JOINS.items():
         return None if only is not None and set(ranks) != {only} else _joined_tangents(ranks, name)
 
     p(f"np.{_name}", lambda args, n=_name: f"np.{n}(({', '.join(args)},))", "", keys=[_func], tuple_arg=0,
-      default_options={"axis": 0},
-      vjps=_rules, jvps=_tangents,
+      default_options={"axis": 0}, positional_options=("axis",),
+      vjps=_rules, jvps=_tangents, lane_joins=_lanes,
       result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
 
 
@@ -345,59 +442,8 @@ def along_axis(ranks, template):
 p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0,
   vjps=lambda ranks: along_axis(ranks, "rt.split_along(g, axis, {offset}, {arg})"),
   jvps=lambda ranks: along_axis(ranks, "rt.embed_along(t, out, axis, {offset})"),
+  lane_jvps=lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),
   result=lambda ts: _joined(ts, 0))
-
-
-# Tangent (forward-mode) rules of the non-elementwise primitives above: the contribution of each argument's
-# tangent `t` to the result's tangent. Ties in max/min count every tied element, as their adjoints do.
-_JVPS = {
-    "np.sum": ("np.sum(t)",),
-    "np.mean": ("np.mean(t)",),
-    "np.max": ("np.sum(np.where(x == out, t, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)))",),
-    "np.min": ("np.sum(np.where(x == out, t, 0.0) / np.sum(np.where(x == out, 1.0, 0.0)))",),
-    "np.prod": ("np.sum(rt.prod_others(x) * t)",),
-    "np.var": ("np.sum(2.0 * (x - np.mean(x)) / x.size * t)",),
-    "np.std": ("np.sum((x - np.mean(x)) / (x.size * out) * t)",),
-    "np.cumsum": ("np.cumsum(np.ascontiguousarray(t))",),
-    "np.sum_axis": ("np.sum(t, axis=axis)",),
-    "np.sum_axis_keepdims": ("np.expand_dims(np.sum(t, axis=axis), axis)",),
-    "np.mean_axis": ("np.sum(t, axis=axis) / x.shape[axis]",),
-    "np.mean_axis_keepdims": ("np.expand_dims(np.sum(t, axis=axis), axis) / x.shape[axis]",),
-    "matmul": ("t @ b", "a @ t"),
-    "np.inner": ("np.dot(t, b)", "np.dot(a, t)"),
-    "np.outer": ("np.outer(t, b)", "np.outer(a, t)"),
-    "transpose": ("t.T",),
-    "np.trace": ("np.trace(t)",),
-    "np.linalg.norm": ("np.sum(x * t) / out",),
-    "np.linalg.inv": ("-(out @ t @ out)",),
-    "np.linalg.det": ("out * np.trace(np.linalg.solve(a, t))",),
-    "np.linalg.solve": {(2, 1): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)"),
-                        (2, 2): ("-np.linalg.solve(a, t @ out)", "np.linalg.solve(a, t)")},
-    "ravel": ("np.ravel(t)",),
-    "np.expand_dims": ("np.expand_dims(t, axis)", None),
-    "copy": ("np.copy(t)",),
-    "np.linalg.cholesky": ("rt.cholesky_jvp(out, t)",),
-    "slogdet_logabsdet": ("np.trace(np.linalg.solve(a, t))",),
-    "np.max_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
-                    "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
-    "np.min_axis": ("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
-                    "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis)",),
-    "np.max_axis_keepdims": ("np.expand_dims(np.sum(np.where(x == out, t, 0.0), axis=axis) / np.sum(np.where("
-                             "x == out, 1.0, 0.0), axis=axis), axis)",),
-    "np.min_axis_keepdims": ("np.expand_dims(np.sum(np.where(x == out, t, 0.0), axis=axis) / np.sum(np.where("
-                             "x == out, 1.0, 0.0), axis=axis), axis)",),
-    "np.var_axis": (f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
-    "np.std_axis": (f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
-    "np.prod_axis": ("np.sum(rt.prod_others_along(x, axis) * t, axis=axis)",),
-    "np.prod_axis_keepdims": ("np.expand_dims(np.sum(rt.prod_others_along(x, axis) * t, axis=axis), axis)",),
-    "np.cumsum_axis": ("np.cumsum(t, axis=axis)",),
-    "np.linalg.norm_ord_fro": ("np.sum(x * t) / out",),
-    "np.linalg.norm_ord_2": ("np.sum(x * t) / out",),
-    **{name: ("np.expand_dims(np.sum(x * t, axis=axis), axis) / out" if keep else "np.sum(x * t, axis=axis) / out",)
-       for name, keep in NORMS_ALONG_AXIS.items()},
-}
-for _name, _rule in _JVPS.items():
-    REGISTRY.named(_name).jvps = _rule
 
 
 # A reduction along the only axis of a vector is the whole reduction: a number, or with keepdims a 1-element array.
@@ -419,3 +465,4 @@ for _name, (_whole, _keep) in VECTOR_REDUCTIONS.items():
     _along, _of = REGISTRY.named(_name), REGISTRY.named(_whole)
     _along.vjps = of_vectors_whole(_along.vjps, _of.vjps)
     _along.jvps = of_vectors_whole(_along.jvps, _of.jvps, "np.ones(1) * ({})" if _keep else None)
+    _along.lane_jvps = of_vectors_whole(_along.lane_jvps, _of.lane_jvps, "np.expand_dims({}, 0)" if _keep else None)

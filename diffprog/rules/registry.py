@@ -14,6 +14,97 @@ import gast
 from ..ir import types as T
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What a primitive is, beyond its derivative: the facts later stages rely on, declared with the primitive.
+
+    A trait is a promise: a stage may transform code more freely where a primitive declares one, and must assume
+    the worst where it does not (the defaults claim nothing). So a trait is declared only where it is true for
+    every argument the primitive may get; leaving one out is always safe, and at worst misses an optimization.
+    """
+
+    view_of: int | None = None
+    """The argument the result may share memory with (a slice, a transpose, a reshape of a contiguous array, the
+    argument itself), or None. "May": getitem with a number index gives a number, unbroadcast gives a new array
+    when it sums. backend/in_place.py follows views to the buffer they show (a buffer zeroed in place must not be
+    shown by a view still read); analysis/check.py asks `aliases_differentiably` (below)."""
+
+    fresh: bool = False
+    """The result never shares memory with an argument: a new array, or a number. backend/in_place.py: a reader
+    that makes a fresh result keeps no reference to the buffer it reads, which may then be zeroed in place.
+    Exclusive with view_of and with writes."""
+
+    writes: tuple = ()
+    """Positions of the array arguments the primitive changes in place (adjoint updates: `x_adj += t`,
+    add_product, add_at, fill_zeros; move_at also zeroes the part of its second argument it moved). It reads
+    its other arguments' elements only and keeps no reference to them. A primitive that writes returns nothing,
+    or (accumulate, deduct, add_outer: `x = accumulate(x, t)`) the argument it updated. backend/in_place.py:
+    whether a statement updates a buffer rather than rebinding it."""
+
+    accumulates: int = 0
+    """+1 (accumulate: `x_adj += t`) or -1 (deduct: `x_adj -= t`) for the adjoint updates that add (subtract)
+    argument 1 into argument 0, else 0. backend/in_place.py fuses a product term and its addition into one
+    update; transforms/reverse.py recognises the addition of an outer product."""
+
+    added_into: str | None = None
+    """The updater (a primitive name) adding this primitive's result into an array, the updater's first argument,
+    without making an array for the result: `update(target, *args)` is `target += prim(*args)`. mul -> add_product,
+    matmul -> add_matmul (effects: only in code that runs, backend/in_place.py), np.outer -> add_outer (an
+    expression, differentiable again: transforms/reverse.py rewrites with it)."""
+
+    sums_to_shape: bool = False
+    """Sums argument 0 over the axes the shape given by the other arguments broadcast (unbroadcast, and its
+    extents forms); the result is argument 0 itself where nothing is summed. backend/in_place.py: such a term is
+    added into an adjoint of that shape as one in-place update."""
+
+    shape_only: tuple = ()
+    """Positions of arguments read only for their shape, never for their elements (np.zeros_shape(x), len(x),
+    unbroadcast(t, like)). analysis/check.py: a statement reading an array only for its shape cannot see a
+    write it missed; transforms/reverse.py: the backward sweep may keep only such an array's extents."""
+
+    extents_form: str | None = None
+    """With shape_only: the family of primitives computing the same from the extents of the shape-only argument
+    (saved as one int per axis), named `extents_form + str(rank)` and taking the other arguments, then the
+    extents; "extent" for `shape`, whose result is the extent itself. transforms/reverse.py (_SHAPE_ARGUMENT)."""
+
+    reusable_zeros: tuple | None = None
+    """For the zeros an adjoint restarts at (np.zeros_shape(x), zeros_extents{rank}): the names of the two
+    primitives testing a buffer's shape against the shape these arguments give, (equal, different).
+    backend/in_place.py recognises adjoint buffers by these, and zeroes a buffer in place instead of allocating
+    a new one when the test says the shape is unchanged."""
+
+    takes_any_layout: bool = False
+    """Reads its array arguments through any strides, a stride-0 broadcast view included, without writing them
+    (but for `writes`) or keeping a reference to them. backend/in_place.py: an adjoint that only ever receives one
+    term may be read as that term, a read-only broadcast view, by such readers only."""
+
+    hoistable: bool = False
+    """Pure and cannot raise for the arguments it is typed for, so computing it before a loop, even one that runs
+    zero times, is safe. normalize/cleanup.py (loop-invariant code motion). Division, indexing and powers can
+    raise in compiled code and are not."""
+
+    cheap_for: frozenset = frozenset()
+    """The kinds of result ("int", "array", or "any") for which the backward sweep recomputes the value rather
+    than taping it: memory reads are cheap for any result, index arithmetic on ints, elementwise arithmetic on
+    arrays (one pass over the elements, as copying it onto a tape would be). transforms/reverse.py."""
+
+    new_buffer: bool = False
+    """Makes a new array whose elements do not depend on the arguments' values: a tape, or an adjoint or tangent
+    buffer that generated code then writes into (zeros_like, tape_empty_*). transforms/forward.py: its tangent is
+    a new buffer made the same way (batched: by the primitive `lane_alike` names), and no derivative flows in."""
+
+    regrows: bool = False
+    """The result holds argument 0's elements, in the same buffer or a larger copy (tape_reserve): forward modes
+    regrow the tangent alongside (batched: by the primitive `lane_alike` names); only argument 0 flows in."""
+
+    @property
+    def is_view(self) -> bool:
+        return self.view_of is not None
+
+
+FRESH = Traits(fresh=True)
+
+
 @dataclass(eq=False)
 class Primitive:
     name: str
@@ -38,6 +129,16 @@ class Primitive:
     inline_primal: object = None  # user rules (types/rules.py) on a function with source: that function, inlined
     #                               for the value, whose result is the primitive's last argument
     scalar_partials: bool = False  # partials valid for number arguments only (user rules' tangent rules)
+    traits: Traits = field(default_factory=Traits)  # what the primitive is, for later stages (see Traits)
+    lane_jvps: object = None  # batched forward mode (transforms/batched.py): tangent contributions with a
+    #                           trailing lane axis, as `jvps` (rules/lane_rules.py explains the templates)
+    lane_joins: dict | None = None  # batched: a tangent joining the arguments' tangents as the primal joins the
+    #                                 arguments: argument rank -> the joining primitive's name
+    lane_alike: str | None = None  # batched: the primitive making the tangent of a new_buffer or regrows primitive
+    positional_options: tuple = ()  # static options also given by position after the data arguments, in order
+    #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower.py
+    shape_form: str | None = None  # the variant taking a shape as an array whose shape it is (np.zeros(x.shape)
+    #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower.py
     _parsed: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -45,6 +146,25 @@ class Primitive:
         return self.adjoint is not None or self.vjps is not None or (
             self.partials is not None and any(p is not None for p in self.partials)
         )
+
+    def aliases_differentiably(self) -> bool:
+        """Whether the result may share memory with an argument through which derivatives flow: a write to the
+        one is then a write to the other that the adjoint of the other does not see (analysis/check.py).
+        no_derivative is a view of its argument but passes no derivative, spread_like passes none either."""
+        return self.traits.view_of is not None and self.depends_on(self.traits.view_of)
+
+    def lane_jvp(self, k: int, ranks: tuple):
+        """Batched forward mode: the template (text) of argument k's tangent contribution with lanes last, None
+        when the result does not depend on argument k; KeyError when there is no batched rule at these ranks."""
+        rules = self.lane_jvps
+        table = rules.get(ranks) if isinstance(rules, dict) else rules(ranks) if callable(rules) else rules
+        if table is None:
+            raise KeyError(self.name)
+        return table[k]
+
+    @property
+    def has_lane_rule(self) -> bool:
+        return self.lane_jvps is not None or self.lane_joins is not None
 
     @property
     def elementwise(self) -> bool:

@@ -23,7 +23,9 @@ the primal statements changes nothing. With the lanes last, the lanes of an elem
 
 Tangents of arrays use whole-array operations: tangents broadcast against each other from the right as their
 primals do, array partials get a trailing axis (`lanes_scale(partial, t)`), and the other primitives use the
-lane rules of rules/lane_rules.py. Indexing a tangent with the primal's index selects the same elements in every
+lane rules declared with each primitive (`lane_jvps`, `lane_joins`; rules/lane_rules.py explains them), and
+the primitives making tapes and buffers the one their `lane_alike` names. Indexing a tangent with the primal's
+index selects the same elements in every
 lane. Control flow is copied and array writes get twin writes, as in forward mode (forward.py), whose activity
 analysis this shares. A primitive without a lane rule is reported (DP102).
 """
@@ -37,8 +39,7 @@ from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
 from ..rules import REGISTRY
-from ..rules import lane_rules
-from .forward import _FRESH_ARRAYS, _SAME_ARRAY, ForwardTransform
+from .forward import ForwardTransform
 from .partials import PartialEmitter
 
 _P = REGISTRY.named
@@ -277,13 +278,12 @@ class BatchedForwardTransform(ForwardTransform):
         if not isinstance(value, C.Call):
             return self._zero(target, origin, b)
         prim, args = value.prim, value.args
-        if prim.name in _FRESH_ARRAYS:  # a new tape or adjoint buffer: its tangent is a new one alike
-            helper = {"zeros_like": "lanes.zeros", "tape_empty_float": "lanes.tape"}.get(prim.name)
-            if helper is None:  # int and bool tapes carry no derivative
+        if prim.traits.new_buffer:  # a new tape or adjoint buffer: its tangent is a new one alike
+            if prim.lane_alike is None:  # int and bool tapes carry no derivative
                 raise AssertionError(f"batched forward mode: {prim.name} made active at {stmt}")
-            return self._set(b, target, C.Call(_P(helper), (C.Var(self.lanes), args[0])), origin)
-        if prim.name in _SAME_ARRAY:  # a tape grown: grow its tangent tape alongside
-            grown = C.Call(_P("lanes.tape_reserve"), (self._require(args[0], stmt), *args[1:]))
+            return self._set(b, target, C.Call(_P(prim.lane_alike), (C.Var(self.lanes), args[0])), origin)
+        if prim.traits.regrows:  # a tape grown: grow its tangent tape alongside
+            grown = C.Call(_P(prim.lane_alike), (self._require(args[0], stmt), *args[1:]))
             return self._set(b, target, grown, origin)
         if prim.adjoint == "index":  # v = a[i]  ->  v_dot = a_dot[i, lane] (a number) or a_dot[i] (lanes last)
             tangent = self._tangent_atom(args[0])
@@ -291,7 +291,7 @@ class BatchedForwardTransform(ForwardTransform):
                 return self._zero(target, origin, b)
             index = tuple(args[1:]) if self._is_array(target) else self._lane_index(args[0].name, args[1:])
             return self._set(b, target, C.Call(prim, (tangent, *index)), origin)
-        if prim.name in lane_rules.JOINS:
+        if prim.lane_joins is not None:
             return self._join(stmt, b)
         if prim.jvps is not None:
             return self._linear(stmt, b)
@@ -368,7 +368,7 @@ class BatchedForwardTransform(ForwardTransform):
         """np.array of numbers, concatenate, stack: the tangents joined as the primals are (lanes last)."""
         value, origin = stmt.value, stmt.origin
         ranks = {self._rank(a) for a in value.args}
-        joined = lane_rules.JOINS[value.prim.name].get(ranks.pop()) if len(ranks) == 1 else None
+        joined = value.prim.lane_joins.get(ranks.pop()) if len(ranks) == 1 else None
         if joined is None:
             raise self._no_rule(stmt)
         parts = []

@@ -22,10 +22,6 @@ from ..rules import REGISTRY
 from .partials import PartialEmitter
 
 _P = REGISTRY.named
-# Array primitives whose result is a fresh array that does not depend on the arguments' values.
-_FRESH_ARRAYS = {"zeros_like", "tape_empty_float", "tape_empty_int", "tape_empty_bool"}
-# Array primitives whose result is (a possibly regrown copy of) their first argument.
-_SAME_ARRAY = {"tape_reserve"}
 
 
 # ---- activity through array writes -----------------------------------------------------------------------------
@@ -66,9 +62,9 @@ def _sources(stmt: C.Assign, differentiable_only: bool) -> list:
     if not isinstance(value, C.Call):
         return []
     if differentiable_only:
-        if value.prim.name in _FRESH_ARRAYS:
+        if value.prim.traits.new_buffer:  # no value flows in
             return []
-        if value.prim.name in _SAME_ARRAY:
+        if value.prim.traits.regrows:  # argument 0's elements, in a possibly larger buffer
             return C.atom_vars(value.args[:1])
         return [value.args[k].name for k in differentiable_args(value) if isinstance(value.args[k], C.Var)]
     return C.atom_vars(value.args)
@@ -178,9 +174,9 @@ class ForwardTransform:
         if not isinstance(value, C.Call):
             return [self._zero(stmt.target, origin)]
         prim, args = value.prim, value.args
-        if prim.name in _FRESH_ARRAYS:  # a new tape or adjoint buffer: its tangent is a new one alike
+        if prim.traits.new_buffer:  # a new tape or adjoint buffer: its tangent is a new one alike
             return [C.Assign(target, value, origin)]
-        if prim.name in _SAME_ARRAY:  # a tape grown: grow its tangent tape alongside
+        if prim.traits.regrows:  # a tape grown: grow its tangent tape alongside
             grown = C.Call(prim, (self._require(args[0], stmt), *args[1:]))
             return [C.Assign(target, grown, origin)]
         if prim.adjoint == "index":  # v = a[i]  ->  v_dot = a_dot[i]
