@@ -1,36 +1,27 @@
 """The reverse pass's plan: what it decides to save, recompute, keep the extents of or tape, for small programs,
 and that the code written out from the plan carries those decisions out.
 
-Each program is lowered by the compiler as usual; the inputs of the reverse pass are captured and planned again
-here (planning and emission are deterministic, so the plan is the one the emitted code comes from).
+Each program runs through the compiler's pipeline up to the reverse pass (`until="check"`), and its input is
+planned here (planning and emission are deterministic, so the plan is the one the emitted code comes from).
 """
-import copy
-
 import numpy as np
 import pytest
 
 import diffprog as dp
-from diffprog.compiler import function as compiler_function
 from diffprog.ir import core as C
-from diffprog.transforms.reverse import Keep, emit, plan, reverse
+from diffprog.transforms.reverse import Keep, emit, plan
 
 
 @pytest.fixture
-def planned(monkeypatch):
+def planned():
     """planned(f, args, argnums) -> (the plan, the emitted reverse function)."""
     def run(f, args, argnums=0):
-        captured = {}
-
-        def spy(core, types, activity, wrt, names, checkpoint=None):
-            captured.update(core=core, types=dict(types), activity=activity, wrt=list(wrt),
-                            names=copy.deepcopy(names), checkpoint=checkpoint)
-            return reverse(core, types, activity, wrt, names, checkpoint)
-        monkeypatch.setattr(compiler_function, "reverse", spy)
-        dp.source(f, mode="reverse", args=args, argnums=argnums)
-        names = captured["names"]
-        result, adjoints = plan(captured["core"], captured["types"], captured["activity"], names,
-                                captured["checkpoint"])
-        emitted = emit(result, adjoints, captured["types"], captured["activity"], captured["wrt"], names)
+        compiler = dp.api.as_differentiable(f).compiler
+        wrt = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        unit = compiler.compile("reverse", wrt, compiler.signature(args), until="check")  # the reverse pass's input
+        wrt_names = [unit.function.params[k] for k in unit.wrt]
+        result, adjoints = plan(unit.function, unit.types, unit.activity, unit.names, compiler.checkpoint)
+        emitted = emit(result, adjoints, unit.types, unit.activity, wrt_names, unit.names)
         return result, emitted
     return run
 
