@@ -16,7 +16,6 @@ from ..partials import PartialEmitter
 from .statements import P, temp_call
 
 # Adjoint terms added into an adjoint as one in-place update, without an array for the term: term -> update.
-_ADDED_INTO = {"np.outer": "add_outer"}
 
 
 class Adjoints:
@@ -166,17 +165,27 @@ class Adjoints:
 
 
 def _added_in_place(statements) -> list:
-    """`term = np.outer(a, b)` then `x_adj += term` (the term read nowhere else) -> `x_adj = add_outer(x_adj, a, b)`."""
+    """`term = np.outer(a, b)` then `x_adj += term` (the term read nowhere else) -> `x_adj = add_outer(x_adj, a, b)`:
+    a term whose primitive has an updater that is an expression (not an effect, so the code can be differentiated
+    again) is added into the adjoint without being made."""
     reads = Counter(n for s, _ in C.walk(statements) for n in C.reads(s))
     out = []
     for stmt in statements:
         term = out[-1] if out else None
-        if (isinstance(term, C.Assign) and isinstance(term.value, C.Call) and term.value.prim.name in _ADDED_INTO
-                and isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call)
-                and stmt.value.prim.name == "accumulate" and stmt.value.args == (C.Var(stmt.target), C.Var(term.target))
-                and reads[term.target] == 1):
-            update = C.Call(P(_ADDED_INTO[term.value.prim.name]), (C.Var(stmt.target),) + term.value.args)
-            out[-1] = C.Assign(stmt.target, update, stmt.origin)
+        updater = _expression_updater(term)
+        if (updater is not None and isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call)
+                and stmt.value.prim.traits.accumulates == 1
+                and stmt.value.args == (C.Var(stmt.target), C.Var(term.target)) and reads[term.target] == 1):
+            out[-1] = C.Assign(stmt.target, C.Call(updater, (C.Var(stmt.target),) + term.value.args), stmt.origin)
         else:
             out.append(stmt)
     return out
+
+
+def _expression_updater(stmt):
+    """The primitive adding stmt's value into an array without making it, if stmt assigns a call that has one
+    and the updater is an expression (add_outer), not an effect (add_product, add_matmul: code that runs only)."""
+    if not (isinstance(stmt, C.Assign) and isinstance(stmt.value, C.Call)):
+        return None
+    into = stmt.value.prim.traits.added_into
+    return None if into is None or P(into).effect else P(into)

@@ -5,17 +5,22 @@ from __future__ import annotations
 from ...ir import core as C
 from .statements import P
 
-# Primitives that read one argument only for its shape (primitive -> position).
-SHAPE_ARGUMENT = {"np.zeros_shape": 0, "unbroadcast": 1, "shape": 0}
 MAX_EXTENTS = 4  # ranks with extents primitives (rules/structural.py)
+
+
+def _reads_shape(value) -> bool:
+    """A call reading one argument only for its shape, with a form computing the same from saved extents."""
+    return isinstance(value, C.Call) and bool(value.prim.traits.shape_only) and \
+        value.prim.traits.extents_form is not None
 
 
 def value_and_shape_reads(stmt) -> tuple:
     """(names stmt reads the value of, names it reads only the shape of)."""
     value = getattr(stmt, "value", None)
-    if isinstance(stmt, C.Assign) and isinstance(value, C.Call) and value.prim.name in SHAPE_ARGUMENT:
-        position = SHAPE_ARGUMENT[value.prim.name]
-        axis = value.args[1] if value.prim.name == "shape" else C.Const(0)
+    if isinstance(stmt, C.Assign) and _reads_shape(value):
+        traits = value.prim.traits
+        position = traits.shape_only[0]
+        axis = value.args[1] if traits.extents_form == "extent" else C.Const(0)
         if isinstance(axis, C.Const) and isinstance(axis.value, int) and axis.value >= 0:
             others = value.args[:position] + value.args[position + 1:]
             return C.atom_vars(others), C.atom_vars(value.args[position:position + 1])
@@ -23,13 +28,14 @@ def value_and_shape_reads(stmt) -> tuple:
 
 
 def with_extents(call, extents):
-    """`call` (one of SHAPE_ARGUMENT) reading the shape from the variables `extents`."""
+    """`call` (reading one argument only for its shape) reading the shape from the variables `extents`."""
     atoms = tuple(C.Var(e) for e in extents)
-    if call.prim.name == "shape":
+    traits = call.prim.traits
+    if traits.extents_form == "extent":  # x.shape[k] itself
         return atoms[call.args[1].value]
-    if call.prim.name == "unbroadcast":
-        return C.Call(P(f"unbroadcast_extents{len(atoms)}"), (call.args[0],) + atoms)
-    return C.Call(P(f"zeros_extents{len(atoms)}"), atoms)
+    position = traits.shape_only[0]
+    others = call.args[:position] + call.args[position + 1:]
+    return C.Call(P(f"{traits.extents_form}{len(atoms)}"), others + atoms)
 
 
 def read_extents(stmt, extents):

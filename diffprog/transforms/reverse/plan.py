@@ -20,12 +20,6 @@ from .checkpoint import Checkpointed, checkpoint_state
 from .extents import MAX_EXTENTS, keeping_extents, read_extents, value_and_shape_reads
 from .statements import all_targets, targets
 
-# Cheap enough to recompute in the backward sweep rather than tape: memory reads and index arithmetic.
-_READS = {"getitem", "shape", "len", "size", "transpose"}
-_INDEX_ARITHMETIC = {"add", "sub", "mul", "neg", "floordiv", "mod"}
-# Array arithmetic cheap enough to redo rather than tape: the tape would copy the elements in and view them out.
-_ARRAY_ARITHMETIC = {"add", "sub", "mul", "neg"}
-
 
 class Keep(Enum):
     """How the backward sweep gets back the value a variable had at each point of the forward sweep."""
@@ -265,10 +259,9 @@ class _Planner:
         before."""
         if stmt.target in self._extent_variables():
             return False
-        name = stmt.value.prim.name
-        if name in _ARRAY_ARITHMETIC and isinstance(self.types.get(stmt.target), T.Array):
-            return True  # one pass over the elements, as the tape's copy would be, without the tape
-        return name in _READS or name in _INDEX_ARITHMETIC and self.types.get(stmt.target) == T.INT
+        cheap, result = stmt.value.prim.traits.cheap_for, self.types.get(stmt.target)
+        return "any" in cheap or ("array" in cheap and isinstance(result, T.Array)) or \
+            ("int" in cheap and result == T.INT)
 
     def _assignment_sites(self) -> tuple:
         """(how many statements assign each name (parameters count once), the names assigned in loops)."""
