@@ -59,11 +59,12 @@ def _reads_shape_only(call: C.Call) -> bool:
     return 0 in call.prim.traits.shape_only
 
 
-def check_array_aliasing(function: C.Function, types: dict, activity: Activity, reporter: Reporter) -> None:
+def check_array_aliasing(function: C.Function, types: dict, activity: Activity, reporter: Reporter) -> bool:
     """A view of an array (a slice, `.T`, a second name) must not be read after a write to the array, nor be
     written through, when derivatives flow through the array: the adjoint of a write assumes nothing else sees
     that memory. Views read before the write (`out[i, :] += row` reads its row first), copies, and views taken
-    after the writes are fine."""
+    after the writes are fine. Returns whether a view was reported (a generated derivative that restores its
+    tapes through shared arrays cannot be differentiated again: compiler/front.py says so instead)."""
     order = list(C.walk(function.body))
     position = {id(stmt): k for k, (stmt, _) in enumerate(order)}
     loops = _enclosing_loops(function.body)
@@ -75,8 +76,11 @@ def check_array_aliasing(function: C.Function, types: dict, activity: Activity, 
             readers.setdefault(name, []).append(stmt)
     views = _views(order, types, readers)
     reported = set()
+    through_views = False
 
-    def report(message, origin, fix):
+    def report(message, origin, fix, view=False):
+        nonlocal through_views
+        through_views |= view
         if (message, origin) not in reported:
             reported.add((message, origin))
             reporter.error("DP101", message, origin, fix)
@@ -92,13 +96,14 @@ def check_array_aliasing(function: C.Function, types: dict, activity: Activity, 
         if store.base in views:
             base = views[store.base][0]
             report(f"writing through '{store.base}', a view of '{base}', cannot be differentiated", store.origin,
-                   f"write into '{base}' directly, or make '{store.base}' a copy (.copy())")
+                   f"write into '{base}' directly, or make '{store.base}' a copy (.copy())", view=True)
             continue
         for view, (base, definition) in views.items():
             if base == store.base and any(_reads_across(definition, store, reader, position, loops)
                                           for reader in readers.get(view, []) if reader is not store):
                 report(f"'{view}' is a view of '{base}' read after a write to '{base}'; its adjoint would miss the "
-                       "write", definition.origin, "take a copy (.copy()), or take the view after the writes")
+                       "write", definition.origin, "take a copy (.copy()), or take the view after the writes", view=True)
+    return through_views
 
 
 def _views(order, types, readers) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from ..analysis.activity import analyze_activity
+from ..analysis.activity import analyze_activity, forward_activity
 from ..analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
 from ..analysis.types import infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
@@ -15,7 +15,6 @@ from ..ir import types as T
 from ..normalize.cleanup import hoist_loop_invariants, initialize_unassigned, remove_dead_code
 from ..normalize.lower import Lowerer
 from ..normalize.nested import has_nested
-from ..transforms.forward import forward_activity
 from .unit import Pass, Unit
 
 
@@ -39,17 +38,18 @@ def wrt_problems(core, wrt_names, types) -> list:
     ]
 
 
-def check_derivative(core, types, wrt_names, reporter: Reporter, forward_mode=False):
-    """Activity, then the checks it drives (misuse of active values, a result independent of the inputs)."""
+def check_derivative(core, types, wrt_names, reporter: Reporter, forward_mode=False) -> tuple:
+    """(activity, whether an array is read or written through a view): activity, then the checks it drives
+    (misuse of active values, aliasing of written arrays, a result independent of the inputs)."""
     if forward_mode:  # follows values through array writes (tapes of an adjoint being differentiated)
         activity = forward_activity(core, set(wrt_names), types)
     else:
         activity = analyze_activity(core, set(wrt_names), types)
     check_active_uses(core, activity, reporter)
-    if not forward_mode:  # tangents follow writes through views; adjoints of writes assume no aliasing
-        check_array_aliasing(core, types, activity, reporter)
+    # tangents follow writes through views; adjoints of writes assume no aliasing
+    through_views = not forward_mode and check_array_aliasing(core, types, activity, reporter)
     check_result_depends_on_inputs(core, activity, wrt_names, reporter)
-    return activity
+    return activity, through_views
 
 
 def describe(t) -> str:
@@ -111,9 +111,9 @@ def _check(unit: Unit) -> None:
     bad = wrt_problems(function, wrt_names, unit.types)
     if bad:
         raise DifferentiabilityError(bad)
-    unit.activity = check_derivative(function, unit.types, wrt_names, reporter,
-                                     forward_mode=unit.mode in ("forward", "forward_batched"))
-    if unit.compiler.derives and any("a view of" in e.message for e in reporter.errors):
+    unit.activity, through_views = check_derivative(function, unit.types, wrt_names, reporter,
+                                                    forward_mode=unit.mode in ("forward", "forward_batched"))
+    if unit.compiler.derives and through_views:
         raise DifferentiabilityError([Diagnostic(
             "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs saves "
             "and restores the contents of its tapes as shared arrays",

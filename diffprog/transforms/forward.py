@@ -10,7 +10,7 @@ code writes into local arrays: tapes (`tape_x[n] = x`, `x = tape_x[n]`) and adjo
 (`x_adj[i] = ...`). A write `base[i] = value` gets the twin write `base_dot[i] = value_dot`, and the array
 primitives that create or grow those arrays (`tape_empty_*`, `tape_reserve`, `zeros_like`) create or grow the
 tangent array alongside. Activity therefore has to follow data through array writes, which the reverse-mode
-analysis does not need to; `forward_activity` adds those edges.
+analysis does not need to; `analysis.activity.forward_activity` adds those edges.
 """
 from __future__ import annotations
 
@@ -22,78 +22,6 @@ from ..rules import REGISTRY
 from .partials import PartialEmitter
 
 _P = REGISTRY.named
-
-
-# ---- activity through array writes -----------------------------------------------------------------------------
-def _edges(function: C.Function, types: dict, differentiable_only: bool) -> list:
-    """(target, sources) pairs: the value of `target` depends on each source. Array writes and array aliases
-    (`b = a` shares the buffer, so a write through either changes both) add edges the plain analysis lacks."""
-    edges = []
-    for stmt, _ in C.walk(function.body):
-        if isinstance(stmt, C.Assign):
-            edges.append((stmt.target, _sources(stmt, differentiable_only)))
-            if _is_view(stmt, types):
-                edges.append((_viewed(stmt), [stmt.target]))
-        elif isinstance(stmt, C.Store):
-            sources = C.atom_vars([stmt.value])
-            if not differentiable_only:
-                sources += C.atom_vars(stmt.index)
-            edges.append((stmt.base, sources))
-    return edges
-
-
-def _is_view(stmt: C.Assign, types) -> bool:
-    """`b = a` and `b = a[i:j]` (arrays) share a's buffer: a write through b changes a."""
-    if not isinstance(types.get(stmt.target), T.Array):
-        return False
-    value = stmt.value
-    return isinstance(value, C.Var) or (isinstance(value, C.Call) and value.prim.adjoint == "index"
-                                        and isinstance(value.args[0], C.Var))
-
-
-def _viewed(stmt: C.Assign) -> str:
-    return stmt.value.name if isinstance(stmt.value, C.Var) else stmt.value.args[0].name
-
-
-def _sources(stmt: C.Assign, differentiable_only: bool) -> list:
-    value = stmt.value
-    if isinstance(value, C.Var):
-        return [value.name]
-    if not isinstance(value, C.Call):
-        return []
-    if differentiable_only:
-        if value.prim.traits.new_buffer:  # no value flows in
-            return []
-        if value.prim.traits.regrows:  # argument 0's elements, in a possibly larger buffer
-            return C.atom_vars(value.args[:1])
-        return [value.args[k].name for k in differentiable_args(value) if isinstance(value.args[k], C.Var)]
-    return C.atom_vars(value.args)
-
-
-def forward_activity(function: C.Function, wrt, types: dict) -> Activity:
-    """Activity (varied and useful) of every variable, following data through array writes as well."""
-    carries = {name for name, t in types.items() if getattr(t, "differentiable", False)}
-    differentiable = _edges(function, types, True)
-    varied = _closure({name for name in wrt if name in carries},
-                      [(src, [dst]) for dst, sources in differentiable for src in sources], carries)
-    results = set(C.atom_vars(function.results))
-    useful = _closure(results, differentiable, None)
-    dependent = _closure(results, _edges(function, types, False), None)
-    return Activity(varied, useful, dependent)
-
-
-def _closure(start: set, edges: list, allowed) -> set:
-    """Every name reachable from `start` along edges (node, successors), restricted to `allowed` if given."""
-    successors: dict = {}
-    for node, targets in edges:
-        successors.setdefault(node, []).extend(targets)
-    reached, work = set(start), list(start)
-    while work:
-        for nxt in successors.get(work.pop(), ()):
-            if nxt not in reached and (allowed is None or nxt in allowed):
-                reached.add(nxt)
-                work.append(nxt)
-    return reached
 
 
 # ---- the transform ---------------------------------------------------------------------------------------------
