@@ -724,7 +724,7 @@ def log_gamma_sum(x):
 @pytest.fixture
 def gamma_with_rule():
     """math.gamma with a user rule for one test (rules are global: other tests expect DP102 for math.gamma)."""
-    from diffprog.types.rules import remove_derivative
+    from diffprog.rules.user import remove_derivative
     dp.derivative(of=math.gamma)(gamma_rule)
     yield
     remove_derivative(math.gamma)
