@@ -15,8 +15,9 @@ MAX_CLASS_LINES = 400
 
 # The stages in the order data flows through them; a stage may import those before it, never those after.
 LAYERS = (
-    ("errors", "ir", "rules", "types", "progress", "version"),
+    ("errors", "ir", "version", "progress", "codes"),
     ("frontend",),
+    ("rules", "types"),
     ("normalize",),
     ("analysis",),
     ("transforms",),

@@ -724,10 +724,29 @@ def log_gamma_sum(x):
 @pytest.fixture
 def gamma_with_rule():
     """math.gamma with a user rule for one test (rules are global: other tests expect DP102 for math.gamma)."""
-    from diffprog.types.rules import remove_derivative
+    from diffprog.rules.user import remove_derivative
     dp.derivative(of=math.gamma)(gamma_rule)
     yield
     remove_derivative(math.gamma)
+
+
+def test_rule_set_public_api():
+    """What user rules (rules/user.py) and the checker change the rule set with: register, lookup, unregister and
+    restore a key, expose a function to rule templates, and overlay() undoing all of it."""
+    from diffprog.rules.registry import Primitive, Registry
+
+    rules = Registry()
+    sin = rules.register(Primitive("sin", "math.sin({0})", ("x",), ("math.cos(x)",)), math.sin, "Sin")
+    with rules.overlay():
+        mine = rules.register(Primitive("rule:sin", "math.sin({0})", ("x",), ("1.0",)), (math.sin, 1))
+        assert rules.lookup(math.sin, 1) is mine and rules.lookup(math.sin, 2) is sin
+        assert rules.lookup(math.sin, 2, exact=True) is None
+        assert rules.unregister(math.sin) is sin and rules.lookup(math.sin) is None
+        rules.restore(math.sin, sin)
+        name = rules.expose(gamma_rule, "user_rule")
+        assert name.startswith("user_rule_") and rules.template_namespace[name] is gamma_rule
+    assert rules.lookup(math.sin, 1) is sin and rules.lookup("Sin") is sin and not rules.has("rule:sin")
+    assert name not in rules.template_namespace
 
 
 def test_rule_for_a_c_function(gamma_with_rule):

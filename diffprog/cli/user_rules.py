@@ -1,8 +1,8 @@
 """User derivative rules read from source: `@dp.derivative(of=g)` in the checked files and the project files they
 import, registered for the duration of a check exactly as the decorator registers them at run time.
 
-The decorator's own registration (`diffprog.types.rules.register_rule`: the signature check, then the primitive
-put in the rules table) runs on the checker's stand-ins: the rule is a `StaticFunction`, `g` whatever its name
+The decorator's own registration (`diffprog.rules.user.register_rule`: the signature check, then the primitive
+put in the rule set) runs on the checker's stand-ins: the rule is a `StaticFunction`, `g` whatever its name
 denotes statically (a `StaticFunction` of a project file, an `Unknown` third-party function, or a function of
 math/numpy). So a call to `g` with an active argument is no longer DP102, and a rule whose parameters do not match
 `g`'s is the same DP101, at the rule's file and line, as when the module is imported. Everything registered is
@@ -20,7 +20,7 @@ import diffprog
 
 from ..errors import DifferentiabilityError, Diagnostic, Origin
 from ..frontend.source import PARSED
-from ..types import rules as _rules
+from ..rules import user as _rules
 from .static import Module, Project, StaticFunction, literal
 
 _DERIVATIVE = diffprog.derivative

@@ -7,6 +7,9 @@ core language by the same normalizer as user code, so rules compose with every t
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
+import types
 from dataclasses import dataclass, field
 
 import gast
@@ -126,7 +129,7 @@ class Primitive:
     #                               normalize passes the tuple's elements as separate arguments
     default_options: dict = field(default_factory=dict)  # keyword arguments that change nothing (axis=0)
     components: tuple = ()  # a tuple-valued function (slogdet): the primitives computing each element
-    inline_primal: object = None  # user rules (types/rules.py) on a function with source: that function, inlined
+    inline_primal: object = None  # user rules (rules/user.py) on a function with source: that function, inlined
     #                               for the value, whose result is the primitive's last argument
     scalar_partials: bool = False  # partials valid for number arguments only (user rules' tangent rules)
     traits: Traits = field(default_factory=Traits)  # what the primitive is, for later stages (see Traits)
@@ -279,23 +282,69 @@ RESULT_TYPES = {
 
 
 class Registry:
-    """Maps Python objects (math.sin, builtins.abs) and operator names ("Add") to primitives."""
+    """The rule set: maps Python objects (math.sin, builtins.abs) and operator names ("Add") to primitives, and
+    holds the template namespace, the functions rule templates may call besides math, np and rt (user rule
+    functions, under unique names: rules/user.py; transforms/partials.py lowers templates in it).
+
+    A key is an operator name, a Python object, or an (object, number of arguments) pair; an object alone
+    stands for the object with any number of arguments. Code outside this module changes the rule set through
+    `register`, `unregister`/`restore` and `expose` only, and undoes a batch of changes with `overlay()`."""
 
     def __init__(self):
         self._by_object: dict = {}
         self._by_name: dict = {}
+        self._namespace: dict = {}
+        self.template_namespace = types.MappingProxyType(self._namespace)  # read-only, always current
+        self._counter = itertools.count()
 
-    def add(self, prim: Primitive, *keys) -> Primitive:
-        """Keys are operator names, Python objects, or (object, number of arguments) pairs."""
+    def register(self, prim: Primitive, *keys) -> Primitive:
+        """Makes `prim` what `named(prim.name)` and each of `keys` find, replacing what they found before."""
         self._by_name[prim.name] = prim
         for key in keys:
-            obj, nargs = key if isinstance(key, tuple) else (key, None)
-            self._by_object[_key(obj, nargs)] = prim
+            self._by_object[_key(*_split(key))] = prim
         return prim
 
-    def lookup(self, obj, nargs=None):
+    def lookup(self, obj, nargs=None, exact: bool = False):
+        """The primitive for calling `obj` with `nargs` arguments: registered for that number, else for any
+        number (unless `exact`); None when there is none."""
         by_arity = self._by_object.get(_key(obj, nargs))
-        return by_arity if by_arity is not None else self._by_object.get(_key(obj, None))
+        if by_arity is not None or exact:
+            return by_arity
+        return self._by_object.get(_key(obj, None))
+
+    def unregister(self, key):
+        """Removes the primitive registered under `key` (as `register` takes keys) and returns it, or None."""
+        return self._by_object.pop(_key(*_split(key)), None)
+
+    def restore(self, key, prim) -> None:
+        """Puts back what `unregister(key)` or `lookup(..., exact=True)` returned: `prim`, or no entry for None."""
+        if prim is None:
+            self.unregister(key)
+        else:
+            self._by_object[_key(*_split(key))] = prim
+
+    def expose(self, fn, label: str) -> str:
+        """Adds `fn` to the template namespace under a new unique name (`{label}_{n}_{fn.__name__}`), which rule
+        templates then call it by; returns that name."""
+        name = f"{label}_{next(self._counter)}_{getattr(fn, '__name__', 'fn')}"
+        self._namespace[name] = fn
+        return name
+
+    def snapshot(self) -> tuple:
+        """Every table as it is now (equal snapshots: the same rules)."""
+        return dict(self._by_object), dict(self._by_name), dict(self._namespace)
+
+    @contextlib.contextmanager
+    def overlay(self):
+        """Whatever is registered, unregistered or exposed inside the block is undone at its end: every table
+        is restored as it was on entry."""
+        saved = self.snapshot()
+        try:
+            yield self
+        finally:
+            for table, before in zip((self._by_object, self._by_name, self._namespace), saved):
+                table.clear()
+                table.update(before)
 
     def named(self, name: str) -> Primitive:
         return self._by_name[name]
@@ -305,6 +354,10 @@ class Registry:
 
     def has(self, name: str) -> bool:
         return name in self._by_name
+
+
+def _split(key):
+    return key if isinstance(key, tuple) else (key, None)
 
 
 def _key(obj, nargs):
@@ -321,4 +374,4 @@ def primitive(name, template, params, *partials, keys=(), **options) -> Primitiv
     if partials and len(partials) != len(params):
         raise ValueError(f"{name}: {len(params)} parameters but {len(partials)} partials")
     prim = Primitive(name, template, params, tuple(partials) if partials else None, **options)
-    return REGISTRY.add(prim, *keys)
+    return REGISTRY.register(prim, *keys)

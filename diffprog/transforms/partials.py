@@ -8,6 +8,7 @@ user code, with those names bound to the call site's atoms, so templates may use
 from __future__ import annotations
 
 import math
+from collections import ChainMap
 
 import gast
 import numpy as np
@@ -18,6 +19,7 @@ from ..ir import core as C
 from ..normalize.lower import NO_TRANSFORMS, Lowerer
 from ..rules import lane_rules
 from ..rules.lane_rules import lanes
+from ..rules.registry import REGISTRY
 from ..rules.runtime_calls import rt
 
 _RULES = ParsedFunction(
@@ -27,7 +29,9 @@ _RULES = ParsedFunction(
     file="<derivative rules>",
     line_offset=0,
     col_offset=0,
-    globals={"math": math, "np": np, "rt": rt, "lanes": lanes},  # lanes: batched forward mode
+    # What rule templates may call: math, np, rt, lanes (batched forward mode), then the rule set's template
+    # namespace (user rule functions: rules/user.py), read live, never written here.
+    globals=ChainMap({"math": math, "np": np, "rt": rt, "lanes": lanes}, REGISTRY.template_namespace),
 )
 
 

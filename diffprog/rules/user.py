@@ -1,7 +1,7 @@
 """User derivative rules: `@diffprog.derivative(of=g)` for functions the compiler cannot (or should not) see into.
 
 A rule is data, like every built-in rule (rules/registry.py): registering one makes `g` a `Primitive` whose rule
-templates call the user's rule function. The rule function is ordinary Python source, inlined and compiled with
+templates call the user's rule function (exposed in the rule set's template namespace under a unique name). The rule function is ordinary Python source, inlined and compiled with
 numba like user code (so rules compose with every transform, including higher derivatives).
 
 - Reverse rule `rule(*args, result, cotangent)` returns one cotangent per argument of g (None: no derivative).
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
 import types
 
 import gast
@@ -27,12 +26,10 @@ from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..frontend.resolve import import_path
 from ..frontend.syntax import check_function_syntax
 from ..frontend.source import is_library, parsed_function
-from ..rules.registry import REGISTRY, Primitive, _key
-from ..transforms import partials
+from .registry import REGISTRY, Primitive
 
-_COUNTER = itertools.count()
 _RULES: dict = {}  # id(g) -> {"reverse": ..., "forward": ..., "target": g}
-_PREVIOUS: dict = {}  # id(g) -> (g, {registry key: the primitive found before the first user rule})
+_PREVIOUS: dict = {}  # id(g) -> (g, {registry key: the primitive registered there before the first user rule})
 
 
 def derivative(of, mode="reverse"):
@@ -44,7 +41,7 @@ def derivative(of, mode="reverse"):
 
     Use it for a function diffprog cannot read (a numba function, a C extension, `math.gamma`), or to replace
     the derivative of one it can read by a numerically better one. The rule's source is inlined and compiled
-    like user code. `diffprog.types.rules.remove_derivative(of)` undoes the registration.
+    like user code. `diffprog.rules.user.remove_derivative(of)` undoes the registration.
 
     Example:
         ```python
@@ -91,21 +88,16 @@ def register_rule(target, rule, mode="reverse"):
 
 @contextlib.contextmanager
 def isolated_rules():
-    """Rules registered inside the block are removed at its end (every registry entry is restored)."""
-    saved = (dict(REGISTRY._by_object), dict(REGISTRY._by_name), dict(_RULES), dict(_PREVIOUS),
-             set(partials._RULES.globals))
+    """Rules registered (or removed) inside the block are undone at its end: the rule set is restored by
+    `REGISTRY.overlay()`, and so is this module's record of the rules registered per function."""
+    saved = dict(_RULES), dict(_PREVIOUS)
     try:
-        yield
+        with REGISTRY.overlay():
+            yield
     finally:
-        REGISTRY._by_object.clear()
-        REGISTRY._by_object.update(saved[0])
-        REGISTRY._by_name.clear()
-        REGISTRY._by_name.update(saved[1])
-        for table, before in ((_RULES, saved[2]), (_PREVIOUS, saved[3])):
+        for table, before in zip((_RULES, _PREVIOUS), saved):
             table.clear()
             table.update(before)
-        for name in set(partials._RULES.globals) - saved[4]:
-            del partials._RULES.globals[name]
 
 
 def _nargs(target):
@@ -165,10 +157,8 @@ def _none_positions(parsed, n, name):
 
 
 def _global_name(rule) -> str:
-    """The rule function under a unique name the rule templates can call (see transforms/partials.py)."""
-    name = f"user_rule_{next(_COUNTER)}_{rule.__name__}"
-    partials._RULES.globals[name] = rule
-    return name
+    """The rule function under a unique name the rule templates can call (the rule set's template namespace)."""
+    return REGISTRY.expose(rule, "user_rule")
 
 
 def _install(entry):
@@ -215,8 +205,8 @@ def _install(entry):
                          imports=(path[0],), scalar_partials=True)
     keys = [(target, None), (target, n)]
     if id(target) not in _PREVIOUS:  # what lookups found before any user rule, for remove_derivative
-        _PREVIOUS[id(target)] = (target, {k: REGISTRY._by_object.get(_key(*k)) for k in keys})
-    REGISTRY.add(prim, *keys)
+        _PREVIOUS[id(target)] = (target, {k: REGISTRY.lookup(*k, exact=True) for k in keys})
+    REGISTRY.register(prim, *keys)
 
 
 def remove_derivative(of):
@@ -227,10 +217,7 @@ def remove_derivative(of):
     if saved is None:
         return
     for key, previous in saved[1].items():
-        if previous is None:
-            REGISTRY._by_object.pop(_key(*key), None)
-        else:
-            REGISTRY._by_object[_key(*key)] = previous
+        REGISTRY.restore(key, previous)
 
 
 def _has_source(fn) -> bool:
