@@ -6,8 +6,8 @@ from .rules.structural import no_derivative  # noqa: E402
 from .frontend.markers import checkpoint  # noqa: E402
 from .api import differentiable, grad, source, value_and_grad, vjp  # noqa: E402
 from .api import hessian, hvp, jacobian, jvp, jvp_function  # noqa: E402
-from .types.protocol import NoDerivative, add, differentiable_type, move, register_tangent, scale  # noqa: E402
-from .types.protocol import tangent_type, zero_tangent  # noqa: E402
+from .custom_types.protocol import NoDerivative, add, differentiable_type, move, register_tangent, scale  # noqa: E402
+from .custom_types.protocol import tangent_type, zero_tangent  # noqa: E402
 from .rules.user import derivative  # noqa: E402
 
 stop_gradient = no_derivative

@@ -17,7 +17,7 @@ MAX_CLASS_LINES = 400
 LAYERS = (
     ("errors", "ir", "version", "progress", "codes"),
     ("frontend",),
-    ("rules", "types"),
+    ("rules", "custom_types"),
     ("normalize",),
     ("analysis",),
     ("transforms",),

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import diffprog as dp
 from diffprog import DifferentiabilityError
-from diffprog.types import layout as L
+from diffprog.custom_types import layout as L
 
 pytestmark = pytest.mark.filterwarnings("ignore:Output seems independent of input")  # autograd, unused arguments
 

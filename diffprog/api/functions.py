@@ -9,7 +9,7 @@ import numpy as np
 from ..compiler.function import FunctionCompiler, arg_key
 from ..compiler.registry import LOCK
 from ..ir import types as T
-from ..types import protocol as P
+from ..custom_types import protocol as P
 
 # ---- types for mypy/pyright (diffprog ships py.typed) ------------------------------------------------------------
 Params = ParamSpec("Params")

@@ -12,8 +12,8 @@ from ..compiler.function import arg_key
 from ..compiler.registry import LOCK, function_compiler
 from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import types as T
-from ..types import layout as L
-from ..types import protocol as P
+from ..custom_types import layout as L
+from ..custom_types import protocol as P
 from .functions import DifferentiableFunction, Gradient, Params, Result, _is_differentiable
 
 
@@ -100,7 +100,7 @@ def _like(gradient, argument):
 
 
 def _cotangent(value, t):
-    if P.is_registered(value):  # the cotangent of a registered-type result: its tangent type (types/boundary.py)
+    if P.is_registered(value):  # the cotangent of a registered-type result: its tangent type (custom_types/boundary.py)
         return value
     if isinstance(t, T.Array):
         array = np.asarray(value, dtype=np.float64)

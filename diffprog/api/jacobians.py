@@ -11,8 +11,8 @@ import numpy as np
 from ..compiler.function import arg_key
 from ..errors import DifferentiabilityError
 from ..ir import types as T
-from ..types import layout as L
-from ..types import protocol as P
+from ..custom_types import layout as L
+from ..custom_types import protocol as P
 from .functions import Params, _differentiable_positions
 from .gradients import _cotangent, _reverse_runner, as_differentiable, grad
 from .tangents import _run_forward
@@ -20,7 +20,7 @@ from .tangents import _run_forward
 
 def _unit_directions(x):
     """The unit tangents e_1, ..., e_n for an argument: one direction for a float, one per entry of a 1-D array,
-    and for a registered type one per entry of its tangent as a dense vector (`types/layout.tangent_vector`:
+    and for a registered type one per entry of its tangent as a dense vector (`custom_types/layout.tangent_vector`:
     fields in declaration order, nested types depth first, array fields raveled), each a value of its tangent
     type."""
     if P.is_registered(x):

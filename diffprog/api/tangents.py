@@ -8,7 +8,7 @@ import numpy as np
 
 from ..compiler.derived import TangentCompiler
 from ..compiler.registry import LOCK
-from ..types import protocol as P
+from ..custom_types import protocol as P
 from .functions import DifferentiableFunction, _differentiable_positions
 from .gradients import as_differentiable
 

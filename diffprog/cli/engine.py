@@ -16,7 +16,7 @@ import numpy as np
 
 import diffprog
 
-from ..analysis.types import infer_types
+from ..analysis.inference import infer_types
 from ..compiler.front import check_derivative, lower_to_core, wrt_problems
 from ..errors import Diagnostic, Origin, Reporter
 from ..frontend.syntax import check_function_syntax

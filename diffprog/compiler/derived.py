@@ -6,9 +6,9 @@ from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T
 from ..normalize.cleanup import remove_dead_code, split_self_updates
-from ..types import protocol as P
-from ..types.boundary import Boundary, unregistered_problems
-from ..types import layout as L
+from ..custom_types import protocol as P
+from ..custom_types.boundary import Boundary, unregistered_problems
+from ..custom_types import layout as L
 from . import pipeline
 from .function import FunctionCompiler
 from .signature import Signature

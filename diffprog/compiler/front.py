@@ -9,7 +9,7 @@ import copy
 
 from ..analysis.activity import analyze_activity, forward_activity
 from ..analysis.check import check_active_uses, check_array_aliasing, check_result_depends_on_inputs
-from ..analysis.types import infer_types
+from ..analysis.inference import infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..ir import types as T
 from ..normalize.cleanup import hoist_loop_invariants, initialize_unassigned, remove_dead_code

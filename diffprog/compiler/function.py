@@ -15,9 +15,9 @@ from ..frontend.syntax import check_function_syntax
 from ..ir import core as C
 from ..normalize.lower import Lowerer, parsed_function
 from ..progress import reported as _progress_reported  # DIFFPROG_VERBOSE=1
-from ..types import protocol as P
-from ..types.boundary import Boundary, param_layouts, unregistered_problems
-from ..types.layout import signature as layout_signature
+from ..custom_types import protocol as P
+from ..custom_types.boundary import Boundary, param_layouts, unregistered_problems
+from ..custom_types.layout import signature as layout_signature
 from . import pipeline
 from .signature import Signature
 
@@ -65,7 +65,7 @@ class FunctionCompiler:
 
     def lowered(self, signature: Signature) -> "Lowered":
         """The function lowered to core code for arguments laid out as in `signature` (lowering does not depend on
-        argument types, so once per layout of registered-type arguments: types/boundary.py). The code still holds
+        argument types, so once per layout of registered-type arguments: custom_types/boundary.py). The code still holds
         the placeholders of transforms called in the body, if any."""
         layouts = signature.layouts
         try:
@@ -98,7 +98,7 @@ class FunctionCompiler:
         return self._lowered[layouts]
 
     def layouts_of(self, args):
-        """The layout of each argument (types/layout.py: a Node for a registered-type value, None for a number or
+        """The layout of each argument (custom_types/layout.py: a Node for a registered-type value, None for a number or
         an array), or None when no argument has a registered type."""
         return param_layouts(args, self.parsed)
 

@@ -8,13 +8,13 @@ import types
 import warnings
 from dataclasses import replace
 
-from ..analysis.types import atom_type, infer_types
+from ..analysis.inference import atom_type, infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..ir import types as T
 from ..frontend.source import is_library, parsed_function
 from ..normalize.lower import API_FUNCTIONS, Transform
 from ..normalize.nested import Derived, first_nested, splice
-from ..types import layout as L
+from ..custom_types import layout as L
 from .derived import DerivativeCompiler, TangentCompiler
 from .front import describe
 from . import registry

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import types as T
-from ..types import layout as L
+from ..custom_types import layout as L
 
 
 @dataclass(frozen=True)

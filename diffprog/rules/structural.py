@@ -112,7 +112,7 @@ p("spread_like", "spread_like({0}, {1})", "term, like", result=lambda ts: ts[1],
   traits=Traits(view_of=0, shape_only=(1,)))
 # Tapes of arrays (backend/tapes.py): a flat buffer of the pushed elements and an index of (start, shape) rows.
 # A restored array is typed "element": its derivative is not followed (second derivatives through such loops
-# are reported, analysis/types.py).
+# are reported, analysis/inference.py).
 p("array_tape_note", "array_tape_note({0}, {1}, {2})", "index, length, x", result="same",
   imports=runtime_import("array_tape_note", TAPES_MODULE))
 p("array_tape_store", "array_tape_store({0}, {1}, {2}, {3})", "tape, index, length, x", result="same",

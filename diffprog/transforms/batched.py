@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 
 from ..analysis.activity import differentiable_args
-from ..analysis.types import atom_type, expr_type
+from ..analysis.inference import atom_type, expr_type
 from ..errors import DifferentiabilityError, Diagnostic
 from ..ir import core as C
 from ..ir import types as T

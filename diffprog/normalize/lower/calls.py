@@ -17,7 +17,7 @@ from ...frontend.source import is_library, parsed_function
 from ...frontend.syntax import check_function_syntax
 from ...ir import core as C
 from ...rules import REGISTRY, Primitive
-from ...types import protocol as P
+from ...custom_types import protocol as P
 from .. import control
 from .context import LoweringContext, Scope
 from .values import _REPORTED, AMBIGUOUS, Denotation, LocalDef, ShapeValue, TupleValue, Value, _as_binding, \

@@ -15,7 +15,7 @@ from ...frontend.resolve import MISSING, lookup_free_name
 from ...frontend.source import ParsedFunction
 from ...ir import core as C
 from ...rules import Primitive
-from ...types import protocol as P
+from ...custom_types import protocol as P
 from ..names import NameAllocator
 from .host import TransformHost
 from .values import Binding, Denotation, LocalDef, ShapeValue, TupleValue, Value, constant_value

@@ -15,7 +15,7 @@ import numpy as np
 from ...frontend.resolve import MISSING
 from ...ir import core as C
 from ...rules import REGISTRY
-from ...types import protocol as P
+from ...custom_types import protocol as P
 from .context import LoweringContext
 from .values import (Denotation, Fields, TupleValue, Value, _as_binding, _describe_value, _is_typed,
                      _isinstance_of, _leaf_names, _typed_leaves, constant_value)

@@ -9,7 +9,7 @@ import gast
 from ...frontend.syntax import report_unsupported
 from ...ir import core as C
 from ...rules import REGISTRY
-from ...types import protocol as P
+from ...custom_types import protocol as P
 from .. import control
 from .context import LoweringContext, Scope
 from .values import (AMBIGUOUS, Denotation, Fields, LocalDef, ShapeValue, TupleValue, Value, _class_name, _is_typed,

@@ -15,7 +15,7 @@ import gast
 
 from ...errors import DifferentiabilityError
 from ...ir import core as C
-from ...types import layout as L
+from ...custom_types import layout as L
 from ..nested import NestedCall
 from .. import control
 from .context import LoweringContext

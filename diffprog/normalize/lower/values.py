@@ -15,8 +15,8 @@ import gast
 import numpy as np
 
 from ...ir import core as C
-from ...types import layout as L
-from ...types import protocol as P
+from ...custom_types import layout as L
+from ...custom_types import protocol as P
 
 if TYPE_CHECKING:
     from .context import Scope
