@@ -61,7 +61,8 @@ def test_value_options_select_by_value():
     assert norm.variant({"ord": 2.0}) is norm.variant({"ord": 2}) is REGISTRY.named("np.linalg.norm_ord_2")
     assert norm.variant({"ord": "fro"}) is REGISTRY.named("np.linalg.norm_ord_fro")
     assert norm.variant({"ord": 3}) is None and norm.variant({"ord": "nuc"}) is None
-    assert norm.variant({"axis": -1, "keepdims": True, "ord": 2}) is REGISTRY.named("np.linalg.norm_axis_keepdims_ord_2")
+    assert norm.variant({"axis": -1, "keepdims": True, "ord": 2}) is \
+        REGISTRY.named("np.linalg.norm_axis_keepdims_ord_2")
     total = REGISTRY.named("np.sum")
     assert total.variant({"axis": (0, 1)}) is REGISTRY.named("np.sum_axis")  # the value is the variant's to check
     assert total.variant({"keepdims": True}) is None  # keepdims without an axis: no variant
@@ -84,7 +85,8 @@ def test_diagnostic_lists_forms_that_resolve():
     x = np.array([[0.3, -1.2, 0.7], [0.5, 0.1, -0.4]])
     for form in forms:
         arg = "x[0]" if form == "ord=2" else "x"
-        body = f"import numpy as np\n\n\ndef f(x):\n    return np.sum(np.linalg.norm({arg}, {form.replace('=k', '=1')}))\n"
+        body = ("import numpy as np\n\n\ndef f(x):\n"
+                f"    return np.sum(np.linalg.norm({arg}, {form.replace('=k', '=1')}))\n")
         g = dp.grad(dp.differentiable(write_module(body, "form")[0].f, jit=False))(x)
         assert g.shape == x.shape and np.all(np.isfinite(g)), form
 
@@ -103,3 +105,29 @@ def test_lookup_does_not_go_through_names(monkeypatch):
     s = np.sum(x, axis=1, keepdims=True)
     expected = np.sin(s) + np.cos(s) * np.sum(x, axis=1, keepdims=True)
     np.testing.assert_allclose(dp.grad(f)(x), np.broadcast_to(expected, x.shape), rtol=1e-12)
+
+
+def test_user_rule_diagnostic_names_the_function_by_its_label():
+    """A user rule's primitive carries the function's name as `label` (no "rule:" prefix cut off its name)."""
+    from diffprog.types.rules import remove_derivative
+
+    module, _ = write_module("""import math
+
+
+def softplus(x, scale):
+    return math.log1p(math.exp(-abs(x))) * scale
+
+
+def f(x):
+    return softplus(x, scale=2.0)
+""", "labelled")
+
+    @dp.derivative(of=module.softplus)
+    def softplus_reverse(x, scale, result, cotangent):
+        return (cotangent * scale, None)
+
+    try:
+        with pytest.raises(dp.DifferentiabilityError, match=r"DP101: softplus takes 2 arguments here"):
+            dp.grad(dp.differentiable(module.f, jit=False))(0.3)
+    finally:
+        remove_derivative(module.softplus)

@@ -288,7 +288,8 @@ for _name in ("max", "min"):
 CENTERED_ALONG_AXIS = "(x - np.expand_dims(np.sum(x, axis=axis) / x.shape[axis], axis))"  # x minus its mean
 _VAR = ("(np.sum(({0} - keep_axis(np.sum({0}, axis={axis}) / {0}.shape[{axis}], {axis})) ** 2, axis={axis})"
         " / {0}.shape[{axis}])")
-p("np.var_axis", _VAR, "x", variant_of=("np.var", _AXIS[False]), vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
+p("np.var_axis", _VAR, "x", variant_of=("np.var", _AXIS[False]),
+  vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
   jvps=(f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
   lane_jvps=(f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
@@ -313,7 +314,8 @@ for _keep in (False, True):
       jvps=(f"np.expand_dims({_along}, axis)" if _keep else _along,),
       lane_jvps=(f"np.expand_dims({_lane_along}, laxis)" if _keep else _lane_along,),
       result=lambda ts, keep=_keep: _axis_result(ts, keep), imports=_keeps(_keep, *runtime_import("prod_along")))
-p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", variant_of=("np.cumsum", _AXIS[False]), vjps=("rt.cumsum_reversed(g, axis)",),
+p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", variant_of=("np.cumsum", _AXIS[False]),
+  vjps=("rt.cumsum_reversed(g, axis)",),
   jvps=("np.cumsum(t, axis=axis)",), lane_jvps=("np.cumsum(t, axis=laxis)",), result="same")
 p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.prod_others_along],
   vjps=("rt.prod_others_along_tangent(x, g, axis)", None), jvps=("rt.prod_others_along_tangent(x, t, axis)", None),

@@ -136,9 +136,9 @@ class Primitive:
     #                                 arguments: argument rank -> the joining primitive's name
     lane_alike: str | None = None  # batched: the primitive making the tangent of a new_buffer or regrows primitive
     positional_options: tuple = ()  # static options also given by position after the data arguments, in order
-    #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower.py
+    #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower/calls.py
     shape_form: str | None = None  # the variant taking a shape as an array whose shape it is (np.zeros(x.shape)
-    #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower.py
+    #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower/calls.py
     variants: dict = field(default_factory=dict)  # the keyword variants (np.sum(x, axis=1, keepdims=True)) by the
     #                                               options they take (`options`, `variant`), declared with them
     label: str | None = None  # the function's name in diagnostics, where the primitive's name is not it (user rules)
