@@ -179,21 +179,25 @@ def test_lane_rules_live_on_the_primitive():
     assert not with_rules & joins
     assert "np.trace" in with_rules and "matmul" in with_rules
     for p in ALL:
-        assert p.has_lane_rule == lane_rules.has_lane_rule(p)
+        assert p.has_lane_rule == (p.lane_jvps is not None or p.lane_joins is not None)
+    assert not hasattr(lane_rules, "LANE_JVPS") and not hasattr(lane_rules, "lane_jvp")  # no name-keyed view left
     assert REGISTRY.named("np.sum").lane_jvp(0, (2,)) == "lanes.sum(t)"
     with pytest.raises(KeyError):
         REGISTRY.named("np.inner").lane_jvp(0, (2, 2))
 
 
-# ---- normalize/lower.py's name tests (switched after its split is merged) -----------------------------------------
-def test_lower_replacement_queries():
-    """positional_options replaces `_POSITIONAL_OPTIONS.get(name) or (("axis",) if REGISTRY.has(name + "_axis") or
-    "axis" in default_options else ())`; shape_form replaces `REGISTRY.named(name + "_shape")`."""
+# ---- normalize/lower/calls.py asks the traits, not names ----------------------------------------------------------
+def test_lower_queries():
+    """positional_options and shape_form replaced `_POSITIONAL_OPTIONS.get(name) or (("axis",) if
+    REGISTRY.has(name + "_axis") or "axis" in default_options else ())` and `REGISTRY.named(name + "_shape")`:
+    a function taking an axis takes it by position too, and a shape form is a registered primitive taking an array
+    for the shape."""
     for p in ALL:
         old = {"np.linalg.norm": ("ord", "axis", "keepdims")}.get(p.name) or (
-            ("axis",) if REGISTRY.has(f"{p.name}_axis") or "axis" in p.default_options else ())
+            ("axis",) if "axis" in p.takes or "axis" in p.default_options else ())
         assert p.positional_options == old, p.name
-        if p.tuple_arg is not None and REGISTRY.has(p.name + "_shape"):
-            assert p.shape_form == p.name + "_shape"
-        else:
-            assert p.shape_form is None, p.name
+        if p.shape_form is not None:
+            assert p.tuple_arg is not None, p.name
+            shaped = REGISTRY.named(p.shape_form)
+            assert shaped.tuple_arg is None and shaped.params[0] in ("x", "like"), p.name
+    assert {p.name for p in ALL if p.shape_form} == {"reshape", "np.zeros", "np.ones", "np.empty", "np.full"}

@@ -17,11 +17,9 @@ arguments' tangents as the primal joins the arguments (argument rank -> the join
 without either has no batched rule: the transform reports DP102, and dp.jacobian says so and runs one
 single-direction pass per column instead. This module declares the helpers those templates call.
 """
-from collections.abc import MutableMapping
 from types import SimpleNamespace
 
 from ..ir import types as T
-from .registry import REGISTRY
 from .registry import primitive as p
 from .runtime_calls import RuntimeHelper, runtime_import
 
@@ -54,40 +52,3 @@ for _name in _HELPERS:
     _count = len(_PARAMS.get(_name, "t").split(","))
     p(f"lanes.{_name}", f"lanes_{_name}({', '.join('{%d}' % k for k in range(_count))})", _PARAMS.get(_name, "t"),
       keys=[getattr(lanes, _name)], result=_RESULTS[_name], imports=runtime_import(f"lanes_{_name}"))
-
-
-class _LaneRules(MutableMapping):
-    """The primitives' lane rules by name, a view of `Primitive.lane_jvps` (tests remove one to see the fallback)."""
-
-    def __getitem__(self, name):
-        rules = REGISTRY.named(name).lane_jvps if REGISTRY.has(name) else None
-        if rules is None:
-            raise KeyError(name)
-        return rules
-
-    def __setitem__(self, name, rules):
-        REGISTRY.named(name).lane_jvps = rules
-
-    def __delitem__(self, name):
-        self[name]  # noqa: B018  (KeyError when there is none)
-        REGISTRY.named(name).lane_jvps = None
-
-    def __iter__(self):
-        return iter([name for name in REGISTRY.names() if REGISTRY.named(name).lane_jvps is not None])
-
-    def __len__(self):
-        return sum(1 for _ in self)
-
-
-LANE_JVPS = _LaneRules()
-
-
-def lane_jvp(prim, k: int, ranks: tuple):
-    """The template (text) of argument k's lane tangent contribution, None when the result does not depend on
-    it, or KeyError when the primitive has no batched rule (at these ranks)."""
-    return prim.lane_jvp(k, ranks)
-
-
-def has_lane_rule(prim) -> bool:
-    return prim.has_lane_rule
-

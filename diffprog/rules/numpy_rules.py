@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import types as T
 from .registry import FRESH, REGISTRY, Traits
-from .registry import primitive
+from .registry import options, primitive
 from .runtime_calls import RuntimeHelper, rt, runtime_import
 
 
@@ -112,6 +112,7 @@ p("np.cumsum", "np.cumsum({0})", "x", keys=[np.cumsum, "method:cumsum"], positio
 _axis_result = lambda ts, keep: ts[0] if keep else (  # noqa: E731
     T.Array(ts[0].dtype, ts[0].ndim - 1) if ts[0].ndim > 1 else T.FLOAT)
 _keeps = lambda keep, *others: (runtime_import("keep_axis") if keep else ()) + others  # noqa: E731
+_AXIS = {False: options("axis"), True: options("axis", keepdims=True)}  # the variants' keys, by keepdims
 for _keep in (False, True):
     _k = "_keepdims" if _keep else ""
     _spread = "g" if _keep else "np.expand_dims(g, axis)"
@@ -120,9 +121,10 @@ for _keep in (False, True):
         ("np.expand_dims(np.sum(t, axis=axis), axis)", "np.expand_dims(np.sum(t, axis=laxis), laxis)") if _keep
         else ("np.sum(t, axis=axis)", "np.sum(t, axis=laxis)"))
     p(f"np.sum_axis{_k}", _sum, "x", vjps=(_spread,),  # broadcast into x's adjoint: x not kept for its shape
+      variant_of=("np.sum", _AXIS[_keep]),
       jvps=(_summed,), lane_jvps=(_lane_summed,),
       result=lambda ts, keep=_keep: _axis_result(ts, keep), imports=_keeps(_keep))
-    p(f"np.mean_axis{_k}", "(" + _sum + " / {0}.shape[{axis}])", "x",
+    p(f"np.mean_axis{_k}", "(" + _sum + " / {0}.shape[{axis}])", "x", variant_of=("np.mean", _AXIS[_keep]),
       vjps=(f"{_ones} * ({_spread} / x.shape[axis])",), jvps=(f"{_summed} / x.shape[axis]",),
       lane_jvps=(f"{_lane_summed} / x.shape[axis]",), result=lambda ts, keep=_keep: _axis_result(ts, keep),
       imports=_keeps(_keep))
@@ -264,7 +266,7 @@ p("slogdet_logabsdet", "np.linalg.slogdet({0})[1]", "a", vjps=("g * np.linalg.in
   jvps=("np.trace(np.linalg.solve(a, t))",), lane_jvps=("lanes.trace(lanes.solve(a, t))",),
   result=lambda ts: T.FLOAT)
 for _name in ("max", "min"):
-    p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", vjps=(
+    p(f"np.{_name}_axis", f"{_name}_along({{0}}, {{axis}})", "x", variant_of=(f"np.{_name}", _AXIS[False]), vjps=(
         "np.where(x == np.expand_dims(out, axis), 1.0, 0.0) * np.expand_dims(g / np.sum(np.where("
         "x == np.expand_dims(out, axis), 1.0, 0.0), axis=axis), axis)",),
       jvps=("np.sum(np.where(x == np.expand_dims(out, axis), t, 0.0), axis=axis) / np.sum(np.where("
@@ -273,7 +275,8 @@ for _name in ("max", "min"):
                  "axis=laxis))",),
       result=lambda ts: _axis_result(ts, False), imports=runtime_import(f"{_name}_along"))
     # keepdims: the result keeps the reduced axis (size 1), so it broadcasts against x without expand_dims
-    p(f"np.{_name}_axis_keepdims", f"keep_axis({_name}_along({{0}}, {{axis}}), {{axis}})", "x", vjps=(
+    p(f"np.{_name}_axis_keepdims", f"keep_axis({_name}_along({{0}}, {{axis}}), {{axis}})", "x",
+      variant_of=(f"np.{_name}", _AXIS[True]), vjps=(
         "np.where(x == out, 1.0, 0.0) / np.expand_dims(np.sum(np.where(x == out, 1.0, 0.0), axis=axis), axis) * g",),
       jvps=("np.expand_dims(np.sum(np.where(x == out, t, 0.0), axis=axis) / np.sum(np.where("
             "x == out, 1.0, 0.0), axis=axis), axis)",),
@@ -285,11 +288,12 @@ for _name in ("max", "min"):
 CENTERED_ALONG_AXIS = "(x - np.expand_dims(np.sum(x, axis=axis) / x.shape[axis], axis))"  # x minus its mean
 _VAR = ("(np.sum(({0} - keep_axis(np.sum({0}, axis={axis}) / {0}.shape[{axis}], {axis})) ** 2, axis={axis})"
         " / {0}.shape[{axis}])")
-p("np.var_axis", _VAR, "x", vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
+p("np.var_axis", _VAR, "x", variant_of=("np.var", _AXIS[False]),
+  vjps=(f"2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis] * np.expand_dims(g, axis)",),
   jvps=(f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
   lane_jvps=(f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
-p("np.std_axis", f"np.sqrt({_VAR})", "x",
+p("np.std_axis", f"np.sqrt({_VAR})", "x", variant_of=("np.std", _AXIS[False]),
   vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
   jvps=(f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
   lane_jvps=(f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
@@ -306,11 +310,12 @@ for _keep in (False, True):
     _along, _lane_along = ("np.sum(rt.prod_others_along(x, axis) * t, axis=axis)",
                            "np.sum(lanes.scale(rt.prod_others_along(x, axis), t), axis=laxis)")
     p(f"np.prod_axis{_k}", "keep_axis(prod_along({0}, {axis}), {axis})" if _keep else "prod_along({0}, {axis})",
-      "x", vjps=(f"rt.prod_others_along(x, axis) * {_spread}",),
+      "x", variant_of=("np.prod", _AXIS[_keep]), vjps=(f"rt.prod_others_along(x, axis) * {_spread}",),
       jvps=(f"np.expand_dims({_along}, axis)" if _keep else _along,),
       lane_jvps=(f"np.expand_dims({_lane_along}, laxis)" if _keep else _lane_along,),
       result=lambda ts, keep=_keep: _axis_result(ts, keep), imports=_keeps(_keep, *runtime_import("prod_along")))
-p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", vjps=("rt.cumsum_reversed(g, axis)",),
+p("np.cumsum_axis", "np.cumsum({0}, axis={axis})", "x", variant_of=("np.cumsum", _AXIS[False]),
+  vjps=("rt.cumsum_reversed(g, axis)",),
   jvps=("np.cumsum(t, axis=axis)",), lane_jvps=("np.cumsum(t, axis=laxis)",), result="same")
 p("rt.prod_others_along", "prod_others_along({0}, {1})", "x, axis", keys=[rt.prod_others_along],
   vjps=("rt.prod_others_along_tangent(x, g, axis)", None), jvps=("rt.prod_others_along_tangent(x, t, axis)", None),
@@ -360,8 +365,9 @@ def _norm_along(ts, keep):
 
 
 NORMS_ALONG_AXIS = {}  # variant name: whether it keeps the reduced axis
-for _name, _rank in (("np.linalg.norm_ord_fro", 2), ("np.linalg.norm_ord_2", 1)):
-    p(_name, "np.linalg.norm({0})", "x", vjps=("x / out * g",), jvps=("np.sum(x * t) / out",),
+for _name, _rank, _ord in (("np.linalg.norm_ord_fro", 2, "fro"), ("np.linalg.norm_ord_2", 1, 2)):
+    p(_name, "np.linalg.norm({0})", "x", variant_of=("np.linalg.norm", options(ord=_ord)),
+      vjps=("x / out * g",), jvps=("np.sum(x * t) / out",),
       lane_jvps=("lanes.dot(x, t) / out",), result=_norm_of_rank(_rank, _name))
 for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
     for _keep in (False, True):
@@ -369,6 +375,7 @@ for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
         NORMS_ALONG_AXIS[_name] = _keep
         _norm = "np.sqrt(np.sum({0} * {0}, axis={axis}))"
         p(_name, f"keep_axis({_norm}, {{axis}})" if _keep else _norm, "x",
+          variant_of=("np.linalg.norm", _AXIS[_keep] | (options(ord=2) if _ord else frozenset())),
           vjps=("x / out * g" if _keep else "x / np.expand_dims(out, axis) * np.expand_dims(g, axis)",),
           jvps=("np.expand_dims(np.sum(x * t, axis=axis), axis) / out" if _keep
                 else "np.sum(x * t, axis=axis) / out",),
@@ -439,7 +446,7 @@ def along_axis(ranks, template):
 # Along another axis (axis=0 is the primitive above): argument k's adjoint is its block of g along the axis, its
 # tangent contribution zeros holding t in that block (runtime helpers: numba slices along a given axis only
 # with a static index expression).
-p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0,
+p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0, variant_of=("np.concatenate", _AXIS[False]),
   vjps=lambda ranks: along_axis(ranks, "rt.split_along(g, axis, {offset}, {arg})"),
   jvps=lambda ranks: along_axis(ranks, "rt.embed_along(t, out, axis, {offset})"),
   lane_jvps=lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),
@@ -450,9 +457,9 @@ p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0,
 # There its rules are the whole reduction's (the axis forms expand the number's adjoint or tangent, which numba
 # refuses), so ties and NaNs follow the same conventions; a 1-element `g` and `out` broadcast as numbers do, and a
 # tangent (a number, or of a rule dividing by `out` a 1-element array) is given its axis back by `keep`.
-VECTOR_REDUCTIONS = {name: (whole, "_keepdims" in name) for whole in (
+VECTOR_REDUCTIONS = {variant.name: (whole, ("keepdims", True) in key) for whole in (
     "np.sum", "np.mean", "np.max", "np.min", "np.prod", "np.var", "np.std", "np.linalg.norm")
-    for name in REGISTRY.names() if name.startswith(whole + "_axis")}  # along an axis: (whole, keepdims?)
+    for key, variant in REGISTRY.named(whole).variants.items() if "axis" in key}  # along an axis: (whole, keepdims?)
 
 
 def of_vectors_whole(along, whole, keep=None):

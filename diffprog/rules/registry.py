@@ -139,9 +139,12 @@ class Primitive:
     #                                 arguments: argument rank -> the joining primitive's name
     lane_alike: str | None = None  # batched: the primitive making the tangent of a new_buffer or regrows primitive
     positional_options: tuple = ()  # static options also given by position after the data arguments, in order
-    #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower.py
+    #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower/calls.py
     shape_form: str | None = None  # the variant taking a shape as an array whose shape it is (np.zeros(x.shape)
-    #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower.py
+    #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower/calls.py
+    variants: dict = field(default_factory=dict)  # the keyword variants (np.sum(x, axis=1, keepdims=True)) by the
+    #                                               options they take (`options`, `variant`), declared with them
+    label: str | None = None  # the function's name in diagnostics, where the primitive's name is not it (user rules)
     _parsed: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -155,6 +158,27 @@ class Primitive:
         one is then a write to the other that the adjoint of the other does not see (analysis/check.py).
         no_derivative is a view of its argument but passes no derivative, spread_like passes none either."""
         return self.traits.view_of is not None and self.depends_on(self.traits.view_of)
+
+    def variant(self, given: dict):
+        """The variant taking the static keyword options `given` (defaults already dropped), or None: the one whose
+        key (see `options`) names every given option, by name where the variant takes its value, by name and
+        value where the value selects the variant (keepdims=True, ord='fro'; 2.0 and 2 are the same order)."""
+        try:
+            key = frozenset(name if name in self.takes else (name, value) for name, value in given.items())
+            return self.variants.get(key)
+        except TypeError:  # an unhashable value selects no variant
+            return None
+
+    @property
+    def takes(self) -> frozenset:
+        """The options whose value a variant takes (its templates' `{axis}`), as opposed to those selecting it."""
+        return frozenset(name for key in self.variants for name in key if isinstance(name, str))
+
+    def declare_variant(self, key: frozenset, variant: "Primitive") -> "Primitive":
+        if key in self.variants:
+            raise ValueError(f"{self.name} already has a variant for {describe_options(key)}")
+        self.variants[key] = variant
+        return variant
 
     def lane_jvp(self, k: int, ranks: tuple):
         """Batched forward mode: the template (text) of argument k's tangent contribution with lanes last, None
@@ -355,6 +379,10 @@ class Registry:
     def has(self, name: str) -> bool:
         return name in self._by_name
 
+    def variant(self, base: Primitive, given: dict):
+        """The variant of `base` taking the static keyword options `given`, or None (Primitive.variant)."""
+        return base.variant(given)
+
 
 def _split(key):
     return key if isinstance(key, tuple) else (key, None)
@@ -368,10 +396,26 @@ def _key(obj, nargs):
 REGISTRY = Registry()
 
 
-def primitive(name, template, params, *partials, keys=(), **options) -> Primitive:
-    """Declares a primitive in one line: `primitive("math.sin", "math.sin({0})", "x", "math.cos(x)")`."""
+def options(*taken, **selecting) -> frozenset:
+    """The key of a keyword variant: the options whose value it takes (a static option of its templates,
+    `axis`), and those whose value selects it (`keepdims=True`, `ord="fro"`): `options("axis", keepdims=True)`."""
+    return frozenset(taken) | frozenset(selecting.items())
+
+
+def describe_options(key: frozenset) -> str:
+    """A variant's options as a call writes them, for diagnostics: "axis=k, keepdims=True"."""
+    return ", ".join(sorted(f"{entry}=k" if isinstance(entry, str) else f"{entry[0]}={entry[1]!r}" for entry in key))
+
+
+def primitive(name, template, params, *partials, keys=(), variant_of=None, **fields) -> Primitive:
+    """Declares a primitive in one line: `primitive("math.sin", "math.sin({0})", "x", "math.cos(x)")`.
+    `variant_of=(base, key)`: the primitive is the variant of `base` (a primitive or its name) for the keyword
+    options `key` (`options(...)`)."""
     params = tuple(p.strip() for p in params.split(",")) if params else ()
     if partials and len(partials) != len(params):
         raise ValueError(f"{name}: {len(params)} parameters but {len(partials)} partials")
-    prim = Primitive(name, template, params, tuple(partials) if partials else None, **options)
+    prim = Primitive(name, template, params, tuple(partials) if partials else None, **fields)
+    if variant_of is not None:
+        base, key = variant_of
+        (REGISTRY.named(base) if isinstance(base, str) else base).declare_variant(key, prim)
     return REGISTRY.register(prim, *keys)

@@ -192,7 +192,7 @@ def _install(entry):
     label = getattr(target, "__qualname__", getattr(target, "__name__", "g"))
     if inline:
         prim = Primitive(f"rule:{label}", lambda a: a[-1], params + extra, partial, result=lambda ts: ts[-1],
-                         vjps=vjps, inline_primal=target, scalar_partials=True)
+                         vjps=vjps, inline_primal=target, scalar_partials=True, label=label)
     else:
         path = import_path(target)
         if path is None:
@@ -202,7 +202,7 @@ def _install(entry):
                 "reachable as module.name)")])
         qualified = f"{path[0]}.{path[1]}"
         prim = Primitive(f"rule:{qualified}", lambda a, q=qualified: f"{q}({', '.join(a)})", params, partial, vjps=vjps,
-                         imports=(path[0],), scalar_partials=True)
+                         imports=(path[0],), scalar_partials=True, label=qualified)
     keys = [(target, None), (target, n)]
     if id(target) not in _PREVIOUS:  # what lookups found before any user rule, for remove_derivative
         _PREVIOUS[id(target)] = (target, {k: REGISTRY.lookup(*k, exact=True) for k in keys})

@@ -17,7 +17,6 @@ from ..errors import Reporter
 from ..frontend.source import ParsedFunction
 from ..ir import core as C
 from ..normalize.lower import NO_TRANSFORMS, Lowerer
-from ..rules import lane_rules
 from ..rules.lane_rules import lanes
 from ..rules.registry import REGISTRY
 from ..rules.runtime_calls import rt
@@ -62,7 +61,7 @@ class PartialEmitter:
     def lane_jvp(self, call: C.Call, k: int, out: C.Var, t, ranks: tuple):
         """Batched forward mode: the atom holding argument k's tangent contribution, lane axis last
         (rules/lane_rules.py), or None when the result does not depend on argument k. KeyError: no rule."""
-        text = lane_rules.lane_jvp(call.prim, k, ranks)
+        text = call.prim.lane_jvp(k, ranks)
         if text is None:
             return None
         if text not in _PARSED:

@@ -18,6 +18,7 @@ from ...frontend.syntax import check_function_syntax
 from ...ir import core as C
 from ...rules import REGISTRY, Primitive
 from ...custom_types import protocol as P
+from ...rules.registry import describe_options
 from .. import control
 from .context import LoweringContext, Scope
 from .values import _REPORTED, AMBIGUOUS, Denotation, LocalDef, ShapeValue, TupleValue, Value, _as_binding, \
@@ -129,11 +130,11 @@ class CallLowering(LoweringContext):
         from the rule (the primitive passes the value through and differentiates by the rule alone)."""
         n = len(prim.params) - 1
         if len(node.args) != n or node.keywords:
-            self.reporter.error("DP101", f"{prim.name[5:]} takes {n} arguments here (passed by position)",
+            self.reporter.error("DP101", f"{prim.label} takes {n} arguments here (passed by position)",
                                 self.origin(node), "check the call")
             return C.Const(0.0)
         args = [self._atom(a) for a in node.args]
-        value = self._inline_python(prim.inline_primal, node, tuple(args), label=prim.name[5:])
+        value = self._inline_python(prim.inline_primal, node, tuple(args), label=prim.label)
         if not isinstance(value, (C.Var, C.Const)):
             value = self._not_a_number(value, node)
         return self._call(prim, (*args, value), node, hint)
@@ -160,11 +161,11 @@ class CallLowering(LoweringContext):
     def _with_keywords(self, prim, node, positional, leading=0):
         """Static keyword arguments (axis=1, keepdims=True) select a variant of the primitive; so do options passed
         by position after the data arguments (np.sum(x, 1), np.concatenate((a, b), 1), np.linalg.norm(x, 'fro')).
-        Options equal to the primitive's defaults are dropped; an `ord` names its variant by value too."""
+        Options equal to the primitive's defaults are dropped; the primitive's declared variants are keyed by the
+        rest (Primitive.variant: keepdims=True and an `ord` select a variant by their value)."""
         named = [(k.arg, k.value) for k in node.keywords]
         data = (len(prim.params) if prim.params else 1) - leading  # a variadic primitive takes one tuple
-        by_position = _POSITIONAL_OPTIONS.get(prim.name) or (
-            ("axis",) if REGISTRY.has(f"{prim.name}_axis") or "axis" in prim.default_options else ())
+        by_position = prim.positional_options
         if data >= 0 and 0 < len(positional) - data <= len(by_position):
             named = list(zip(by_position, positional[data:])) + named
             del positional[data:]
@@ -183,26 +184,22 @@ class CallLowering(LoweringContext):
             type(defaults[k]) is not type(v) or defaults[k] != v)}
         if not options:
             return prim
-        suffix = "".join(f"_{name}" + (f"_{_option_value(options[name])}" if name in _VALUE_OPTIONS else "")
-                         for name in sorted(options))
-        try:
-            variant = REGISTRY.named(prim.name + suffix)
-        except KeyError:
+        variant = REGISTRY.variant(prim, options)
+        if variant is None:
             given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()))
-            forms = [f"{prim.name}(..., {form})" for form in _keyword_forms(prim.name)]
+            forms = [f"{prim.name}(..., {describe_options(key)})" for key in prim.variants]
             self.reporter.error("DP101", f"{prim.name} with {given} is not supported", self.origin(node),
                                 f"the supported forms are {', '.join(forms)}" if forms else
                                 f"call {prim.name} without these arguments, or use another function")
             return None
-        return variant.with_options(**{k: v for k, v in options.items() if k != "keepdims" and
-                                       k not in _VALUE_OPTIONS})
+        return variant.with_options(**{k: v for k, v in options.items() if k in prim.takes})
 
     def _shape_arguments(self, prim, values):
         """A shape given as a tuple becomes separate arguments; `x.shape` selects the `_shape` variant."""
         at = prim.tuple_arg
         before, shape, after = values[:at], values[at] if at < len(values) else None, values[at + 1:]
         if isinstance(shape, ShapeValue):
-            return REGISTRY.named(prim.name + "_shape"), before + [shape.array] + after
+            return REGISTRY.named(prim.shape_form), before + [shape.array] + after
         if isinstance(shape, TupleValue):
             return prim, before + list(shape.items) + after
         return prim, values
@@ -298,41 +295,6 @@ class CallLowering(LoweringContext):
             return {p: constant_value(v) for p, v in zip(params[len(params) - len(values):], values)}
         nodes = fdef.args.defaults
         return {p: self.expr(d) for p, d in zip(params[len(params) - len(nodes):], nodes)}
-
-
-# Keyword options of primitives (rules/numpy_rules.py names a variant per set of options: np.sum_axis_keepdims):
-# the options a function takes by position after its data arguments, where that is not just `axis`, and the
-# options whose value selects the variant (np.linalg.norm_ord_fro).
-_POSITIONAL_OPTIONS = {"np.linalg.norm": ("ord", "axis", "keepdims")}
-_VALUE_OPTIONS = ("ord",)
-
-
-def _option_value(value) -> str:
-    """An option value as part of a variant's name: 2.0 and 2 are the same order."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
-def _keyword_forms(name) -> list:
-    """The keyword forms the variants of primitive `name` support, for a diagnostic: ["axis=k", "ord='fro'"]."""
-    forms = []
-    for variant in REGISTRY.names():
-        if not variant.startswith(name + "_"):
-            continue
-        words, parts = variant[len(name) + 1:].split("_"), []
-        while words:
-            word = words.pop(0)
-            if word in _VALUE_OPTIONS and words:
-                value = words.pop(0)
-                parts.append(f"{word}={value!r}" if not value.lstrip("-").isdigit() else f"{word}={value}")
-            elif word in ("axis", "keepdims"):
-                parts.append("axis=k" if word == "axis" else "keepdims=True")
-            else:
-                break
-        else:
-            forms.append(", ".join(parts))
-    return forms
 
 
 _BUILTIN_TYPES = (float, int, bool)
