@@ -114,3 +114,26 @@ def test_checker_only_codes_are_invisible_to_the_static_checker(tmp_path):
         if entry.checked_by == "run":
             found = static_codes(write(tmp_path, entry.code, entry.example))
             assert entry.code not in {code for code, _ in found}
+
+
+def test_every_code_is_named_once_and_catalogued():
+    from diffprog import codes
+    from diffprog.cli.catalogue import ENTRIES
+
+    assert [entry.code for entry in ENTRIES] == list(codes.ALL)
+    assert len(set(codes.ALL)) == len(codes.ALL)
+
+
+def test_stages_report_codes_by_name_never_by_literal():
+    """A code is spelled once, in diffprog/codes.py; stages take it from there (a typo cannot invent a code)."""
+    import ast
+    import pathlib
+    import re
+
+    package = pathlib.Path(dp.__file__).parent
+    literals = [f"{path.relative_to(package)}:{node.lineno}"
+                for path in package.rglob("*.py") if path.name != "codes.py"
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and re.fullmatch(r"DP\d{3}", node.value)]
+    assert literals == []

@@ -10,6 +10,7 @@ from ..errors import Reporter
 from ..ir import core as C
 from ..ir import types as T
 from .activity import Activity
+from .. import codes
 
 
 def check_active_uses(function: C.Function, activity: Activity, reporter: Reporter) -> None:
@@ -41,14 +42,15 @@ def _check_call(stmt, activity, reporter):
         code, message, fix = prim.no_rule
         reporter.error(code, message, stmt.origin, fix)
     elif prim.cut and stmt.target in activity.useful:  # a mask or an index is not a cut derivative
-        reporter.warning("DP201", f"the derivative is cut here: {prim.name} has zero derivative, so nothing "
+        reporter.warning(codes.DERIVATIVE_CUT,
+                         f"the derivative is cut here: {prim.name} has zero derivative, so nothing "
                          "flows back to its argument", stmt.origin,
                          "wrap the argument in diffprog.no_derivative(...) to state that this is intended")
 
 
 def check_result_depends_on_inputs(function: C.Function, activity: Activity, wrt, reporter: Reporter) -> None:
     if wrt and not any(activity.is_active(r) for r in function.results):
-        reporter.warning("DP202", f"the result of '{function.name}' does not depend on "
+        reporter.warning(codes.INDEPENDENT_RESULT, f"the result of '{function.name}' does not depend on "
                          f"{', '.join(sorted(wrt))}: the derivative is always zero", function.origin,
                          "check which argument you differentiate with respect to (argnums)")
 
@@ -83,7 +85,7 @@ def check_array_aliasing(function: C.Function, types: dict, activity: Activity, 
         through_views |= view
         if (message, origin) not in reported:
             reported.add((message, origin))
-            reporter.error("DP101", message, origin, fix)
+            reporter.error(codes.UNSUPPORTED, message, origin, fix)
 
     for store, _ in order:
         if not isinstance(store, C.Store) or store.base not in activity.varied:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..errors import Reporter
 from ..ir import core as C
 from ..ir import types as T
+from .. import codes
 
 
 def const_type(value):
@@ -33,13 +34,15 @@ def infer_types(function: C.Function, param_types: dict, reporter: Reporter) -> 
                 if id(stmt) not in reported:
                     reported.add(id(stmt))
                     if new == T.Opaque("element"):  # an array restored from a typed-list tape
-                        reporter.error("DP101", "a derivative of a derivative through a loop that assigns arrays is "
+                        reporter.error(codes.UNSUPPORTED,
+                                       "a derivative of a derivative through a loop that assigns arrays is "
                                        "not supported yet: the first derivative keeps those arrays on list tapes, "
                                        "which are not differentiated", stmt.origin,
                                        "for now, take finite differences of dp.grad of the function (itself exact "
                                        "and compiled), or assign the loop's arrays outside it")
                     else:
-                        reporter.error("DP101", f"'{target}' holds a {env[target]} elsewhere but a {new} here",
+                        reporter.error(codes.UNSUPPORTED,
+                                       f"'{target}' holds a {env[target]} elsewhere but a {new} here",
                                        stmt.origin, "use a different variable for each kind of value")
                 continue
             if joined != env.get(target):
@@ -74,7 +77,7 @@ def expr_type(value, env, stmt=None, reporter=None, reported=None):
         if reporter is not None and id(stmt) not in reported:
             reported.add(id(stmt))
             opaque = [t for t in arg_types if isinstance(t, T.Opaque)]
-            code = "DP105" if opaque else "DP101"
+            code = codes.NO_TANGENT if opaque else codes.UNSUPPORTED
             reason = f": {error}" if isinstance(error, TypeError) and str(error) else ""
             reporter.error(code, f"{value.prim.name} cannot be applied to {', '.join(map(str, arg_types))}{reason}",
                            stmt.origin, "use numbers (float, int) or numpy arrays here")

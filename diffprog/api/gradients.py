@@ -15,6 +15,7 @@ from ..ir import types as T
 from ..custom_types import layout as L
 from ..custom_types import protocol as P
 from .functions import DifferentiableFunction, Gradient, Params, Result, _is_differentiable
+from .. import codes
 
 
 _wrapped = weakref.WeakKeyDictionary()
@@ -117,7 +118,7 @@ def _not_scalar(df, spec):
     if spec.results == 1 and not spec.returns_tuple and isinstance(spec.result_types[0], L.Node):
         what = f"a {spec.result_types[0].cls.__name__}"
     return DifferentiabilityError([Diagnostic(
-        "DP111", f"grad needs a function returning one number, but '{parsed.name}' returns {what}",
+        codes.NOT_SCALAR, f"grad needs a function returning one number, but '{parsed.name}' returns {what}",
         parsed.origin(parsed.node), "use diffprog.vjp(f, *args) with a cotangent shaped like the result, or "
         "diffprog.jacobian(f)")])
 

@@ -16,6 +16,7 @@ from ..custom_types import protocol as P
 from .functions import Params, _differentiable_positions
 from .gradients import _cotangent, _reverse_runner, as_differentiable, grad
 from .tangents import _run_forward
+from .. import codes
 
 
 def _unit_directions(x):
@@ -102,7 +103,7 @@ class JacobianFunction:
             if self._batched(args) is None:
                 self.df.forward_specialization((self.argnums,), args)
         except DifferentiabilityError as error:
-            if any(d.code == "DP102" for d in error.diagnostics):
+            if any(d.code == codes.NO_RULE for d in error.diagnostics):
                 return "reverse"
             raise
         return "forward"
@@ -146,7 +147,7 @@ class JacobianFunction:
             try:
                 spec = self.df.forward_specialization((self.argnums,), args, mode="forward_batched")
             except DifferentiabilityError as error:
-                if not all(d.code == "DP102" for d in error.diagnostics):
+                if not all(d.code == codes.NO_RULE for d in error.diagnostics):
                     raise
                 self.df.forward_specialization((self.argnums,), args)  # its own problems, if any, are the user's
                 name = self.df.compiler.parsed.name

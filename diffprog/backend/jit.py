@@ -8,6 +8,7 @@ import pickle
 import re
 
 from ..errors import CompilationError, Diagnostic
+from .. import codes
 
 
 def compile_nopython(py_function, arg_values, origins: dict, path: str):
@@ -29,7 +30,8 @@ def compile_nopython(py_function, arg_values, origins: dict, path: str):
         raise CompilationError([_diagnostic(error, origins, path)]) from None
     except (AssertionError, NotImplementedError, LookupError, TypeError) as error:  # numba failing internally
         raise CompilationError([Diagnostic(
-            "DP301", f"numba failed internally while compiling the generated code ({type(error).__name__}: "
+            codes.NUMBA_REJECTED,
+            f"numba failed internally while compiling the generated code ({type(error).__name__}: "
             f"{error})", origins.get(min(origins)) if origins else None,
             hint="report this with the generated code; meanwhile, run with @diffprog.differentiable(jit=False)",
             notes=(f"generated code: {path}",))]) from error
@@ -69,7 +71,7 @@ def _diagnostic(error, origins, path) -> Diagnostic:
     informative = [line for line in body if not line.startswith(("During:", "File ", "<source"))]
     summary = " ".join(informative[:3]) if informative else text.strip()
     return Diagnostic(
-        "DP301",
+        codes.NUMBA_REJECTED,
         f"numba cannot compile this in nopython mode: {summary}",
         origin,
         hint="use only numbers, numpy arrays and tuples of them on this line (see numba's message below)",

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import codes
+from ..codes import Code
+
 
 @dataclass(frozen=True)
 class Entry:
-    code: str
-    severity: str  # "error" or "warning"
-    title: str
+    code: Code  # with its severity and title (diffprog/codes.py, where the stages take it from)
     explanation: str
     fix: str
     example: str = ""  # a complete module showing the problem (may define main() to trigger it at run time)
     fixed: str = ""  # the same module with the fix applied
     checked_by: str = "check"  # "check": found statically too; "run": only when the code runs; "retired"
+
+    @property
+    def severity(self) -> str:
+        return self.code.severity
+
+    @property
+    def title(self) -> str:
+        return self.code.title
 
 
 _HEADER = "import diffprog as dp\n\n\n"
@@ -32,7 +41,7 @@ def _main(name: str, args: str) -> str:
 
 ENTRIES = [
     Entry(
-        "DP001", "error", "file cannot be parsed",
+        codes.UNPARSABLE_FILE,
         "The checker reads files as Python source without running them. A file that is not valid Python (or cannot "
         "be read or decoded) cannot be checked at all, so it is reported at the place of the syntax error and the "
         "checker exits with status 2.",
@@ -41,14 +50,14 @@ ENTRIES = [
         "def f(x):\n    return x * x\n",
     ),
     Entry(
-        "DP002", "error", "internal error of the checker",
+        codes.INTERNAL_ERROR,
         "diffprog itself failed while checking one function. The other functions are still checked; the run exits "
         "with status 2 because this function could not be vouched for.",
         "Report the function and the message (with the `raised at` note) as a bug. Meanwhile, suppress it on the "
         "function's `def` line with `# diffprog: ignore[DP002]`.",
     ),
     Entry(
-        "DP101", "error", "unsupported construct on a differentiated path",
+        codes.UNSUPPORTED,
         "diffprog differentiates a subset of Python: numbers, numpy arrays and tuples, assignments, if/else, "
         "for-range and while loops, and calls to functions it can read. try/except, with, generators, async code, "
         "classes or imports inside the function, del, star-arguments, lambdas, comprehensions, f-strings, lists "
@@ -61,7 +70,7 @@ ENTRIES = [
         "    return 1.0 / x\n" + _main("safe_inverse", "2.0"),
     ),
     Entry(
-        "DP102", "error", "call to a function with no source and no derivative rule",
+        codes.NO_RULE,
         "An active value (one the result depends on differentiably) is passed to a function diffprog cannot read "
         "— a C builtin, a compiled extension, a third-party function outside the checked project — and for which "
         "no derivative rule is registered. Inactive arguments are fine: such calls run as they are.",
@@ -73,7 +82,7 @@ ENTRIES = [
         "    return math.lgamma(dp.no_derivative(x)) * x\n\n\ndef main():\n    return dp.grad(f)(1.5)\n",
     ),
     Entry(
-        "DP103", "error", "call that cannot be resolved statically",
+        codes.UNRESOLVED,
         "diffprog inlines every call, so it must know which function is called from the source alone. Calling a "
         "parameter, a variable bound to different functions on different paths, or a value computed when the "
         "module runs cannot be resolved.",
@@ -87,7 +96,7 @@ ENTRIES = [
         "def main():\n    return dp.grad(f)(2.0)\n",
     ),
     Entry(
-        "DP104", "error", "side effect that cannot be differentiated",
+        codes.SIDE_EFFECT,
         "Writes to global variables (`global`), to variables of an enclosing function (`nonlocal`) or to "
         "attributes of objects passed in would have to be undone and differentiated through state diffprog does "
         "not track.",
@@ -97,7 +106,7 @@ ENTRIES = [
         _HEADER + "@dp.differentiable\ndef f(x):\n    return x * x\n" + _main("f", "2.0"),
     ),
     Entry(
-        "DP105", "error", "active value of a type without a tangent protocol",
+        codes.NO_TANGENT,
         "Derivatives flow through numbers and numpy float arrays. An active value inside an instance of an "
         "unregistered class, a string, a dict or a set has no tangent, so diffprog cannot carry its derivative.",
         "Pass the numbers themselves (or a numpy array) instead of the object; a class can be made differentiable "
@@ -108,7 +117,7 @@ ENTRIES = [
         "def main():\n    return dp.grad(f)(1.0)\n",
     ),
     Entry(
-        "DP106", "error", "differentiating with respect to an int, bool or str argument",
+        codes.NOT_DIFFERENTIABLE,
         "Only floats and float arrays have derivatives. Statically, the parameter's annotation (`n: int`) together "
         "with the `argnums` of the grad/value_and_grad/vjp calls in the checked files tells which arguments are "
         "differentiated; at run time, the actual argument types do (an int literal `2` instead of `2.0` is the "
@@ -120,7 +129,7 @@ ENTRIES = [
         "        y = y * x\n    return y\n\n\ndef main():\n    return dp.grad(power, argnums=0)(2.0, 3)\n",
     ),
     Entry(
-        "DP107", "error", "in-place write to an argument array",
+        codes.WRITES_ARGUMENT,
         "Writing into an array that was passed in changes the caller's data, and the derivative would have to "
         "account for the aliasing between the argument and the result.",
         "Write into a local copy: `a = a.copy()` first, or build a new array.",
@@ -130,7 +139,7 @@ ENTRIES = [
         "    return x * a[1]\n\n\ndef main():\n    return dp.grad(f, argnums=1)(np.ones(2), 3.0)\n",
     ),
     Entry(
-        "DP108", "error", "a path that does not return a value",
+        codes.MISSING_RETURN,
         "Every path through a differentiated function (and through every function it calls) must return a "
         "value; falling off the end returns None, which has no derivative.",
         "Add a return statement at the end of every path.",
@@ -139,7 +148,7 @@ ENTRIES = [
         + _main("relu", "2.0"),
     ),
     Entry(
-        "DP109", "error", "the function's source is unavailable",
+        codes.NO_SOURCE,
         "diffprog reads the source of every function it differentiates or inlines. Functions made with exec or "
         "eval, typed into an interactive session, or compiled have none. The static checker never sees such "
         "functions (a call to one is DP102 or DP103 there); the decorator reports DP109.",
@@ -151,7 +160,7 @@ ENTRIES = [
         checked_by="run",
     ),
     Entry(
-        "DP110", "error", "recursion",
+        codes.RECURSION,
         "diffprog inlines every call into the differentiated function, so a function that calls itself (directly "
         "or through others) would be inlined forever.",
         "Rewrite the recursion as a loop.",
@@ -161,7 +170,7 @@ ENTRIES = [
         "        y = y * x\n    return y\n" + _main("power", "2.0, 3"),
     ),
     Entry(
-        "DP111", "error", "grad of a function returning a tuple",
+        codes.NOT_SCALAR,
         "`grad` and `value_and_grad` need a function returning one number. For a function returning several "
         "values, say how they are weighted: that is a vector-Jacobian product.",
         "Use `diffprog.vjp(f, *args)`, which returns the value and a pullback taking one cotangent per returned "
@@ -172,7 +181,7 @@ ENTRIES = [
         "def main():\n    value, pullback = dp.vjp(polar, 1.0, 2.0)\n    return pullback((1.0, 0.0))\n",
     ),
     Entry(
-        "DP112", "error", "reverse mode over a derivative that writes into arrays (retired)",
+        codes.WRITES_IN_DERIVATIVE,
         "Reported before reverse mode could differentiate the tapes of a generated adjoint, when `grad(grad(f))` "
         "was taken of a function with loops. Reverse mode now differentiates those tapes, so nothing reports this "
         "code any more; it stays in the catalogue so that it is never reused for something else.",
@@ -180,7 +189,7 @@ ENTRIES = [
         checked_by="retired",
     ),
     Entry(
-        "DP201", "warning", "derivative cut",
+        codes.DERIVATIVE_CUT,
         "An active value passes through int(), round(), math.floor/ceil/trunc, //, bool(), a comparison used as "
         "a number, or np.sign: their derivative is zero, so nothing flows back through that path (the gradient "
         "is silently zero or too small). `a % b` is not a cut: its derivative with respect to `a` is 1.",
@@ -192,7 +201,7 @@ ENTRIES = [
         "    return dp.no_derivative(math.floor(x)) * x\n" + _main("f", "2.5"),
     ),
     Entry(
-        "DP202", "warning", "the result does not depend on the differentiated inputs",
+        codes.INDEPENDENT_RESULT,
         "Nothing the function returns depends differentiably on the arguments being differentiated, so the "
         "derivative is always zero — usually the wrong `argnums`, or a value cut on the way.",
         "Check which arguments you differentiate with respect to (`argnums`).",
@@ -202,7 +211,7 @@ ENTRIES = [
         "def main():\n    return dp.grad(f, argnums=1)(1.0, 2.0)\n",
     ),
     Entry(
-        "DP301", "error", "numba cannot compile the generated code",
+        codes.NUMBA_REJECTED,
         "The generated derivative code is compiled with numba in nopython mode; diffprog never falls back to "
         "slow interpreted Python. Constructs numba cannot type — calls to arbitrary Python functions, "
         "heterogeneous containers, string formatting of values — fail there. The diagnostic points at your line "

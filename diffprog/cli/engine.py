@@ -23,6 +23,7 @@ from ..frontend.syntax import check_function_syntax
 from ..ir import types as T
 from .static import (Module, StaticFunction, Unknown, _evaluate, _lookup, display_path, dynamic_value_site, literal,
                      unknown)
+from .. import codes
 
 _GRAD_KINDS = {id(diffprog.grad): "grad", id(diffprog.value_and_grad): "value_and_grad", id(diffprog.vjp): "vjp"}
 _DECORATOR = diffprog.differentiable
@@ -292,7 +293,7 @@ def _check(target: Target) -> list:
     parsed = fn.__diffprog_parsed__
     reporter = Reporter()
     if fn.is_async:  # as frontend.source.parse_function reports it for a live function
-        reporter.error("DP101", f"'{fn.__name__}' is an async function, which cannot be differentiated",
+        reporter.error(codes.UNSUPPORTED, f"'{fn.__name__}' is an async function, which cannot be differentiated",
                        parsed.origin(parsed.node), "differentiate a synchronous function")
         return reporter.diagnostics
     check_function_syntax(parsed, reporter)  # decoration time
@@ -355,7 +356,8 @@ def _grad_of_tuple(target, parsed, core) -> list:
     """DP111, as GradientFunction reports it at run time, for every grad/value_and_grad call site."""
     if not (core.returns_tuple or len(core.results) != 1):
         return []
-    return [Diagnostic("DP111", f"grad needs a function returning one number, but '{parsed.name}' returns a tuple",
+    return [Diagnostic(codes.NOT_SCALAR,
+                       f"grad needs a function returning one number, but '{parsed.name}' returns a tuple",
                        parsed.origin(parsed.node),
                        "use diffprog.vjp(f, *args) and pass one cotangent per returned value",
                        notes=(f"{site.kind} is taken at {display_path(site.origin.file)}:{site.origin.line}:"
@@ -366,14 +368,14 @@ def _grad_of_tuple(target, parsed, core) -> list:
 def _reclassify(diagnostic: Diagnostic) -> Diagnostic:
     """A call to a value computed at import time (which the checker did not run) cannot be resolved statically:
     DP103, not DP102 (which says the function has no source)."""
-    if diagnostic.code != "DP102" or not diagnostic.message.startswith("'"):
+    if diagnostic.code != codes.NO_RULE or not diagnostic.message.startswith("'"):
         return diagnostic
     qualified = diagnostic.message[1:].split("'", 1)[0]
     site = dynamic_value_site(qualified)
     if site is None:
         return diagnostic
     name = qualified.rpartition(".")[2]
-    return replace(diagnostic, code="DP103",
+    return replace(diagnostic, code=codes.UNRESOLVED,
                    message=f"cannot tell statically which function '{name}' is: it is computed when the module "
                            f"runs ({site})",
                    hint="call a function defined with def (at module level or nested here) by its name")
@@ -385,7 +387,7 @@ def internal_error(fn: StaticFunction, error: BaseException) -> Diagnostic:
     node = fn.node
     origin = Origin(str(fn.module.path), node.lineno, node.col_offset, "", fn.__name__,
                     getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
-    return Diagnostic("DP002", f"internal error while checking '{fn.__qualname__}': "
+    return Diagnostic(codes.INTERNAL_ERROR, f"internal error while checking '{fn.__qualname__}': "
                                f"{type(error).__name__}: {error}", origin,
                       "this is a bug in diffprog: please report it with this function; the other functions were "
                       "checked", "error", (f"raised at {where}",))

@@ -32,6 +32,7 @@ from ..errors import Diagnostic
 from .catalogue import CATALOGUE, explain
 from .config import UsageError, load_settings
 from .runner import _SUPPRESSION, check_paths
+from .. import codes
 
 EXPLAIN_COMMAND = "diffprog.explain"
 _SOURCE = "diffprog"
@@ -158,7 +159,7 @@ class DiffprogServer(LanguageServer):
                 title=f"diffprog fix: {d.hint}", kind=lsp.CodeActionKind.QuickFix, diagnostics=[diagnostic],
                 command=lsp.Command(title=f"Explain {d.code}", command=EXPLAIN_COMMAND, arguments=[d.code])))
         suppress = _suppression_edit(file, diagnostic.range.start.line, d.code)
-        if suppress is not None and d.code != "DP001":
+        if suppress is not None and d.code != codes.UNPARSABLE_FILE:
             actions.append(lsp.CodeAction(title=f"Suppress {d.code} on this line", kind=lsp.CodeActionKind.QuickFix,
                                           diagnostics=[diagnostic],
                                           edit=lsp.WorkspaceEdit(changes={uri: [suppress]})))
@@ -194,7 +195,7 @@ def _no_derivative_name(file: str) -> str | None:
 
 def _mechanical_fix(file, diagnostic, d: Diagnostic):
     """(title, TextEdit) for fixes that are an edit: a cut value (DP201) wrapped in no_derivative(...)."""
-    if d.code != "DP201" or "no_derivative" not in (d.hint or "") or d.origin is None or \
+    if d.code != codes.DERIVATIVE_CUT or "no_derivative" not in (d.hint or "") or d.origin is None or \
             d.origin.end_line != d.origin.line or d.origin.end_col is None:
         return None
     name = _no_derivative_name(file)

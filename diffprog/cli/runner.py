@@ -17,11 +17,12 @@ from .config import Settings, UsageError
 from .engine import GradSite, Target, check_target, discover
 from .static import Project, display_path, read_source
 from .user_rules import find_rules, project_modules, registered
+from .. import codes
 
 # Directories never searched when a directory is given (virtual environments, build output, VCS metadata).
 SKIPPED_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules", "build",
                 "dist", ".eggs", "site-packages", ".mypy_cache", ".pytest_cache"}
-CHECKER_CODES = ("DP001", "DP002")  # about the checker itself: never filtered out
+CHECKER_CODES = (codes.UNPARSABLE_FILE, codes.INTERNAL_ERROR)  # about the checker itself: never filtered out
 _MENTIONS = ("diffprog", "differentiable", "grad", "vjp")
 _SUPPRESSION = re.compile(r"#\s*diffprog:\s*ignore(?:\[([A-Za-z0-9_,\s]*)\])?")
 
@@ -44,7 +45,7 @@ class Report:
 
     @property
     def internal_errors(self) -> list:
-        return [d for d in self.diagnostics if d.code == "DP002"]
+        return [d for d in self.diagnostics if d.code == codes.INTERNAL_ERROR]
 
     def exit_code(self, warnings_as_errors: bool = False) -> int:
         if any(d.code in CHECKER_CODES for d in self.diagnostics):
@@ -126,7 +127,8 @@ def _load(project, path, report, all_functions):
         return None
     except (OSError, ValueError, UnicodeDecodeError, RecursionError, MemoryError) as error:
         origin = Origin(str(Path(path).resolve()), 1, 0)
-        report.diagnostics.append(Diagnostic("DP001", f"cannot read this file: {type(error).__name__}: {error}",
+        report.diagnostics.append(Diagnostic(codes.UNPARSABLE_FILE,
+                                             f"cannot read this file: {type(error).__name__}: {error}",
                                              origin, "make it a readable UTF-8 (or PEP 263 encoded) Python file"))
         return None
     report.lines += len(module_text_lines(module.path))
@@ -144,7 +146,7 @@ def _parse_error(path, error: SyntaxError) -> Diagnostic:
     end_col = getattr(error, "end_offset", None)
     origin = Origin(str(Path(path).resolve()), line, col, (error.text or "").rstrip("\n"), "",
                     end_line, end_col - 1 if end_col else None)
-    return Diagnostic("DP001", f"this file is not valid Python: {error.msg}", origin,
+    return Diagnostic(codes.UNPARSABLE_FILE, f"this file is not valid Python: {error.msg}", origin,
                       "fix the syntax error (python -m py_compile shows the same message)")
 
 
@@ -179,7 +181,7 @@ def _filter(diagnostics, settings: Settings, report: Report) -> list:
 
 def suppressed(d: Diagnostic) -> bool:
     """`# diffprog: ignore[DP201]` (or a bare `# diffprog: ignore`) on the reported line."""
-    if d.origin is None or d.code == "DP001":
+    if d.origin is None or d.code == codes.UNPARSABLE_FILE:
         return False
     text = linecache.getline(d.origin.file, d.origin.line)
     match = _SUPPRESSION.search(text)
@@ -187,8 +189,8 @@ def suppressed(d: Diagnostic) -> bool:
         return False
     if match.group(1) is None:
         return True
-    codes = {c.strip().upper() for c in match.group(1).split(",") if c.strip()}
-    return d.code in codes
+    listed = {c.strip().upper() for c in match.group(1).split(",") if c.strip()}
+    return d.code in listed
 
 
 __all__ = ["GradSite", "Report", "check_paths", "collect_files", "display_path", "suppressed"]

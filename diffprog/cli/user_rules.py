@@ -22,6 +22,7 @@ from ..errors import DifferentiabilityError, Diagnostic, Origin
 from ..frontend.source import PARSED
 from ..rules import user as _rules
 from .static import Module, Project, StaticFunction, literal
+from .. import codes
 
 _DERIVATIVE = diffprog.derivative
 _MODES = ("reverse", "forward")
@@ -157,7 +158,7 @@ def registered(sites):
 
 def _register(site: RuleSite, seeded: list) -> list:
     if site.mode not in _MODES:
-        return [Diagnostic("DP101", f"derivative(mode=...) must be 'reverse' or 'forward', not {site.mode!r}",
+        return [Diagnostic(codes.UNSUPPORTED, f"derivative(mode=...) must be 'reverse' or 'forward', not {site.mode!r}",
                            site.origin, "pass mode=\"reverse\" or mode=\"forward\"")]
     if site.target is None or not isinstance(site.rule, StaticFunction):
         return []  # not known statically (computed when the module runs): calls to it are reported as before

@@ -12,6 +12,7 @@ from ..custom_types import layout as L
 from . import pipeline
 from .function import FunctionCompiler
 from .signature import Signature
+from .. import codes
 
 
 class _Derived(FunctionCompiler):
@@ -77,7 +78,8 @@ class DerivativeCompiler(_Derived):
             what = f"a {returns[0].cls.__name__}" if len(returns) == 1 and returns[0] is not None else \
                 "a tuple" if len(ir.seed_types) != 1 else "an array"
             raise DifferentiabilityError([Diagnostic(
-                "DP111", f"grad needs a function returning one number, but '{self.parsed.name}' returns {what}",
+                codes.NOT_SCALAR,
+                f"grad needs a function returning one number, but '{self.parsed.name}' returns {what}",
                 self.parsed.origin(self.parsed.node), "use diffprog.jvp or diffprog.jacobian, or return a sum")])
         n = len(ir.params) - len(ir.seed_types)  # the flat arguments (registered types split into fields)
         seeds = [C.Assign(seed, C.Const(1.0), ir.origin) for seed in ir.params[n:]]

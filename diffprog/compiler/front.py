@@ -16,6 +16,7 @@ from ..normalize.cleanup import hoist_loop_invariants, initialize_unassigned, re
 from ..normalize.lower import Lowerer
 from ..normalize.nested import has_nested
 from .unit import Pass, Unit
+from .. import codes
 
 
 def lower_to_core(parsed, reporter: Reporter):
@@ -30,7 +31,8 @@ def lower_to_core(parsed, reporter: Reporter):
 def wrt_problems(core, wrt_names, types) -> list:
     """DP106 for every differentiated parameter whose type cannot have a derivative."""
     return [
-        Diagnostic("DP106", f"cannot differentiate with respect to '{p}', which is {describe(types[p])}",
+        Diagnostic(codes.NOT_DIFFERENTIABLE,
+                   f"cannot differentiate with respect to '{p}', which is {describe(types[p])}",
                    core.param_origins.get(p),
                    hint="pass a float (e.g. 2.0 instead of 2) or a float array, or choose other "
                         "arguments with argnums")
@@ -115,7 +117,7 @@ def _check(unit: Unit) -> None:
                                                     forward_mode=unit.mode in ("forward", "forward_batched"))
     if unit.compiler.derives and through_views:
         raise DifferentiabilityError([Diagnostic(
-            "DP101", "this derivative of a derivative cannot be differentiated again: the code it runs saves "
+            codes.UNSUPPORTED, "this derivative of a derivative cannot be differentiated again: the code it runs saves "
             "and restores the contents of its tapes as shared arrays",
             function.origin, "differentiate one time fewer and take finite differences of that")])
     reporter.raise_if_errors()

@@ -20,6 +20,7 @@ from ..custom_types.boundary import Boundary, param_layouts, unregistered_proble
 from ..custom_types.layout import signature as layout_signature
 from . import pipeline
 from .signature import Signature
+from .. import codes
 
 
 @dataclass
@@ -80,7 +81,7 @@ class FunctionCompiler:
         if layouts not in self._lowered:
             if layouts in self._lowering:  # g's body takes a derivative of g itself
                 raise DifferentiabilityError([Diagnostic(
-                    "DP110", f"'{self.parsed.name}' takes a derivative of itself (recursion)",
+                    codes.RECURSION, f"'{self.parsed.name}' takes a derivative of itself (recursion)",
                     self.parsed.origin(self.parsed.node), "diffprog inlines derivatives; rewrite the recursion as "
                     "a loop")])
             self._lowering.add(layouts)

@@ -20,6 +20,7 @@ from .front import describe
 from . import registry
 from .function import FunctionCompiler
 from .signature import Signature
+from .. import codes
 
 
 def expand_nested(core, names, param_types) -> tuple:
@@ -52,7 +53,7 @@ def derive_nested(call, arg_types: tuple) -> Derived:
         active = _deriving.__dict__.setdefault("calls", [])
         if call in active:
             raise DifferentiabilityError([Diagnostic(
-                "DP110", f"{call.title} is called while differentiating the same function (recursion)",
+                codes.RECURSION, f"{call.title} is called while differentiating the same function (recursion)",
                 call.origin, "diffprog inlines derivatives; rewrite the recursion as a loop")])
         active.append(call)
         try:
@@ -63,7 +64,7 @@ def derive_nested(call, arg_types: tuple) -> Derived:
         except DifferentiabilityError as error:
             found = _at_call_site(error, call)
         except (TypeError, ValueError) as error:
-            found = DifferentiabilityError([Diagnostic("DP101", f"{call.title}: {error}", call.origin,
+            found = DifferentiabilityError([Diagnostic(codes.UNSUPPORTED, f"{call.title}: {error}", call.origin,
                                                        "check the arguments of the call")])
         finally:
             active.pop()
@@ -77,7 +78,7 @@ def _derive(call, arg_types) -> Derived:
     for k, t in enumerate(arg_types):
         if t is None or (isinstance(t, T.Opaque) and t.pytype != "NoneType"):
             raise DifferentiabilityError([Diagnostic(
-                "DP105", f"argument {k + 1} of {call.title} is {'of unknown type' if t is None else f'a {t}'}",
+                codes.NO_TANGENT, f"argument {k + 1} of {call.title} is {'of unknown type' if t is None else f'a {t}'}",
                 call.origin, "pass floats, ints or numpy arrays")])
     n = call.primals
     if call.kind == "call":
@@ -96,7 +97,8 @@ def _derive(call, arg_types) -> Derived:
             wrt = tuple(k for k in range(call.user) if args.carries(k))
             if not wrt:
                 raise DifferentiabilityError([Diagnostic(
-                    "DP106", f"{call.title} needs at least one float or float-array argument", call.origin,
+                    codes.NOT_DIFFERENTIABLE,
+                    f"{call.title} needs at least one float or float-array argument", call.origin,
                     "pass a float (e.g. 2.0 instead of 2) or a float array")])
             args.check(with_tangent, "vector entry")
             gradient = DerivativeCompiler(call.compiler, wrt, tuple(range(1, 1 + len(wrt))), jit=False)
@@ -170,7 +172,8 @@ def _check_tangent(call, k, primal, tangent, what):
         (isinstance(primal, T.Scalar) and isinstance(tangent, T.Scalar) and tangent.kind != "bool")
     if not same:
         raise DifferentiabilityError([Diagnostic(
-            "DP101", f"the {what} for argument {k + 1} of {call.title} is {describe(tangent)}, but the argument "
+            codes.UNSUPPORTED,
+            f"the {what} for argument {k + 1} of {call.title} is {describe(tangent)}, but the argument "
             f"is {describe(primal)}", call.origin,
             f"pass a {what} of the argument's type (0.0 or np.zeros_like(x) for none)")])
 
@@ -184,7 +187,7 @@ def _at_call_site(error, call):
         origin = d.origin
         if origin == site:  # already about the call
             found.append(d)
-        elif origin is None or d.code in ("DP106", "DP111"):
+        elif origin is None or d.code in (codes.NOT_DIFFERENTIABLE, codes.NOT_SCALAR):
             notes = d.notes + ((f"in {call.title}: '{origin.function}' is defined at {origin}",) if origin else ())
             found.append(replace(d, origin=site, notes=notes))
         else:

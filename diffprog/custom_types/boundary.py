@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import DifferentiabilityError, Diagnostic
 from . import layout as L
 from . import protocol as P
+from .. import codes
 
 _PLAIN = (float, int, bool, complex, str, bytes, type(None), np.ndarray, np.number, np.bool_)
 
@@ -57,7 +58,7 @@ def _unregistered(value, k, parsed):
     name = params[k].id if k < len(params) else str(k)
     origin = parsed.origin(params[k]) if k < len(params) else parsed.origin(parsed.node)
     return Diagnostic(
-        "DP105", f"argument '{name}' is a {cls}, a class with no tangent protocol, so it cannot be used in "
+        codes.NO_TANGENT, f"argument '{name}' is a {cls}, a class with no tangent protocol, so it cannot be used in "
         "differentiated code", origin,
         f"register it: @diffprog.differentiable_type on class {cls} (a dataclass), or "
         f"diffprog.register_tangent({cls}, fields=(...), build=...) for a class you cannot decorate")
@@ -103,7 +104,8 @@ class Boundary:
             if not leaves:
                 param = parsed.node.args.args[k]
                 raise DifferentiabilityError([Diagnostic(
-                    "DP106", f"cannot differentiate with respect to '{param.id}': {node.cls.__name__} has no "
+                    codes.NOT_DIFFERENTIABLE,
+                    f"cannot differentiate with respect to '{param.id}': {node.cls.__name__} has no "
                     "derivative-carrying fields (all are ints, bools or NoDerivative)", parsed.origin(param),
                     "choose other arguments with argnums")])
             out.extend(leaves)
@@ -194,7 +196,7 @@ class Boundary:
                 continue
             if not P.is_registered(seed):
                 raise DifferentiabilityError([Diagnostic(
-                    "DP111", f"'{self.name}' returns a {node.cls.__name__}, so its cotangent must be a "
+                    codes.NOT_SCALAR, f"'{self.name}' returns a {node.cls.__name__}, so its cotangent must be a "
                     f"{P.info(node.cls).tangent_cls.__name__}, not {type(seed).__name__}", None,
                     "use diffprog.vjp(f, *args) and pass a value of the tangent type (grad needs a function "
                     "returning one number)")])

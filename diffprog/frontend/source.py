@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..errors import DifferentiabilityError, Diagnostic, Origin
+from .. import codes
 
 
 @dataclass(eq=False)
@@ -70,7 +71,8 @@ def parse_function(fn) -> ParsedFunction:
         closure=_closure_values(fn),
     )
     if isinstance(node, gast.AsyncFunctionDef):
-        raise DifferentiabilityError([Diagnostic("DP101", f"'{node.name}' is an async function, which cannot be "
+        raise DifferentiabilityError([Diagnostic(codes.UNSUPPORTED,
+                                                 f"'{node.name}' is an async function, which cannot be "
                                                  "differentiated", parsed.origin(node),
                                                  "differentiate a synchronous function")])
     return parsed
@@ -137,7 +139,7 @@ def _no_source(fn, code) -> Diagnostic:
         origin = Origin(code.co_filename, code.co_firstlineno, 0,
                         linecache.getline(code.co_filename, code.co_firstlineno).rstrip("\n"), name)
     return Diagnostic(
-        "DP109",
+        codes.NO_SOURCE,
         f"the source of '{name}' is not available, so it cannot be differentiated "
         "(defined with exec/eval, in an interactive session without source, or compiled code)",
         origin,

@@ -8,40 +8,41 @@ from __future__ import annotations
 import gast
 
 from ..errors import Reporter
+from .. import codes
 
 _REWRITE = "rewrite it with plain assignments, if/else and for/while loops"
 
 UNSUPPORTED = {
-    gast.Try: ("DP101", "try/except", "move the error handling outside the differentiated function"),
-    gast.With: ("DP101", "a 'with' block", "move the context manager outside the differentiated function"),
-    gast.Yield: ("DP101", "'yield' (a generator)", "return the values (e.g. as a tuple) instead of yielding"),
-    gast.YieldFrom: ("DP101", "'yield from' (a generator)", "return the values instead of yielding"),
-    gast.Await: ("DP101", "'await'", "differentiate a synchronous function"),
-    gast.AsyncFunctionDef: ("DP101", "an async function", "differentiate a synchronous function"),
-    gast.AsyncFor: ("DP101", "'async for'", "use a plain for loop"),
-    gast.AsyncWith: ("DP101", "'async with'", "move it outside the differentiated function"),
-    gast.ClassDef: ("DP101", "a class definition inside a differentiated function",
+    gast.Try: (codes.UNSUPPORTED, "try/except", "move the error handling outside the differentiated function"),
+    gast.With: (codes.UNSUPPORTED, "a 'with' block", "move the context manager outside the differentiated function"),
+    gast.Yield: (codes.UNSUPPORTED, "'yield' (a generator)", "return the values (e.g. as a tuple) instead of yielding"),
+    gast.YieldFrom: (codes.UNSUPPORTED, "'yield from' (a generator)", "return the values instead of yielding"),
+    gast.Await: (codes.UNSUPPORTED, "'await'", "differentiate a synchronous function"),
+    gast.AsyncFunctionDef: (codes.UNSUPPORTED, "an async function", "differentiate a synchronous function"),
+    gast.AsyncFor: (codes.UNSUPPORTED, "'async for'", "use a plain for loop"),
+    gast.AsyncWith: (codes.UNSUPPORTED, "'async with'", "move it outside the differentiated function"),
+    gast.ClassDef: (codes.UNSUPPORTED, "a class definition inside a differentiated function",
                     "define the class at module level and register it with @diffprog.differentiable_type"),
-    gast.Delete: ("DP101", "'del'", "let the variable go out of scope instead of deleting it"),
-    gast.Import: ("DP101", "an import inside a differentiated function", "import at module level"),
-    gast.ImportFrom: ("DP101", "an import inside a differentiated function", "import at module level"),
-    gast.ListComp: ("DP101", "a list comprehension", "write the loop out with for"),
-    gast.SetComp: ("DP101", "a set comprehension", "write the loop out with for"),
-    gast.DictComp: ("DP101", "a dict comprehension", "write the loop out with for"),
-    gast.GeneratorExp: ("DP101", "a generator expression", "write the loop out with for"),
-    gast.JoinedStr: ("DP101", "an f-string", "format strings outside the differentiated function"),
-    gast.Starred: ("DP101", "star-arguments (*args)", "pass the arguments one by one"),
-    gast.Lambda: ("DP101", "a lambda inside a differentiated function", "define a nested function with def"),
-    gast.Raise: ("DP101", "'raise'", "check inputs before calling the differentiated function"),
-    gast.Assert: ("DP101", "'assert'", "check inputs before calling the differentiated function"),
-    gast.Match: ("DP101", "a 'match' statement", "use if/elif/else"),
-    gast.List: ("DP101", "a list", "use a tuple for a fixed number of values, or a numpy array"),
-    gast.Dict: ("DP101", "a dict", "use separate variables or a registered differentiable type"),
-    gast.Set: ("DP101", "a set", "use separate variables"),
-    gast.NamedExpr: ("DP101", "the walrus operator ':='", "assign on a line of its own"),
-    gast.Global: ("DP104", "a write to a global variable ('global')",
+    gast.Delete: (codes.UNSUPPORTED, "'del'", "let the variable go out of scope instead of deleting it"),
+    gast.Import: (codes.UNSUPPORTED, "an import inside a differentiated function", "import at module level"),
+    gast.ImportFrom: (codes.UNSUPPORTED, "an import inside a differentiated function", "import at module level"),
+    gast.ListComp: (codes.UNSUPPORTED, "a list comprehension", "write the loop out with for"),
+    gast.SetComp: (codes.UNSUPPORTED, "a set comprehension", "write the loop out with for"),
+    gast.DictComp: (codes.UNSUPPORTED, "a dict comprehension", "write the loop out with for"),
+    gast.GeneratorExp: (codes.UNSUPPORTED, "a generator expression", "write the loop out with for"),
+    gast.JoinedStr: (codes.UNSUPPORTED, "an f-string", "format strings outside the differentiated function"),
+    gast.Starred: (codes.UNSUPPORTED, "star-arguments (*args)", "pass the arguments one by one"),
+    gast.Lambda: (codes.UNSUPPORTED, "a lambda inside a differentiated function", "define a nested function with def"),
+    gast.Raise: (codes.UNSUPPORTED, "'raise'", "check inputs before calling the differentiated function"),
+    gast.Assert: (codes.UNSUPPORTED, "'assert'", "check inputs before calling the differentiated function"),
+    gast.Match: (codes.UNSUPPORTED, "a 'match' statement", "use if/elif/else"),
+    gast.List: (codes.UNSUPPORTED, "a list", "use a tuple for a fixed number of values, or a numpy array"),
+    gast.Dict: (codes.UNSUPPORTED, "a dict", "use separate variables or a registered differentiable type"),
+    gast.Set: (codes.UNSUPPORTED, "a set", "use separate variables"),
+    gast.NamedExpr: (codes.UNSUPPORTED, "the walrus operator ':='", "assign on a line of its own"),
+    gast.Global: (codes.SIDE_EFFECT, "a write to a global variable ('global')",
                   "return the value instead of writing a global"),
-    gast.Nonlocal: ("DP104", "a write to a variable of an enclosing function ('nonlocal')",
+    gast.Nonlocal: (codes.SIDE_EFFECT, "a write to a variable of an enclosing function ('nonlocal')",
                     "return the value instead of writing the captured variable"),
 }
 
@@ -73,7 +74,7 @@ def check_function_syntax(parsed, reporter: Reporter) -> None:
     node = parsed.node
     args = node.args
     if args.vararg or args.kwarg or args.kwonlyargs:
-        reporter.error("DP101", "*args, **kwargs and keyword-only parameters are not supported",
+        reporter.error(codes.UNSUPPORTED, "*args, **kwargs and keyword-only parameters are not supported",
                        parsed.origin(node), "use plain positional parameters")
     for statement in node.body:
         _visit(statement, parsed, reporter)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..ir import types as T
+from .. import codes
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Primitive:
             from ..errors import DifferentiabilityError, Diagnostic
 
             raise DifferentiabilityError([Diagnostic(
-                "DP102", f"forward mode has no tangent rule for {self.name} on array arguments: its derivative "
+                codes.NO_RULE, f"forward mode has no tangent rule for {self.name} on array arguments: its derivative "
                 "rule was given for numbers", None, "use reverse mode (grad, vjp) for this function")])
         table = self.array_partials if arrays and self.array_partials is not None else self.partials
         if table is None or table[k] is None:

@@ -13,6 +13,7 @@ from functools import partial
 from ..ir import types as T
 from .registry import FRESH, Traits
 from .registry import primitive as p
+from .. import codes
 
 # Traits (registry.Traits): every primitive here gives a number or a new array (fresh). Arithmetic is cheap to
 # recompute on ints and arrays, and reads any layout; the ones that cannot raise may be hoisted out of loops.
@@ -64,7 +65,7 @@ pure("float", "({0} * 1.0)", "x", "1.0", keys=[builtins.float])  # numba has no 
 n("int", "int({0})", "x", None, keys=[builtins.int], result="int", cut=True)
 n("bool", "bool({0})", "x", None, keys=[builtins.bool], result="bool", cut=True)
 n("str", "str({0})", "x", None, keys=[builtins.str], result=lambda ts: T.Opaque("str"),
-  no_rule=("DP105", "an active value is turned into a string, which has no derivative",
+  no_rule=(codes.NO_TANGENT, "an active value is turned into a string, which has no derivative",
            "compute with the number itself; convert to a string outside the differentiated function"))
 n("round", "round({0})", "x", None, keys=[(builtins.round, 1)], result="int", cut=True)
 n("round_digits", "round({0}, {1})", "x, n", None, None, keys=[(builtins.round, 2)], cut=True)

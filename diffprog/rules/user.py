@@ -27,6 +27,7 @@ from ..frontend.resolve import import_path
 from ..frontend.syntax import check_function_syntax
 from ..frontend.source import is_library, parsed_function
 from .registry import REGISTRY, Primitive
+from .. import codes
 
 _RULES: dict = {}  # id(g) -> {"reverse": ..., "forward": ..., "target": g}
 _PREVIOUS: dict = {}  # id(g) -> (g, {registry key: the primitive registered there before the first user rule})
@@ -131,7 +132,7 @@ def _checked(rule, target, mode):
         shape = (f"{rule.__name__}(*args, result, cotangent)" if mode == "reverse"
                  else f"{rule.__name__}(*args, *tangents)")
         raise DifferentiabilityError([Diagnostic(
-            "DP101", f"the {mode} rule for '{name}' takes {count} parameters, but '{name}' takes {n} "
+            codes.UNSUPPORTED, f"the {mode} rule for '{name}' takes {count} parameters, but '{name}' takes {n} "
             f"argument{'s' if n != 1 else ''}, so it must take {expected}: {shape}", parsed.origin(parsed.node),
             "fix the rule's parameters")])
     if mode == "forward":
@@ -150,7 +151,8 @@ def _none_positions(parsed, n, name):
     for r in tuples:
         if len(r.elts) != n:
             raise DifferentiabilityError([Diagnostic(
-                "DP101", f"the reverse rule for '{name}' returns {len(r.elts)} cotangents, but '{name}' takes {n} "
+                codes.UNSUPPORTED,
+                f"the reverse rule for '{name}' returns {len(r.elts)} cotangents, but '{name}' takes {n} "
                 "arguments", parsed.origin(r), "return one cotangent per argument (None for no derivative)")])
     return tuple(all(isinstance(r.elts[k], gast.Constant) and r.elts[k].value is None for r in tuples)
                  for k in range(n))
@@ -197,7 +199,7 @@ def _install(entry):
         path = import_path(target)
         if path is None:
             raise DifferentiabilityError([Diagnostic(
-                "DP103", f"'{label}' has no Python source and cannot be imported by name, so compiled code "
+                codes.UNRESOLVED, f"'{label}' has no Python source and cannot be imported by name, so compiled code "
                 "cannot call it", None, "define it at module level (a numba @njit function or a C function "
                 "reachable as module.name)")])
         qualified = f"{path[0]}.{path[1]}"

@@ -41,6 +41,7 @@ from ..ir import types as T
 from ..rules import REGISTRY
 from .forward import ForwardTransform
 from .partials import PartialEmitter
+from .. import codes
 
 _P = REGISTRY.named
 _OUTSIDE = None  # a definition or use of a tangent outside every lane loop
@@ -383,7 +384,7 @@ class BatchedForwardTransform(ForwardTransform):
 
     def _no_rule(self, stmt):
         return DifferentiabilityError([Diagnostic(
-            "DP102", f"batched forward mode has no lane rule for {stmt.value.prim.name} on these arguments yet",
+            codes.NO_RULE, f"batched forward mode has no lane rule for {stmt.value.prim.name} on these arguments yet",
             stmt.origin, "dp.jacobian computes this Jacobian with one forward pass per column instead, or use "
             "mode='reverse'")])
 

@@ -20,6 +20,7 @@ from ..ir import core as C
 from ..ir import types as T
 from ..rules import REGISTRY
 from .partials import PartialEmitter
+from .. import codes
 
 _P = REGISTRY.named
 
@@ -190,7 +191,7 @@ class ForwardTransform:
         prim = stmt.value.prim
         if prim.partial(k) is None:
             raise DifferentiabilityError([Diagnostic(
-                "DP102", f"forward mode has no tangent rule for {prim.name} on these arguments yet",
+                codes.NO_RULE, f"forward mode has no tangent rule for {prim.name} on these arguments yet",
                 stmt.origin, "use reverse mode (grad, vjp, jacobian(mode='reverse')) for this function")])
 
     def _require(self, atom, stmt) -> C.Var:

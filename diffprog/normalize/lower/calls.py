@@ -17,6 +17,7 @@ from ...frontend.source import is_library, parsed_function
 from ...frontend.syntax import check_function_syntax
 from ...ir import core as C
 from ...rules import REGISTRY, Primitive
+from ... import codes
 from ...custom_types import protocol as P
 from ...rules.registry import describe_options
 from .. import control
@@ -40,13 +41,14 @@ class CallLowering(LoweringContext):
             callee = self.expr(node.func)
         if not isinstance(callee, Denotation):
             what = node.func.id if isinstance(node.func, gast.Name) else gast.unparse(node.func).strip()
-            self.reporter.error("DP103", f"cannot tell statically which function '{what}' is",
+            self.reporter.error(codes.UNRESOLVED, f"cannot tell statically which function '{what}' is",
                                 self.origin(node),
                                 "call a function defined at module level (or nested in this one) by its name")
             return C.Const(0.0)
         obj = callee.obj
         if obj is AMBIGUOUS:
-            self.reporter.error("DP103", f"'{gast.unparse(node.func).strip()}' refers to different functions on "
+            self.reporter.error(codes.UNRESOLVED,
+                                f"'{gast.unparse(node.func).strip()}' refers to different functions on "
                                 "different paths, so the call cannot be resolved statically", self.origin(node),
                                 "call each function by its own name inside if/else")
             return C.Const(0.0)
@@ -90,7 +92,8 @@ class CallLowering(LoweringContext):
             check_function_syntax(parsed, self.reporter)
             return self._inline(parsed.node, parsed, node, None, parsed.name)
         if isinstance(target, type):
-            self.reporter.error("DP105", f"class '{target.__name__}' has no tangent protocol", self.origin(node),
+            self.reporter.error(codes.NO_TANGENT,
+                                f"class '{target.__name__}' has no tangent protocol", self.origin(node),
                                 f"register it with @diffprog.differentiable_type on class {target.__name__}")
             return C.Const(0.0)
         return self._opaque_call(target, node, hint)
@@ -99,7 +102,7 @@ class CallLowering(LoweringContext):
         """`x.sum()`, `x.copy()`, `x.reshape(...)`: the numpy function with the array as first argument."""
         prim = REGISTRY.lookup(f"method:{node.func.attr}")
         if prim is None:
-            self.reporter.error("DP105", f"method '.{node.func.attr}()' is not supported on this value",
+            self.reporter.error(codes.NO_TANGENT, f"method '.{node.func.attr}()' is not supported on this value",
                                 self.origin(node), "call the numpy function instead, e.g. np.sum(x)")
             return C.Const(0.0)
         return self._primitive_call(prim, node, hint, leading=[owner])
@@ -120,7 +123,8 @@ class CallLowering(LoweringContext):
         if prim.components:  # a tuple-valued function: one primitive per element
             return TupleValue(tuple(self._call(REGISTRY.named(c), args, node) for c in prim.components))
         if prim.params and len(args) != len(prim.params):
-            self.reporter.error("DP101", f"{prim.name} takes {len(prim.params)} arguments here, not {len(args)}",
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"{prim.name} takes {len(prim.params)} arguments here, not {len(args)}",
                                 self.origin(node), "check the call")
             return C.Const(0.0)
         return self._call(prim, args, node, hint)
@@ -130,7 +134,7 @@ class CallLowering(LoweringContext):
         from the rule (the primitive passes the value through and differentiates by the rule alone)."""
         n = len(prim.params) - 1
         if len(node.args) != n or node.keywords:
-            self.reporter.error("DP101", f"{prim.label} takes {n} arguments here (passed by position)",
+            self.reporter.error(codes.UNSUPPORTED, f"{prim.label} takes {n} arguments here (passed by position)",
                                 self.origin(node), "check the call")
             return C.Const(0.0)
         args = [self._atom(a) for a in node.args]
@@ -175,7 +179,7 @@ class CallLowering(LoweringContext):
         for name, value_node in named:
             value = self.expr(value_node)
             if name is None or not isinstance(value, C.Const):
-                self.reporter.error("DP101", f"keyword argument '{name}' of {prim.name} must be a constant",
+                self.reporter.error(codes.UNSUPPORTED, f"keyword argument '{name}' of {prim.name} must be a constant",
                                     self.origin(value_node), "write the value literally, e.g. axis=0")
                 return None
             options[name] = value.value
@@ -188,7 +192,7 @@ class CallLowering(LoweringContext):
         if variant is None:
             given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()))
             forms = [f"{prim.name}(..., {describe_options(key)})" for key in prim.variants]
-            self.reporter.error("DP101", f"{prim.name} with {given} is not supported", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED, f"{prim.name} with {given} is not supported", self.origin(node),
                                 f"the supported forms are {', '.join(forms)}" if forms else
                                 f"call {prim.name} without these arguments, or use another function")
             return None
@@ -209,7 +213,7 @@ class CallLowering(LoweringContext):
         path = import_path(obj)
         name = getattr(obj, "__qualname__", None) or repr(obj)
         if path is None or not callable(obj):
-            self.reporter.error("DP103", f"cannot call '{name}' from differentiated code", self.origin(node),
+            self.reporter.error(codes.UNRESOLVED, f"cannot call '{name}' from differentiated code", self.origin(node),
                                 "call a plain Python function, or register a derivative with "
                                 "@diffprog.derivative(of=...)")
             return C.Const(0.0)
@@ -238,7 +242,7 @@ class CallLowering(LoweringContext):
         operands of an operator), followed by `arg_nodes` (the call's own arguments by default)."""
         code_key = (parsed.file, fdef.lineno + parsed.line_offset, fdef.col_offset)
         if code_key in self.inline_stack:
-            self.reporter.error("DP110", f"recursive call to '{name}'", self.origin(call),
+            self.reporter.error(codes.RECURSION, f"recursive call to '{name}'", self.origin(call),
                                 "diffprog inlines calls; rewrite the recursion as a loop")
             return C.Const(0.0)
         args = list(leading) + [self.expr(a) for a in (call.args if arg_nodes is None else arg_nodes)]
@@ -256,11 +260,12 @@ class CallLowering(LoweringContext):
             elif param.id in defaults:
                 values.append(defaults[param.id])
             else:
-                self.reporter.error("DP101", f"missing argument '{param.id}' in call to '{name}'",
+                self.reporter.error(codes.UNSUPPORTED, f"missing argument '{param.id}' in call to '{name}'",
                                     self.origin(call), "pass every argument")
                 return C.Const(0.0)
         if keywords or len(args) > len(params):
-            self.reporter.error("DP101", f"too many or unknown arguments in call to '{name}'", self.origin(call),
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"too many or unknown arguments in call to '{name}'", self.origin(call),
                                 "check the call's arguments")
             return C.Const(0.0)
         reassigned = control.assigned_names(fdef)
@@ -315,7 +320,7 @@ def opaque_primitive(obj, path) -> Primitive:
             (),
             None,
             result="float",
-            no_rule=("DP102", f"'{qualified}' has no source to differentiate and no derivative rule",
+            no_rule=(codes.NO_RULE, f"'{qualified}' has no source to differentiate and no derivative rule",
                      f"register one with @diffprog.derivative(of={qualified}), or wrap the argument in "
                      "diffprog.no_derivative(...) if no derivative is wanted"),
             imports=(module,),

@@ -19,6 +19,7 @@ from ...custom_types import protocol as P
 from ..names import NameAllocator
 from .host import TransformHost
 from .values import Binding, Denotation, LocalDef, ShapeValue, TupleValue, Value, constant_value
+from ... import codes
 
 
 @dataclass
@@ -125,7 +126,7 @@ class LoweringContext:
         if stand_in is not None:  # a value `diffprog check` cannot see statically: an inactive number
             return C.Const(stand_in)
         if isinstance(value, TupleValue) and value.cls is not None:
-            self.reporter.error("DP105", f"a {value.cls.__name__} value cannot be used as a number here",
+            self.reporter.error(codes.NO_TANGENT, f"a {value.cls.__name__} value cannot be used as a number here",
                                 self.origin(node), f"use one of its fields ({', '.join(P.info(value.cls).field_names)})"
                                 f", or define the operator on {value.cls.__name__}")
             return C.Const(0.0)
@@ -134,13 +135,14 @@ class LoweringContext:
         elif isinstance(value, ShapeValue):
             what = "an array's shape"
         elif not isinstance(value, Denotation):  # a number, assigned to a name that denotes a function elsewhere
-            self.reporter.error("DP101", "a name that refers to a function elsewhere is assigned a number here",
+            self.reporter.error(codes.UNSUPPORTED,
+                                "a name that refers to a function elsewhere is assigned a number here",
                                 self.origin(node), "use a different variable name for the number")
             return C.Const(0.0)
         else:
             obj = value.obj.node if isinstance(value.obj, LocalDef) else value.obj
             what = f"'{getattr(obj, '__name__', None) or getattr(obj, 'name', obj)}'"
-        self.reporter.error("DP101", f"{what} cannot be used as a number here", self.origin(node),
+        self.reporter.error(codes.UNSUPPORTED, f"{what} cannot be used as a number here", self.origin(node),
                             "index it, or unpack it into variables first")
         return C.Const(0.0)
 
@@ -171,7 +173,7 @@ class LoweringContext:
             scope = scope.parent
         obj = lookup_free_name(self.scope.parsed, name)
         if obj is MISSING:
-            self.reporter.error("DP103", f"name '{name}' is not defined", self.origin(node),
+            self.reporter.error(codes.UNRESOLVED, f"name '{name}' is not defined", self.origin(node),
                                 "define it, or import it at module level")
             return C.Const(0.0)
         return constant_value(obj)

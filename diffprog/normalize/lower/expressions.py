@@ -16,6 +16,7 @@ from .context import LoweringContext
 from .records import _DUNDERS
 from .values import (Denotation, ShapeValue, TupleValue, Value, _describe_value, _is_typed, _layout_of_value,
                      _tuple_shape, constant_value)
+from ... import codes
 
 
 class ExpressionLowering(LoweringContext):
@@ -26,14 +27,15 @@ class ExpressionLowering(LoweringContext):
             return C.Const(0.0)
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
-            self.reporter.error("DP101", f"'{type(node).__name__}' expressions cannot be differentiated",
+            self.reporter.error(codes.UNSUPPORTED, f"'{type(node).__name__}' expressions cannot be differentiated",
                                 self.origin(node), "rewrite it with arithmetic, calls and if/else")
             return C.Const(0.0)
         return method(node, hint)
 
     def expr_Constant(self, node, hint):
         if node.value is Ellipsis or isinstance(node.value, (bytes, complex)):
-            self.reporter.error("DP101", f"constant {node.value!r} cannot be differentiated", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"constant {node.value!r} cannot be differentiated", self.origin(node),
                                 "use real numbers")
             return C.Const(0.0)
         return C.Const(node.value)
@@ -52,7 +54,7 @@ class ExpressionLowering(LoweringContext):
         right = right if isinstance(right, (C.Var, C.Const)) else self._not_a_number(right, node.right)
         prim = REGISTRY.lookup(type(node.op).__name__)
         if prim is None:
-            self.reporter.error("DP101", f"operator '{type(node.op).__name__}' is not supported on numbers",
+            self.reporter.error(codes.UNSUPPORTED, f"operator '{type(node.op).__name__}' is not supported on numbers",
                                 self.origin(node), "use arithmetic operators + - * / ** // %")
             return C.Const(0.0)
         return self._call(prim, (left, right), node, hint)
@@ -69,7 +71,7 @@ class ExpressionLowering(LoweringContext):
             return C.Const(-operand.value)
         prim = REGISTRY.lookup(type(node.op).__name__)
         if prim is None:
-            self.reporter.error("DP101", "bitwise '~' is not supported", self.origin(node), "use arithmetic")
+            self.reporter.error(codes.UNSUPPORTED, "bitwise '~' is not supported", self.origin(node), "use arithmetic")
             return C.Const(0)
         return self._call(prim, (operand,), node, hint)
 
@@ -77,13 +79,14 @@ class ExpressionLowering(LoweringContext):
         operands = [node.left] + list(node.comparators)
         for op in node.ops:
             if REGISTRY.lookup(type(op).__name__) is None:
-                self.reporter.error("DP101", f"comparison '{type(op).__name__}' is not supported",
+                self.reporter.error(codes.UNSUPPORTED, f"comparison '{type(op).__name__}' is not supported",
                                     self.origin(node), "compare numbers with < <= > >= == !=")
                 return C.Const(False)
         left, right = self.expr(operands[0]), self.expr(operands[1])
         if _is_typed(left) or _is_typed(right):
             if len(node.ops) > 1:
-                self.reporter.error("DP101", "chained comparisons of registered-type values are not supported",
+                self.reporter.error(codes.UNSUPPORTED,
+                                    "chained comparisons of registered-type values are not supported",
                                     self.origin(node), "compare two values at a time, joined with 'and'")
                 return C.Const(False)
             return self._typed_compare(type(node.ops[0]).__name__, left, right, node, hint)
@@ -151,7 +154,8 @@ class ExpressionLowering(LoweringContext):
         assigned field by field in each branch."""
         kinds = [_layout_of_value(v) if _is_typed(v) else _tuple_shape(v) for v in values]
         if kinds[0] != kinds[1] or any(k is None for k in kinds):
-            self.reporter.error("DP101", f"the branches of this conditional expression give {_describe_value(values[0])}"
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"the branches of this conditional expression give {_describe_value(values[0])}"
                                 f" and {_describe_value(values[1])}", self.origin(node),
                                 "give the same kind of value in both branches (the same class, or tuples of the "
                                 "same length)")
@@ -173,7 +177,7 @@ class ExpressionLowering(LoweringContext):
         if isinstance(base, Denotation):
             obj = getattr(base.obj, node.attr, MISSING)
             if obj is MISSING:
-                self.reporter.error("DP103", f"'{node.attr}' is not an attribute of {base.obj!r}",
+                self.reporter.error(codes.UNRESOLVED, f"'{node.attr}' is not an attribute of {base.obj!r}",
                                     self.origin(node), "check the name")
                 return C.Const(0.0)
             return constant_value(obj)
@@ -182,7 +186,7 @@ class ExpressionLowering(LoweringContext):
         prim = REGISTRY.lookup(f"attr:{node.attr}")
         if isinstance(base, C.Var) and prim is not None:
             return self._call(prim, (base,), node, hint)
-        self.reporter.error("DP105", f"attribute '.{node.attr}' of a value whose type has no tangent protocol",
+        self.reporter.error(codes.NO_TANGENT, f"attribute '.{node.attr}' of a value whose type has no tangent protocol",
                             self.origin(node),
                             "register the class with @diffprog.differentiable_type, or pass numbers instead")
         return C.Const(0.0)
@@ -194,20 +198,20 @@ class ExpressionLowering(LoweringContext):
             method = inspect.getattr_static(base.cls, "__getitem__", None)
             if inspect.isfunction(method):
                 return self._inline_python(method, node, (base,), [index_node], (), f"{base.cls.__name__}.__getitem__")
-            self.reporter.error("DP101", f"{base.cls.__name__} values cannot be indexed", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED, f"{base.cls.__name__} values cannot be indexed", self.origin(node),
                                 "read its fields by name")
             return C.Const(0.0)
         if isinstance(base, TupleValue):
             if isinstance(index_node, gast.Constant) and isinstance(index_node.value, int) \
                     and -len(base.items) <= index_node.value < len(base.items):
                 return base.items[index_node.value]
-            self.reporter.error("DP101", "tuples can only be indexed by a constant integer in range",
+            self.reporter.error(codes.UNSUPPORTED, "tuples can only be indexed by a constant integer in range",
                                 self.origin(node), "unpack the tuple into variables")
             return C.Const(0.0)
         if isinstance(base, ShapeValue):
             return self._call(REGISTRY.named("shape"), (base.array, self._atom(index_node)), node, hint)
         if not isinstance(base, C.Var):
-            self.reporter.error("DP101", "only arrays and tuples can be indexed", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED, "only arrays and tuples can be indexed", self.origin(node),
                                 "index an array argument")
             return C.Const(0.0)
         return self._call(REGISTRY.named("getitem"), (base, *self._indices(index_node)), node, hint)

@@ -11,6 +11,7 @@ from ...rules import REGISTRY
 from .. import control
 from .context import Loop, LoweringContext
 from .values import Denotation
+from ... import codes
 
 
 class LoopLowering(LoweringContext):
@@ -18,13 +19,13 @@ class LoopLowering(LoweringContext):
 
     def stmt_For(self, node):
         if node.orelse:
-            self.reporter.error("DP101", "'for ... else' cannot be differentiated", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED, "'for ... else' cannot be differentiated", self.origin(node),
                                 "use a flag variable instead of the else clause")
         bounds = self._range_bounds(node)
         if bounds is None:
             return
         if not isinstance(node.target, gast.Name):
-            self.reporter.error("DP101", "the loop variable must be a plain name", self.origin(node.target),
+            self.reporter.error(codes.UNSUPPORTED, "the loop variable must be a plain name", self.origin(node.target),
                                 "write `for i in range(...)` and unpack inside the loop")
             return
         start, stop, step = bounds
@@ -59,7 +60,7 @@ class LoopLowering(LoweringContext):
         call = node.items[0].context_expr
         callee = self.expr(call.func)
         if not isinstance(callee, Denotation) or callee.obj is not checkpoint:
-            self.reporter.error("DP101", "a 'with' block cannot be differentiated", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED, "a 'with' block cannot be differentiated", self.origin(node),
                                 "move the context manager outside the differentiated function "
                                 "(only `with diffprog.checkpoint():` is understood)")
             return
@@ -67,7 +68,8 @@ class LoopLowering(LoweringContext):
         block = self._lower_block(node.body)
         loops = [stmt for stmt in block if isinstance(stmt, C.ForRange)]
         if not loops:
-            self.reporter.error("DP101", "diffprog.checkpoint needs a `for` loop over a range directly in its "
+            self.reporter.error(codes.UNSUPPORTED,
+                                "diffprog.checkpoint needs a `for` loop over a range directly in its "
                                 "block (a loop that may break or return early cannot be checkpointed)",
                                 self.origin(node), "put the `for i in range(...)` loop itself under the `with`, "
                                 "and exit it through its range instead of break/return")
@@ -79,14 +81,16 @@ class LoopLowering(LoweringContext):
         """The `snapshots` argument as a number known at compile time (0: chosen at run time)."""
         given = list(call.args) + [k.value for k in call.keywords]
         if len(given) > 1 or any(k.arg != "snapshots" for k in call.keywords):
-            self.reporter.error("DP101", "diffprog.checkpoint takes one argument, snapshots", self.origin(call),
+            self.reporter.error(codes.UNSUPPORTED,
+                                "diffprog.checkpoint takes one argument, snapshots", self.origin(call),
                                 "write diffprog.checkpoint() or diffprog.checkpoint(snapshots=N)")
             return 0
         value = self._atom(given[0]) if given else C.Const(None)
         if value == C.Const(None):
             return 0
         if not (isinstance(value, C.Const) and type(value.value) is int and value.value >= 1):
-            self.reporter.error("DP101", "diffprog.checkpoint(snapshots=...) must be a positive integer known when "
+            self.reporter.error(codes.UNSUPPORTED,
+                                "diffprog.checkpoint(snapshots=...) must be a positive integer known when "
                                 "the function is compiled", self.origin(given[0]),
                                 "write a number, a module-level constant, or leave it out")
             return 0
@@ -94,7 +98,7 @@ class LoopLowering(LoweringContext):
 
     def stmt_While(self, node):
         if node.orelse:
-            self.reporter.error("DP101", "'while ... else' cannot be differentiated", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED, "'while ... else' cannot be differentiated", self.origin(node),
                                 "use a flag variable instead of the else clause")
         jumps = control.block_exits(node.body)
         loop = self._open_loop(jumps, node)
@@ -152,7 +156,7 @@ class LoopLowering(LoweringContext):
         callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) else None
         if not (isinstance(callee, Denotation) and callee.obj is range and not iterator.keywords
                 and 1 <= len(iterator.args) <= 3):
-            self.reporter.error("DP101", "only loops over range(...) can be differentiated",
+            self.reporter.error(codes.UNSUPPORTED, "only loops over range(...) can be differentiated",
                                 self.origin(iterator), "loop over indices: for i in range(len(values))")
             return None
         args = [self._stable_atom(a) for a in iterator.args]

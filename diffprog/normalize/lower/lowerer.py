@@ -17,6 +17,7 @@ from .records import RecordLowering
 from .statements import StatementLowering
 from .transform_calls import PointTransformLowering
 from .values import Fields, TupleValue, _layout_of_value, _leaf_names
+from ... import codes
 
 
 class Lowerer(StatementLowering, LoopLowering, ExpressionLowering, CallLowering, RecordLowering,
@@ -74,7 +75,7 @@ class Lowerer(StatementLowering, LoopLowering, ExpressionLowering, CallLowering,
             if isinstance(item, TupleValue) and (item.cls is not None):
                 yield from self._flat_atoms(item, node, nested=True)
             elif isinstance(item, TupleValue):
-                self.reporter.error("DP101", "nested tuples cannot be returned yet", self.origin(node),
+                self.reporter.error(codes.UNSUPPORTED, "nested tuples cannot be returned yet", self.origin(node),
                                     "return a flat tuple")
             elif isinstance(item, (C.Var, C.Const)):
                 yield item

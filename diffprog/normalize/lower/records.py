@@ -19,6 +19,7 @@ from ...custom_types import protocol as P
 from .context import LoweringContext
 from .values import (Denotation, Fields, TupleValue, Value, _as_binding, _describe_value, _is_typed,
                      _isinstance_of, _leaf_names, _typed_leaves, constant_value)
+from ... import codes
 
 
 class RecordLowering(LoweringContext):
@@ -38,7 +39,7 @@ class RecordLowering(LoweringContext):
             return constant_value(found)
         hint = (f"add it to register_tangent({cls.__name__}, fields=...)" if entry.constructor != "dataclass"
                 else "read one of its fields, properties or methods")
-        self.reporter.error("DP105", f"'{node.attr}' is not a field or property of {cls.__name__} "
+        self.reporter.error(codes.NO_TANGENT, f"'{node.attr}' is not a field or property of {cls.__name__} "
                             f"(fields: {', '.join(entry.field_names)})", self.origin(node), hint)
         return C.Const(0.0)
 
@@ -54,7 +55,7 @@ class RecordLowering(LoweringContext):
         if inspect.isfunction(found):
             return self._inline_python(found, node, (owner,), node.args, node.keywords, label)
         what = "has no method" if found is MISSING else "has no differentiable method"
-        self.reporter.error("DP105", f"{cls.__name__} {what} '{name}'", self.origin(node),
+        self.reporter.error(codes.NO_TANGENT, f"{cls.__name__} {what} '{name}'", self.origin(node),
                             f"define '{name}' as a plain Python method of {cls.__name__}")
         return C.Const(0.0)
 
@@ -76,7 +77,7 @@ class RecordLowering(LoweringContext):
                     return result
         kinds = " and ".join(_describe_value(v) for v in operands)
         owner = next(v for v in operands if isinstance(v, TupleValue) and v.cls is not None)
-        self.reporter.error("DP101", f"operator '{symbol}' is not defined for {kinds}", self.origin(node),
+        self.reporter.error(codes.UNSUPPORTED, f"operator '{symbol}' is not defined for {kinds}", self.origin(node),
                             f"define {forward} on {owner.cls.__name__} as a Python method")
         return C.Const(0.0)
 
@@ -104,11 +105,12 @@ class RecordLowering(LoweringContext):
         fix = (f"compare fields or properties (a.{P.info(cls).field_names[0]} {symbol} "
                f"b.{P.info(cls).field_names[0]}), or define {forward} on {cls.__name__} as a Python method")
         if op != "Eq":
-            self.reporter.error("DP101", f"'{symbol}' is not defined for {_describe_value(left)} and "
+            self.reporter.error(codes.UNSUPPORTED, f"'{symbol}' is not defined for {_describe_value(left)} and "
                                 f"{_describe_value(right)}", self.origin(node), fix)
             return C.Const(False)
         if not (_is_typed(left) and _is_typed(right) and left.cls is right.cls):
-            self.reporter.error("DP101", f"'==' between {_describe_value(left)} and {_describe_value(right)} is "
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"'==' between {_describe_value(left)} and {_describe_value(right)} is "
                                 "always False in Python", self.origin(node),
                                 f"compare two {cls.__name__} values, or compare their fields")
             return C.Const(False)
@@ -118,7 +120,7 @@ class RecordLowering(LoweringContext):
         if not structural or arrays:
             why = (f"its field '{arrays[0]}' is an array (== of arrays is elementwise)" if structural else
                    f"{cls.__name__} has no __eq__, so == compares identity")
-            self.reporter.error("DP101", f"'==' between {cls.__name__} values cannot be compiled: {why}",
+            self.reporter.error(codes.UNSUPPORTED, f"'==' between {cls.__name__} values cannot be compiled: {why}",
                                 self.origin(node), f"compare the fields you mean (np.all(a.{arrays[0]} == b."
                                 f"{arrays[0]}) for an array), or define __eq__ on {cls.__name__}" if arrays else
                                 f"compare the fields you mean, or define __eq__ on {cls.__name__}")
@@ -142,18 +144,20 @@ class RecordLowering(LoweringContext):
             return self._construct_by_init(cls, entry, node)
         if entry.constructor == "none" or (entry.constructor == "dataclass" and hasattr(cls, "__post_init__")):
             why = "it has a __post_init__" if entry.constructor == "dataclass" else "its constructor has no source"
-            self.reporter.error("DP101", f"{cls.__name__}(...) cannot be called in differentiated code: {why}",
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"{cls.__name__}(...) cannot be called in differentiated code: {why}",
                                 self.origin(node), f"build the {cls.__name__} outside and pass it in")
             return C.Const(0.0)
         names = entry.field_names
         if len(node.args) > len(names):
-            self.reporter.error("DP101", f"{cls.__name__} takes {len(names)} fields, not {len(node.args)}",
+            self.reporter.error(codes.UNSUPPORTED, f"{cls.__name__} takes {len(names)} fields, not {len(node.args)}",
                                 self.origin(node), f"pass {', '.join(names)}")
             return C.Const(0.0)
         given = dict(zip(names, (self.expr(a) for a in node.args)))
         for keyword in node.keywords:
             if keyword.arg not in names or keyword.arg in given:
-                self.reporter.error("DP101", f"unexpected or repeated argument '{keyword.arg}' for {cls.__name__}",
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"unexpected or repeated argument '{keyword.arg}' for {cls.__name__}",
                                     self.origin(keyword.value), f"its fields are {', '.join(names)}")
                 return C.Const(0.0)
             given[keyword.arg] = self.expr(keyword.value)
@@ -161,7 +165,8 @@ class RecordLowering(LoweringContext):
         items = []
         for f in entry.fields:
             if f.name not in given and f.name not in defaults:
-                self.reporter.error("DP101", f"missing field '{f.name}' in {cls.__name__}(...)", self.origin(node),
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"missing field '{f.name}' in {cls.__name__}(...)", self.origin(node),
                                     f"pass every field: {', '.join(names)}")
                 return C.Const(0.0)
             value = given[f.name] if f.name in given else defaults[f.name]
@@ -173,7 +178,8 @@ class RecordLowering(LoweringContext):
         that carry no derivative (NoDerivative) are cut from what flows in."""
         if f.kind == "type":
             if not (isinstance(value, TupleValue) and value.cls is not None and issubclass(value.cls, f.cls)):
-                self.reporter.error("DP101", f"field '{f.name}' of {cls.__name__} takes a {f.cls.__name__}, not "
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"field '{f.name}' of {cls.__name__} takes a {f.cls.__name__}, not "
                                     f"{_describe_value(value)}", self.origin(node), f"pass a {f.cls.__name__}")
                 return value
             return value if f.tangent else self._cut(value, node)
@@ -206,7 +212,7 @@ class RecordLowering(LoweringContext):
             self._under_construction.discard(tuple(names))
         unset = [f.name for f, n in zip(entry.fields, names) if n not in self._assigned]
         if unset:
-            self.reporter.error("DP101", f"{cls.__name__}.__init__ does not set {', '.join(unset)}",
+            self.reporter.error(codes.UNSUPPORTED, f"{cls.__name__}.__init__ does not set {', '.join(unset)}",
                                 self.origin(node), f"assign self.{unset[0]} in __init__")
         return value
 
@@ -217,7 +223,8 @@ class RecordLowering(LoweringContext):
                 tuple(_leaf_names(_as_binding(base) or ())) in self._under_construction:
             fields = P.info(base.cls).field_names
             if target.attr not in fields:
-                self.reporter.error("DP101", f"'{target.attr}' is not a registered field of {base.cls.__name__}",
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"'{target.attr}' is not a registered field of {base.cls.__name__}",
                                     self.origin(target), f"its fields are {', '.join(fields)}")
                 return
             name = base.items[fields.index(target.attr)].name
@@ -226,7 +233,7 @@ class RecordLowering(LoweringContext):
             if atom != C.Var(name):
                 self._emit(C.Assign(name, atom, self.origin(node)))
             return
-        self.reporter.error("DP104", f"write to attribute '{target.attr}' of an object", self.origin(target),
+        self.reporter.error(codes.SIDE_EFFECT, f"write to attribute '{target.attr}' of an object", self.origin(target),
                             "return the new value instead of storing it on an object")
 
     def _protocol_call(self, op, node):
@@ -234,7 +241,7 @@ class RecordLowering(LoweringContext):
         tangent fields (move calls the type's own `move` method when it has one)."""
         values = [self.expr(a) for a in node.args]
         if len(values) != (1 if op == "zero_tangent" else 2) or node.keywords:
-            self.reporter.error("DP101", f"diffprog.{op} takes {1 if op == 'zero_tangent' else 2} arguments",
+            self.reporter.error(codes.UNSUPPORTED, f"diffprog.{op} takes {1 if op == 'zero_tangent' else 2} arguments",
                                 self.origin(node), "check the call")
             return C.Const(0.0)
         if op == "zero_tangent":
@@ -263,7 +270,7 @@ class RecordLowering(LoweringContext):
     def _field_named(self, value, name, node):
         if _is_typed(value) and name in P.info(value.cls).field_names:
             return value.items[P.info(value.cls).field_names.index(name)]
-        self.reporter.error("DP101", f"this tangent has no field '{name}'", self.origin(node),
+        self.reporter.error(codes.UNSUPPORTED, f"this tangent has no field '{name}'", self.origin(node),
                             "pass a value of the tangent type")
         return C.Const(0.0)
 
@@ -279,12 +286,14 @@ class RecordLowering(LoweringContext):
 
     def _isinstance_call(self, node):
         if len(node.args) != 2 or node.keywords:
-            self.reporter.error("DP101", "isinstance takes two arguments", self.origin(node), "check the call")
+            self.reporter.error(codes.UNSUPPORTED,
+                                "isinstance takes two arguments", self.origin(node), "check the call")
             return C.Const(False)
         value, classes = self.expr(node.args[0]), self.expr(node.args[1])
         decided = _isinstance_of(value, classes.obj) if isinstance(classes, Denotation) else None
         if decided is None:
-            self.reporter.error("DP101", "isinstance can only be decided at compile time for registered types",
+            self.reporter.error(codes.UNSUPPORTED,
+                                "isinstance can only be decided at compile time for registered types",
                                 self.origin(node), "test for the registered class, e.g. isinstance(other, "
                                 "Quaternion), and treat everything else as a number")
             return C.Const(False)

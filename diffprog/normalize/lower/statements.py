@@ -14,6 +14,7 @@ from .. import control
 from .context import LoweringContext, Scope
 from .values import (AMBIGUOUS, Denotation, Fields, LocalDef, ShapeValue, TupleValue, Value, _class_name, _is_typed,
                      _isinstance_of, _leaf_names, _same_shape)
+from ... import codes
 
 
 class StatementLowering(LoweringContext):
@@ -27,7 +28,7 @@ class StatementLowering(LoweringContext):
         body_stmts = self._prune(node.body)
         if not constructor and not control.always_returns(body_stmts):
             what = "does not return a value on every path" if control.has_return(node.body) else "returns nothing"
-            self.reporter.error("DP108", f"function '{node.name}' {what}", scope.parsed.origin(node),
+            self.reporter.error(codes.MISSING_RETURN, f"function '{node.name}' {what}", scope.parsed.origin(node),
                                 "add a return statement at the end of every path")
         tail = None
         if body_stmts and isinstance(body_stmts[-1], gast.Return) and not control.block_exits(body_stmts[:-1]):
@@ -142,7 +143,7 @@ class StatementLowering(LoweringContext):
             return
         method = getattr(self, "stmt_" + type(node).__name__, None)
         if method is None:
-            self.reporter.error("DP101", f"'{type(node).__name__}' statements cannot be differentiated",
+            self.reporter.error(codes.UNSUPPORTED, f"'{type(node).__name__}' statements cannot be differentiated",
                                 self.origin(node), "rewrite it with assignments, if/else and loops")
             return
         method(node)
@@ -213,7 +214,7 @@ class StatementLowering(LoweringContext):
         elif isinstance(target, gast.Attribute):
             self._store_field(target, value, node)
         else:
-            self.reporter.error("DP101", "unsupported assignment target", self.origin(target),
+            self.reporter.error(codes.UNSUPPORTED, "unsupported assignment target", self.origin(target),
                                 "assign to plain variable names")
 
     def _store_target(self, target):
@@ -222,11 +223,12 @@ class StatementLowering(LoweringContext):
         name = target.value.id if isinstance(target.value, gast.Name) else None
         base = self.expr(target.value) if name is not None else None
         if isinstance(base, C.Var) and base.name in self._argument_arrays:
-            self.reporter.error("DP107", f"in-place write to the argument array '{name}'", self.origin(target),
+            self.reporter.error(codes.WRITES_ARGUMENT,
+                                f"in-place write to the argument array '{name}'", self.origin(target),
                                 f"write into a local copy instead: {name} = {name}.copy()")
             return None
         if not isinstance(base, C.Var):
-            self.reporter.error("DP101", "only local arrays can be written into", self.origin(target),
+            self.reporter.error(codes.UNSUPPORTED, "only local arrays can be written into", self.origin(target),
                                 "assign to an element of a local array: out[i] = value")
             return None
         return base
@@ -237,13 +239,14 @@ class StatementLowering(LoweringContext):
         if isinstance(value, TupleValue):
             if isinstance(existing, tuple) and getattr(existing, "cls", None) is not value.cls and \
                     any(self._ever_assigned(n) for n in _leaf_names(existing)):
-                self.reporter.error("DP101", f"'{user_name}' holds {_class_name(value.cls)} here but "
+                self.reporter.error(codes.UNSUPPORTED, f"'{user_name}' holds {_class_name(value.cls)} here but "
                                     f"{_class_name(existing.cls if hasattr(existing, 'cls') else None)} elsewhere",
                                     origin, "use a different variable name for each kind of value")
                 return
             if existing is None or not isinstance(existing, tuple) or not _same_shape(existing, value):
                 if existing is not None and not isinstance(existing, tuple) and self._ever_assigned(existing):
-                    self.reporter.error("DP101", f"'{user_name}' holds {_class_name(value.cls)} here but a number "
+                    self.reporter.error(codes.UNSUPPORTED,
+                                        f"'{user_name}' holds {_class_name(value.cls)} here but a number "
                                         "elsewhere", origin, "use a different variable name for the tuple")
                     return
                 base = existing if isinstance(existing, str) else self.names.claim(
@@ -263,7 +266,7 @@ class StatementLowering(LoweringContext):
             self._not_a_number(value, node)
             return
         if isinstance(existing, tuple):
-            self.reporter.error("DP101", f"'{user_name}' holds a number here but a tuple elsewhere",
+            self.reporter.error(codes.UNSUPPORTED, f"'{user_name}' holds a number here but a tuple elsewhere",
                                 origin, "use a different variable name")
             return
         core = self._bind_name(scope, user_name)
@@ -283,7 +286,7 @@ class StatementLowering(LoweringContext):
         for name, item in zip(names, value.items):
             if isinstance(name, tuple):
                 if not isinstance(item, TupleValue) or len(item.items) != len(name):
-                    self.reporter.error("DP101", "nested tuple shapes do not match", origin,
+                    self.reporter.error(codes.UNSUPPORTED, "nested tuple shapes do not match", origin,
                                         "unpack into the same shape as the value")
                     continue
                 self._assign_components(name, item, node, origin)
@@ -299,11 +302,12 @@ class StatementLowering(LoweringContext):
             value = TupleValue(tuple(self._call(REGISTRY.named("shape"), (value.array, C.Const(k)), node)
                                      for k in range(len(target.elts))))
         if _is_typed(value) and not issubclass(value.cls, tuple):
-            self.reporter.error("DP101", f"a {value.cls.__name__} value cannot be unpacked", self.origin(node),
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"a {value.cls.__name__} value cannot be unpacked", self.origin(node),
                                 "read its fields by name")
             return
         if not isinstance(value, TupleValue) or len(value.items) != len(target.elts):
-            self.reporter.error("DP101", f"cannot unpack this value into {len(target.elts)} variables",
+            self.reporter.error(codes.UNSUPPORTED, f"cannot unpack this value into {len(target.elts)} variables",
                                 self.origin(node), "unpack a tuple with the same number of elements")
             return
         # Snapshot variables the targets overwrite, so `a, b = b, a` swaps (and only those: `x, y, z =
@@ -336,7 +340,7 @@ class StatementLowering(LoweringContext):
 
     def _return_value(self, node) -> Value:
         if node.value is None:
-            self.reporter.error("DP108", "'return' without a value", self.origin(node),
+            self.reporter.error(codes.MISSING_RETURN, "'return' without a value", self.origin(node),
                                 "return the function's result")
             return C.Const(0.0)
         value = self.expr(node.value)
@@ -350,7 +354,7 @@ class StatementLowering(LoweringContext):
         shape_ok = _same_shape(scope.result, value) and \
             getattr(scope.result, "cls", None) is (value.cls if isinstance(value, TupleValue) else None)
         if not shape_ok:
-            self.reporter.error("DP101", "this return gives a different number of values than another return",
+            self.reporter.error(codes.UNSUPPORTED, "this return gives a different number of values than another return",
                                 self.origin(node), "return the same kind of value on every path")
             return
         if isinstance(value, TupleValue):

@@ -22,6 +22,7 @@ from .context import LoweringContext
 from .values import (_REPORTED, AMBIGUOUS, Denotation, LocalDef, ShapeValue, Transform, TupleValue, Value,
                      _describe_value, _flat_count, _is_typed, _layout_of_value, _plain_if_untyped, _rebuild_value,
                      _typed_leaves)
+from ... import codes
 
 
 _LABELS = {"grad": "grad", "value_and_grad": "grad", "jvp_function": "tangent", "derived": "d"}
@@ -49,7 +50,7 @@ class TransformCallLowering(LoweringContext):
         if name in ("jvp", "hvp"):
             return self._apply_at_point(name, node, hint)
         if name is not None:
-            self.reporter.error("DP101", f"diffprog.{name} cannot be called inside differentiated code yet",
+            self.reporter.error(codes.UNSUPPORTED, f"diffprog.{name} cannot be called inside differentiated code yet",
                                 self.origin(node), _OUTSIDE_ONLY.get(name, "use diffprog.jvp or diffprog.grad "
                                                                       "in a loop over directions"))
             return TupleValue((C.Const(0.0), Denotation(_REPORTED))) if name == "vjp" else C.Const(0.0)
@@ -67,7 +68,8 @@ class TransformCallLowering(LoweringContext):
         if not node.args or len(node.args) > takes or set(keywords) - ({"argnums"} if takes == 2 else set()) or \
                 (len(node.args) == 2 and keywords):
             usage = "diffprog.jvp_function(g)" if takes == 1 else f"diffprog.{kind}(g) or diffprog.{kind}(g, argnums)"
-            self.reporter.error("DP101", f"unexpected arguments in {title}", self.origin(node), f"write {usage}")
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"unexpected arguments in {title}", self.origin(node), f"write {usage}")
             return Denotation(_REPORTED)
         function = self._transform_target(node.args[0], title)
         argnums_node = node.args[1] if len(node.args) == 2 else keywords.get("argnums")
@@ -81,14 +83,14 @@ class TransformCallLowering(LoweringContext):
             bad = [k for k in wrt if not -count <= k < count]
             if bad or not wrt:
                 what = f"argnums {bad[0]} is out of range" if bad else "argnums is empty"
-                self.reporter.error("DP101", f"{what} in {title}: '{_function_name(function)}' takes {count} "
+                self.reporter.error(codes.UNSUPPORTED, f"{what} in {title}: '{_function_name(function)}' takes {count} "
                                     f"argument{'s' if count != 1 else ''}", self.origin(node),
                                     f"argnums counts the arguments of '{_function_name(function)}' from 0: use 0 to "
                                     f"{count - 1}, or a tuple of those")
                 return Denotation(_REPORTED)
             wrt = tuple(k % count for k in wrt)
             if len(set(wrt)) != len(wrt):
-                self.reporter.error("DP101", f"argnums repeats an argument in {title}", self.origin(node),
+                self.reporter.error(codes.UNSUPPORTED, f"argnums repeats an argument in {title}", self.origin(node),
                                     "list each argument once")
                 return Denotation(_REPORTED)
         return Denotation(Transform(kind, function, wrt, single, title))
@@ -100,7 +102,7 @@ class TransformCallLowering(LoweringContext):
         if isinstance(value, TupleValue) and value.cls is None and \
                 all(isinstance(v, C.Const) and type(v.value) is int for v in value.items):
             return tuple(v.value for v in value.items)
-        self.reporter.error("DP101", f"argnums of {title} must be a constant int or tuple of ints",
+        self.reporter.error(codes.UNSUPPORTED, f"argnums of {title} must be a constant int or tuple of ints",
                             self.origin(argnums_node), "write the argument positions literally, e.g. argnums=(0, 1)")
         return None
 
@@ -114,7 +116,7 @@ class TransformCallLowering(LoweringContext):
         if obj is _REPORTED:
             return None
         what = gast.unparse(function_node).strip()
-        self.reporter.error("DP103", f"cannot tell statically which function '{what}' in {title} is",
+        self.reporter.error(codes.UNRESOLVED, f"cannot tell statically which function '{what}' in {title} is",
                             self.origin(function_node),
                             "pass a function defined with def (at module level, or nested in this one) by its name")
         return None
@@ -139,7 +141,7 @@ class TransformCallLowering(LoweringContext):
             compiler, captured = inner
             if function.kind == "jvp_function":
                 if captured:
-                    self.reporter.error("DP101", f"{title}: the tangent map of a nested function that reads "
+                    self.reporter.error(codes.UNSUPPORTED, f"{title}: the tangent map of a nested function that reads "
                                         "variables of the enclosing function is not supported",
                                         self.origin(node), "pass those variables as arguments, or use diffprog.jvp")
                     return None
@@ -174,7 +176,8 @@ class TransformCallLowering(LoweringContext):
             if name in scope.local_defs:
                 if scope.local_defs[name].node is fdef:
                     continue
-                self.reporter.error("DP101", f"{title}: '{fdef.name}' calls '{name}', a function nested in the "
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"{title}: '{fdef.name}' calls '{name}', a function nested in the "
                                     "enclosing one", self.origin(node), f"define '{name}' at module level")
                 return None
             binding = scope.bindings[name] if name in scope.bindings else self._bind_name(scope, name)
@@ -187,7 +190,8 @@ class TransformCallLowering(LoweringContext):
                     not isinstance(binding.obj, LocalDef):
                 closure[name] = binding.obj
             else:
-                self.reporter.error("DP101", f"{title}: '{fdef.name}' reads '{name}' of the enclosing function, "
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"{title}: '{fdef.name}' reads '{name}' of the enclosing function, "
                                     "which is not a number or an array", self.origin(node),
                                     f"pass '{name}' (or its elements) to '{fdef.name}' as arguments")
                 return None
@@ -217,7 +221,7 @@ class TransformCallLowering(LoweringContext):
         values = [self.expr(a) for a in node.args]
         if node.keywords or (fdef is not None and len(values) < len(fdef.args.args)):
             if fdef is None:
-                self.reporter.error("DP101", f"pass the arguments of {title} by position", self.origin(node),
+                self.reporter.error(codes.UNSUPPORTED, f"pass the arguments of {title} by position", self.origin(node),
                                     "write every argument, in order")
                 return None
             params = [a.id for a in fdef.args.args]
@@ -229,15 +233,16 @@ class TransformCallLowering(LoweringContext):
                 elif param in defaults:
                     values.append(defaults[param])
                 else:
-                    self.reporter.error("DP101", f"missing argument '{param}' in the call of {title}",
+                    self.reporter.error(codes.UNSUPPORTED, f"missing argument '{param}' in the call of {title}",
                                         self.origin(node), "pass every argument")
                     return None
             if keywords:
-                self.reporter.error("DP101", f"unknown argument '{next(iter(keywords))}' in the call of {title}",
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"unknown argument '{next(iter(keywords))}' in the call of {title}",
                                     self.origin(node), f"its arguments are {', '.join(params)}")
                 return None
         if count is not None and len(values) != count:
-            self.reporter.error("DP101", f"{title} takes {count} argument{'s' if count != 1 else ''}, not "
+            self.reporter.error(codes.UNSUPPORTED, f"{title} takes {count} argument{'s' if count != 1 else ''}, not "
                                 f"{len(values)}", self.origin(node), "pass one value per argument of the function")
             return None
         return self._transform_atoms(values, node, title)
@@ -259,7 +264,7 @@ class TransformCallLowering(LoweringContext):
                     layouts.append(_layout_of_value(value))
                     continue
             what = _describe_value(value) if not isinstance(value, ShapeValue) else "an array's shape"
-            self.reporter.error("DP101", f"{what} cannot be passed to {title} inside differentiated code yet",
+            self.reporter.error(codes.UNSUPPORTED, f"{what} cannot be passed to {title} inside differentiated code yet",
                                 self.origin(node), "pass floats, ints, arrays or values of registered types (the "
                                 "elements of a tuple one by one)")
             return None
@@ -308,7 +313,7 @@ class TransformCallLowering(LoweringContext):
                 if len(returned) != 1 or of_tuple or returned[0] is not None:
                     what = f"a {returned[0].cls.__name__}" if len(returned) == 1 and returned[0] is not None \
                         else "a tuple"
-                    self.reporter.error("DP111", f"{title}: grad needs a function returning one number, but "
+                    self.reporter.error(codes.NOT_SCALAR, f"{title}: grad needs a function returning one number, but "
                                         f"'{_function_name(transform.function)}' returns {what}", self.origin(node),
                                         "use diffprog.jvp, or differentiate one element of the result")
                     return C.Const(0.0)
@@ -349,7 +354,7 @@ class PointTransformLowering(TransformCallLowering):
         title = self._title(node)
         failed = TupleValue((C.Const(0.0), C.Const(0.0))) if kind == "jvp" else C.Const(0.0)
         if len(node.args) != 3 or node.keywords:
-            self.reporter.error("DP101", f"{title}: diffprog.{kind} takes the function, the primals and the "
+            self.reporter.error(codes.UNSUPPORTED, f"{title}: diffprog.{kind} takes the function, the primals and the "
                                 f"{'tangents' if kind == 'jvp' else 'vector'}", self.origin(node),
                                 f"write diffprog.{kind}(g, (x, y), ({'dx, dy' if kind == 'jvp' else 'vx, vy'}))")
             return failed
@@ -362,14 +367,15 @@ class PointTransformLowering(TransformCallLowering):
         compiler, captured = found
         primals, tangents = (self._argument(a, True) for a in node.args[1:])
         if not all(isinstance(v, TupleValue) and v.cls is None for v in (primals, tangents)):
-            self.reporter.error("DP101", f"{title}: the primals and the {'tangents' if kind == 'jvp' else 'vector'}"
+            self.reporter.error(codes.UNSUPPORTED,
+                                f"{title}: the primals and the {'tangents' if kind == 'jvp' else 'vector'}"
                                 " must be tuples", self.origin(node), "write them as tuples: (x,) for one argument")
             return failed
         count = self._param_count(function)
         n = len(primals.items)
         if len(tangents.items) != n or (count is not None and n != count):
             expected = f"'{_function_name(function)}' takes {count}" if count is not None else f"{n} primals"
-            self.reporter.error("DP101", f"{title}: {n} primals and {len(tangents.items)} "
+            self.reporter.error(codes.UNSUPPORTED, f"{title}: {n} primals and {len(tangents.items)} "
                                 f"{'tangents' if kind == 'jvp' else 'vector entries'}, but {expected}",
                                 self.origin(node), "pass one primal and one tangent per argument (None for ints)")
             return failed
@@ -419,7 +425,7 @@ class PointTransformLowering(TransformCallLowering):
                 if found is None:
                     return None
                 if found[1][0] is not None:
-                    self.reporter.error("DP101", f"{title}: the {what} for argument {k + 1} is a "
+                    self.reporter.error(codes.UNSUPPORTED, f"{title}: the {what} for argument {k + 1} is a "
                                         f"{tangent.cls.__name__}, but the argument is a number or an array",
                                         self.origin(node), f"pass a {what} of the argument's type")
                     return None
@@ -427,7 +433,8 @@ class PointTransformLowering(TransformCallLowering):
                 continue
             wanted = L.tangent_node(layout)
             if not (_is_typed(tangent) and _layout_of_value(tangent) == wanted):
-                self.reporter.error("DP101", f"{title}: the {what} for argument {k + 1} (a {layout.cls.__name__}) "
+                self.reporter.error(codes.UNSUPPORTED,
+                                    f"{title}: the {what} for argument {k + 1} (a {layout.cls.__name__}) "
                                     f"must be a {wanted.cls.__name__}, not {_describe_value(tangent)}",
                                     self.origin(node), f"pass a value of the tangent type: diffprog.zero_tangent(x) "
                                     f"for none, or {wanted.cls.__name__}(...)")

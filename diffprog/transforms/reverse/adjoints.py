@@ -14,6 +14,7 @@ from ...ir import types as T
 from .extents import with_extents
 from ..partials import PartialEmitter
 from .statements import P, temp_call
+from ... import codes
 
 # Adjoint terms added into an adjoint as one in-place update, without an array for the term: term -> update.
 
@@ -87,7 +88,7 @@ class Adjoints:
             try:
                 contribution = emitter.vjp(call, k, out, g, ranks)
             except TypeError as error:
-                raise DifferentiabilityError([Diagnostic("DP101", str(error), stmt.origin,
+                raise DifferentiabilityError([Diagnostic(codes.UNSUPPORTED, str(error), stmt.origin,
                                                          "use vectors or matrices here")]) from None
             return self._accumulate(arg.name, contribution, stmt.origin)
         partial = emitter.partial(call, k, out, arrays=any(self.rank(a) for a in call.args))
@@ -129,7 +130,8 @@ class Adjoints:
         if any(self._is_index_array(i) for i in index):
             if len(index) != 1:
                 raise DifferentiabilityError([Diagnostic(
-                    "DP101", "indexing with an integer array together with other indices cannot be differentiated",
+                    codes.UNSUPPORTED,
+                    "indexing with an integer array together with other indices cannot be differentiated",
                     stmt.origin, "index one axis at a time")])
             return [C.Assign(adj, C.Call(P("scatter_add"), (C.Var(adj), index[0], target_adj)), stmt.origin)]
         # the read's adjoint restarts at zero right after: it can hold the sum (no new array for it)

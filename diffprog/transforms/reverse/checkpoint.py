@@ -13,6 +13,7 @@ from ...ir import core as C
 from ...ir import types as T
 from ...rules.runtime_calls import REVOLVE_ACTIONS
 from .statements import P, assigned_outside, step_value, temp_call
+from ... import codes
 
 
 @dataclass(eq=False)
@@ -32,7 +33,7 @@ def checkpoint_state(loop, snapshots, function, needed, types) -> Checkpointed:
     for v in state:
         if not isinstance(types.get(v), (T.Scalar, T.Array)):
             raise DifferentiabilityError([Diagnostic(
-                "DP101", f"a checkpointed loop can carry numbers and arrays only; '{v}' is a "
+                codes.UNSUPPORTED, f"a checkpointed loop can carry numbers and arrays only; '{v}' is a "
                 f"{types.get(v)}", loop.origin, "compute this value inside the loop or outside it")])
     stored = {s.base for s, _ in C.walk(loop.body) if isinstance(s, C.Store)}
     return Checkpointed(snapshots, state, sorted(stored & set(state)))
