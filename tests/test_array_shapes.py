@@ -3,7 +3,7 @@ slices, blocks of a matrix, branches giving different lengths, size-1 slices bro
 
 The backward sweep restarts each array's adjoint at zero shaped like the value the array had before, and undoes
 broadcasting by the shapes of that iteration: arrays it reads only for their shape have their extents saved
-(transforms/reverse.py, `_plan_extents`), arrays it recomputes keep theirs too. Each program is checked against
+(transforms/reverse/plan.py), arrays it recomputes keep theirs too. Each program is checked against
 autograd (the same source) and central differences, as plain Python and compiled (the harness of test_arrays.py).
 """
 import numpy as np

@@ -35,7 +35,7 @@ OLD_CHECK_SHAPE_READS = {"shape", "len", "size", "np.zeros_shape", "np.ones_shap
 OLD_CLEANUP_HOISTABLE = {"add", "sub", "mul", "neg", "math.sin", "math.cos", "math.exp", "math.tanh", "math.atan",
                          "math.sinh", "math.cosh", "math.hypot", "abs", "min", "max", "float", "np.sin", "np.cos",
                          "np.exp", "np.tanh", "transpose", "matmul", "np.outer", "np.sum", "np.square"}
-# transforms/reverse.py (switched after the file's split is merged: the queries below are the replacements)
+# transforms/reverse/ (plan.py, extents.py, adjoints.py ask the queries below instead)
 OLD_REVERSE_READS = {"getitem", "shape", "len", "size", "transpose"}
 OLD_REVERSE_INDEX_ARITHMETIC = {"add", "sub", "mul", "neg", "floordiv", "mod"}
 OLD_REVERSE_ARRAY_ARITHMETIC = {"add", "sub", "mul", "neg"}
@@ -160,7 +160,7 @@ def test_cleanup_query():
 
 
 def test_reverse_replacement_queries():
-    """The queries the report gives for transforms/reverse.py's sets (to switch after its split is merged)."""
+    """The trait queries transforms/reverse/ asks give what its name sets gave."""
     assert _names(lambda p: "any" in p.traits.cheap_for) == OLD_REVERSE_READS
     assert _names(lambda p: "int" in p.traits.cheap_for) == OLD_REVERSE_INDEX_ARITHMETIC
     assert _names(lambda p: "array" in p.traits.cheap_for) == OLD_REVERSE_ARRAY_ARITHMETIC

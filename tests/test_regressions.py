@@ -30,7 +30,7 @@ def close(a, b, rtol=1e-10, atol=1e-12):
 
 
 # ---- functions with equal bytecode in two modules share one parse ---------------------------------------------
-# diffprog/normalize/lower.py caches parses by `fn.__code__`; code objects compare by value and ignore
+# diffprog/frontend/source.py caches parses by `fn.__code__`; code objects compare by value and ignore
 # co_filename and globals, so `f` below in the second module reuses the first module's parse -- including what
 # its free name `h` resolved to. The fuzzer hit this as a wrong *primal* (the quaternion programs as a spurious
 # DP101 "'q' holds a Quat here but a Quat elsewhere": Quat's methods resolved `Quat` to the first module's class).

@@ -24,7 +24,7 @@ LOCK = threading.RLock()
 """The one process-wide lock every path that may build shared state takes (a cache miss: parsing, lowering,
 compiling, the generated module written to the cache directory, numba's dispatcher). Reentrant, because
 building calls back into building (a transform applied inside differentiated code compiles its function; grad
-of grad builds the inner gradient). diffprog.api takes it too (api.py explains why one lock)."""
+of grad builds the inner gradient). diffprog.api takes it too (api/functions.py explains why one lock)."""
 
 _functions = weakref.WeakKeyDictionary()  # a plain Python function -> its FunctionCompiler
 _static = weakref.WeakKeyDictionary()  # a function `diffprog check` knows from source only -> its FunctionCompiler

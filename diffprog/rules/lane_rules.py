@@ -7,7 +7,7 @@ its primal, and the transform gives array partials a trailing axis (`lanes.scale
 (reductions, linear algebra, shapes, and the linear maps generated adjoints use) get one template per argument,
 as their single-direction `jvps` do, over the parameters, `out`, `t` (the argument's tangent, lanes last) and
 `laxis` (the primitive's axis counted in the tangent: one less for a negative axis). Templates call the helpers
-of backend/runtime.py through the `lanes` markers below where numba's numpy lacks a form for arrays of one more
+of backend/runtime/lanes.py through the `lanes` markers below where numba's numpy lacks a form for arrays of one more
 axis; linear algebra becomes one matrix product for all lanes where it can.
 
 Each primitive declares its lane rules where it is declared (rules/numpy_rules.py, rules/structural.py):
@@ -26,7 +26,7 @@ from .runtime_calls import RuntimeHelper, runtime_import
 _HELPERS = ("zeros", "fit", "scale", "tape", "tape_reserve", "sum", "dot", "cumsum", "ravel", "reshape", "matvec",
             "matmat", "vecmat", "matmat_right", "transpose", "trace", "solve", "cholesky_jvp", "unbroadcast",
             "scatter", "split", "embed", "prod_others_tangent", "prod_others_along_tangent")
-# Markers that rule templates call as `lanes.NAME(...)`: each stands for backend/runtime.py's `lanes_NAME`.
+# Markers that rule templates call as `lanes.NAME(...)`: each stands for backend/runtime/lanes.py's `lanes_NAME`.
 lanes = SimpleNamespace(**{name: RuntimeHelper(f"lanes_{name}") for name in _HELPERS})
 
 _PARAMS = {"zeros": "lanes, like", "fit": "t, like", "scale": "weights, t", "tape": "lanes, capacity",

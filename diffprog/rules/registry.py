@@ -48,13 +48,13 @@ class Traits:
     accumulates: int = 0
     """+1 (accumulate: `x_adj += t`) or -1 (deduct: `x_adj -= t`) for the adjoint updates that add (subtract)
     argument 1 into argument 0, else 0. backend/in_place.py fuses a product term and its addition into one
-    update; transforms/reverse.py recognises the addition of an outer product."""
+    update; transforms/reverse/adjoints.py recognises the addition of an outer product."""
 
     added_into: str | None = None
     """The updater (a primitive name) adding this primitive's result into an array, the updater's first argument,
     without making an array for the result: `update(target, *args)` is `target += prim(*args)`. mul -> add_product,
     matmul -> add_matmul (effects: only in code that runs, backend/in_place.py), np.outer -> add_outer (an
-    expression, differentiable again: transforms/reverse.py rewrites with it)."""
+    expression, differentiable again: transforms/reverse/adjoints.py rewrites with it)."""
 
     sums_to_shape: bool = False
     """Sums argument 0 over the axes the shape given by the other arguments broadcast (unbroadcast, and its
@@ -64,12 +64,12 @@ class Traits:
     shape_only: tuple = ()
     """Positions of arguments read only for their shape, never for their elements (np.zeros_shape(x), len(x),
     unbroadcast(t, like)). analysis/check.py: a statement reading an array only for its shape cannot see a
-    write it missed; transforms/reverse.py: the backward sweep may keep only such an array's extents."""
+    write it missed; transforms/reverse/extents.py: the backward sweep may keep only such an array's extents."""
 
     extents_form: str | None = None
     """With shape_only: the family of primitives computing the same from the extents of the shape-only argument
     (saved as one int per axis), named `extents_form + str(rank)` and taking the other arguments, then the
-    extents; "extent" for `shape`, whose result is the extent itself. transforms/reverse.py (_SHAPE_ARGUMENT)."""
+    extents; "extent" for `shape`, whose result is the extent itself. transforms/reverse/extents.py."""
 
     reusable_zeros: tuple | None = None
     """For the zeros an adjoint restarts at (np.zeros_shape(x), zeros_extents{rank}): the names of the two
@@ -90,7 +90,7 @@ class Traits:
     cheap_for: frozenset = frozenset()
     """The kinds of result ("int", "array", or "any") for which the backward sweep recomputes the value rather
     than taping it: memory reads are cheap for any result, index arithmetic on ints, elementwise arithmetic on
-    arrays (one pass over the elements, as copying it onto a tape would be). transforms/reverse.py."""
+    arrays (one pass over the elements, as copying it onto a tape would be). transforms/reverse/plan.py."""
 
     new_buffer: bool = False
     """Makes a new array whose elements do not depend on the arguments' values: a tape, or an adjoint or tangent

@@ -1,4 +1,4 @@
-"""Names for the helpers in backend/runtime.py that rules and generated code call.
+"""Names for the helpers in backend/runtime/ that rules and generated code call.
 
 Rules refer to them as `rt.NAME(...)`; the markers below stand for the helpers so that the rules stage never
 imports the backend (nor numba, which the command line checker must not load).
@@ -23,7 +23,7 @@ rt = SimpleNamespace(**{name: RuntimeHelper(name) for name in ("cholesky_vjp", "
                                                                   "scatter_add")})
 
 
-# What `revolve_next` asks the adjoint of a checkpointed loop to do next (transforms/reverse.py carries it out).
+# What `revolve_next` asks the adjoint of a checkpointed loop to do next (transforms/reverse/checkpoint.py carries it out).
 REVOLVE_ACTIONS = {"done": 0, "advance": 1, "takeshot": 2, "restore": 3, "youturn": 4}
 
 

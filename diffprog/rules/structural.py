@@ -72,7 +72,7 @@ p("add_outer", "add_outer({0}, {1}, {2})", "target, a, b", result="same", import
   vjps=("g", "g @ b", "g.T @ a"), jvps=("t", "np.outer(t, b)", "np.outer(a, t)"),  # target += np.outer(a, b)
   lane_jvps=("t",) + OUTER_LANE_JVPS,
   traits=Traits(writes=(0,), takes_any_layout=True))
-# An array the backward sweep reads only for its shape is saved as its extents (transforms/reverse.py), one int
+# An array the backward sweep reads only for its shape is saved as its extents (transforms/reverse/extents.py), one int
 # per axis; these take the shape from them. unbroadcast's result has exactly that shape: its tangent rules use it.
 for _rank in range(1, 5):
     _extents = ", ".join(f"n{k}" for k in range(_rank))
@@ -119,7 +119,7 @@ p("array_tape_store", "array_tape_store({0}, {1}, {2}, {3})", "tape, index, leng
   imports=runtime_import("array_tape_store", TAPES_MODULE))
 p("array_tape_load", "array_tape_load({0}, {1}, {2}, {3})", "tape, index, length, like",
   result=lambda ts: T.Opaque("element"), imports=runtime_import("array_tape_load", TAPES_MODULE))
-# Binomial checkpointing (transforms/reverse.py, backend/runtime.py): the schedule and the loop state's snapshots.
+# Binomial checkpointing (transforms/reverse/checkpoint.py, backend/runtime/revolve.py): the schedule and the loop state's snapshots.
 p("revolve_slots", "revolve_slots({0}, {1})", "steps, snapshots", result="int", imports=runtime_import("revolve_slots"))
 p("revolve_new", "revolve_new({0}, {1})", "steps, slots", result=lambda ts: T.Array("int64", 1),
   imports=runtime_import("revolve_new"))

@@ -56,7 +56,7 @@ class LoopLowering(LoweringContext):
 
     def stmt_With(self, node):
         """`with diffprog.checkpoint(snapshots=...):` marks the `for` loops of its block for binomial
-        checkpointing (transforms/reverse.py); everything else about the block is ordinary code."""
+        checkpointing (transforms/reverse/checkpoint.py); everything else about the block is ordinary code."""
         call = node.items[0].context_expr
         callee = self.expr(call.func)
         if not isinstance(callee, Denotation) or callee.obj is not checkpoint:
