@@ -82,14 +82,9 @@ class CallLowering(LoweringContext):
                 check_function_syntax(static, self.reporter)
             return self._inline(static.node, static, node, None, static.name)
         if isinstance(target, types.FunctionType) and not is_library(target):
-            try:
-                parsed = parsed_function(target)
-            except DifferentiabilityError as error:  # reported where the user's code calls it
-                for d in error.diagnostics:
-                    self.reporter.error(d.code, d.message, self.origin(node), d.hint,
-                                        notes=(f"'{target.__qualname__}' is defined at {d.origin}",))
+            parsed = self._parsed_at(target, node, target.__qualname__)
+            if parsed is None:
                 return C.Const(0.0)
-            check_function_syntax(parsed, self.reporter)
             return self._inline(parsed.node, parsed, node, None, parsed.name)
         if isinstance(target, type):
             self.reporter.error(codes.NO_TANGENT,
@@ -220,18 +215,26 @@ class CallLowering(LoweringContext):
         return self._call(opaque_primitive(obj, path), [self._atom(a) for a in node.args], node, hint)
 
     # ---- inlining ----------------------------------------------------------------------------------------------
+    def _parsed_at(self, fn, node, label):
+        """fn's parse, syntax-checked, or None when it cannot be read: its problems are reported where the user's
+        code calls or uses it (at `node`), noting where `label` is defined."""
+        try:
+            parsed = parsed_function(fn)
+        except DifferentiabilityError as error:
+            for d in error.diagnostics:
+                self.reporter.error(d.code, d.message, self.origin(node), d.hint,
+                                    notes=(f"'{label}' is defined at {d.origin}",))
+            return None
+        check_function_syntax(parsed, self.reporter)
+        return parsed
+
     def _inline_python(self, fn, node, leading: tuple = (), arg_nodes=(), keywords=(), label=None,
                        constructor=False) -> Value:
         """Inlines a Python function (a method, an operator, a property, a constructor) at `node`."""
         label = label or getattr(fn, "__qualname__", "function")
-        try:
-            parsed = parsed_function(fn)
-        except DifferentiabilityError as error:  # reported where the user's code uses it
-            for d in error.diagnostics:
-                self.reporter.error(d.code, d.message, self.origin(node), d.hint,
-                                    notes=(f"'{label}' is defined at {d.origin}",))
+        parsed = self._parsed_at(fn, node, label)
+        if parsed is None:
             return C.Const(0.0)
-        check_function_syntax(parsed, self.reporter)
         prefix = re.sub(r"_+", "_", re.sub(r"\W", "_", label)).strip("_") or "method"
         return self._inline(parsed.node, parsed, node, None, label, leading=leading, arg_nodes=list(arg_nodes),
                             keywords=list(keywords), prefix=prefix, constructor=constructor)
