@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +33,28 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col + 1}"
+
+    def shown(self) -> str:
+        """The place as the user knows it: `file:line:col`, or in IPython/Jupyter, for code typed in a cell
+        (compiled under a temporary file name), the cell as IPython's tracebacks name it: `Cell In[8], line 4,
+        column 11`."""
+        cell = _cell_name(self.file)
+        return f"{cell}, line {self.line}, column {self.col + 1}" if cell else str(self)
+
+
+def _cell_name(file: str) -> str | None:
+    """`Cell In[8]` for the file name IPython compiled a cell under (its compiler keeps the map: what IPython's
+    own tracebacks use, `CachingCompiler.format_code_name`), else None. Never imports IPython: a session that runs
+    cells has imported it."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or not file:
+        return None
+    try:
+        shell = ipython.get_ipython()
+        named = shell.compile.format_code_name(file) if shell is not None else None
+    except Exception:  # an IPython without the map: the file name
+        return None
+    return f"{named[0]} {named[1]}" if named else None
 
 
 @dataclass(frozen=True)
@@ -64,14 +87,14 @@ class Diagnostic:
                 for site, callee in reversed(list(zip(chain, callees)))]
 
     def render(self) -> str:
-        where = str(self.origin) if self.origin else "<unknown>"
+        where = self.origin.shown() if self.origin else "<unknown>"
         lines = [f"{where}: {self.severity} {self.code}: {self.message}"]
         if self.origin and self.origin.text:
             excerpt = self.origin.text.rstrip("\n")
             lines.append(f"    {excerpt}")
             lines.append("    " + " " * self.origin.col + "^")
         lines.extend(f"    note: {note}" for note in self.notes)
-        lines.extend(f"    note: {text} at {where}" for text, where in self.call_chain())
+        lines.extend(f"    note: {text} at {site.shown()}" for text, site in self.call_chain())
         if self.hint:
             lines.append(f"    fix: {self.hint}")
         return "\n".join(lines)
