@@ -154,7 +154,8 @@ class JacobianFunction:
                 name = self.df.compiler.parsed.name
                 warnings.warn(JacobianFallbackWarning(
                     f"jacobian of '{name}' takes one forward pass per column (k passes, not one): "
-                    + "; ".join(f"{d.origin}: {d.message}" if d.origin else d.message for d in error.diagnostics)),
+                    + "; ".join(f"{d.origin.shown()}: {d.message}" if d.origin else d.message
+                                for d in error.diagnostics)),
                     stacklevel=4)
                 spec = None
             if spec is not None and any(isinstance(t, L.Node) for t in spec.result_types):
