@@ -150,8 +150,12 @@ class _Report:
         self._show(f"diffprog: compiling {self.label} ...")
         if self.style == "lines":
             return
+        last = ""
         while not self._done.wait(TICK):
-            self._show(f"diffprog: compiling {self.label} ... {time.perf_counter() - self.start:.0f} s")
+            text = f"diffprog: compiling {self.label} ... {time.perf_counter() - self.start:.0f} s"
+            if text != last:  # a new second
+                self._show(text)
+                last = text
 
     def _show(self, text: str) -> None:
         with self._lock:
