@@ -9,6 +9,7 @@ from .api import hessian, hvp, jacobian, jvp, jvp_function  # noqa: E402
 from .custom_types.protocol import NoDerivative, add, differentiable_type, move, register_tangent, scale  # noqa: E402
 from .custom_types.protocol import tangent_type, zero_tangent  # noqa: E402
 from .rules.user import derivative  # noqa: E402
+from .progress import set_progress  # noqa: E402
 
 stop_gradient = no_derivative
 
@@ -22,6 +23,7 @@ __all__ = [
     "move",
     "register_tangent",
     "scale",
+    "set_progress",
     "tangent_type",
     "zero_tangent",
     "DifferentiabilityError",

@@ -5,8 +5,15 @@ A `Diagnostic` is plain data (code, place, message, fix) so that the same findin
 """
 from __future__ import annotations
 
+import functools
+import os
+import sys
+import types
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+_F = TypeVar("_F", bound=Callable)
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,28 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col + 1}"
+
+    def shown(self) -> str:
+        """The place as the user knows it: `file:line:col`, or in IPython/Jupyter, for code typed in a cell
+        (compiled under a temporary file name), the cell as IPython's tracebacks name it: `Cell In[8], line 4,
+        column 11`."""
+        cell = _cell_name(self.file)
+        return f"{cell}, line {self.line}, column {self.col + 1}" if cell else str(self)
+
+
+def _cell_name(file: str) -> str | None:
+    """`Cell In[8]` for the file name IPython compiled a cell under (its compiler keeps the map: what IPython's
+    own tracebacks use, `CachingCompiler.format_code_name`), else None. Never imports IPython: a session that runs
+    cells has imported it."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or not file:
+        return None
+    try:
+        shell = ipython.get_ipython()
+        named = shell.compile.format_code_name(file) if shell is not None else None
+    except Exception:  # an IPython without the map: the file name
+        return None
+    return f"{named[0]} {named[1]}" if named else None
 
 
 @dataclass(frozen=True)
@@ -58,14 +87,14 @@ class Diagnostic:
                 for site, callee in reversed(list(zip(chain, callees)))]
 
     def render(self) -> str:
-        where = str(self.origin) if self.origin else "<unknown>"
+        where = self.origin.shown() if self.origin else "<unknown>"
         lines = [f"{where}: {self.severity} {self.code}: {self.message}"]
         if self.origin and self.origin.text:
             excerpt = self.origin.text.rstrip("\n")
             lines.append(f"    {excerpt}")
             lines.append("    " + " " * self.origin.col + "^")
         lines.extend(f"    note: {note}" for note in self.notes)
-        lines.extend(f"    note: {text} at {where}" for text, where in self.call_chain())
+        lines.extend(f"    note: {text} at {site.shown()}" for text, site in self.call_chain())
         if self.hint:
             lines.append(f"    fix: {self.hint}")
         return "\n".join(lines)
@@ -92,6 +121,60 @@ class CompilationError(DifferentiabilityError):
 
 class DifferentiabilityWarning(UserWarning):
     """The derivative will be silently zero or cut; the code still compiles."""
+
+
+# ---- the traceback of an error that reaches the user ------------------------------------------------------------------
+# A DifferentiabilityError is a compiler's report on the user's code: its diagnostics point at the user's lines, and
+# the frames of diffprog that found the problem (passes, lowering, the pipeline) say nothing to the user. So every
+# public entry point (the decorator, dp.grad and the other transforms, the functions they return) catches it and
+# re-raises it without diffprog's frames: the traceback then holds the user's own frames only (the line that
+# decorated or called), as Python's own SyntaxError does. Other exceptions (a bug in diffprog) keep their full
+# traceback, and DIFFPROG_VERBOSE=1 keeps it for these too.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _internal(frame) -> bool:
+    return os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE)
+
+
+def hide_internal_frames(error: BaseException) -> None:
+    """Drops diffprog's frames from the traceback of `error`, in place. Called in an `except` clause of a public
+    entry point that then re-raises with a bare `raise` (which, unlike `raise error`, adds no frame: the entry
+    point's own frame is dropped too). An earlier DifferentiabilityError it was raised while handling (a first
+    attempt the compiler recovered from, e.g. dp.jacobian trying batched forward mode) is not shown; any other
+    exception it was raised from or while handling keeps its traceback."""
+    if isinstance(error.__cause__, DifferentiabilityError):
+        hide_internal_frames(error.__cause__)
+    elif isinstance(error.__context__, DifferentiabilityError):
+        error.__suppress_context__ = True
+    if os.environ.get("DIFFPROG_VERBOSE", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        return
+    kept = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not _internal(tb.tb_frame):
+            kept.append(tb)
+        tb = tb.tb_next
+    trimmed = None
+    for entry in reversed(kept):
+        trimmed = types.TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    error.__traceback__ = trimmed
+
+
+def user_facing(function: _F) -> _F:
+    """Decorator for a public entry point: a DifferentiabilityError leaves it without diffprog's frames
+    (hide_internal_frames). The hottest entry points (the `__call__` of a compiled function or gradient) do the
+    same inline instead, saving the wrapper's call."""
+
+    @functools.wraps(function)
+    def entry(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except DifferentiabilityError as error:
+            hide_internal_frames(error)
+            raise
+
+    return entry  # type: ignore[return-value]
 
 
 class Reporter:

@@ -374,6 +374,77 @@ def test_int_field_without_annotation_warns():
     assert list(dp.tangent_type(Counted).__dataclass_fields__) == ["value"]
 
 
+def _int_field_warnings(define, times=1):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(times):
+            define()
+    return [str(w.message) for w in caught if issubclass(w.category, DifferentiabilityWarning)]
+
+
+def test_int_field_warning_is_given_once_per_class():
+    def define():  # the same class defined again: in a function, a notebook cell run again, a reloaded module
+        @dp.differentiable_type
+        @dataclass
+        class Redefined:
+            value: float
+            label: int
+            flag: bool
+        return Redefined
+
+    messages = _int_field_warnings(define, times=3)
+    assert len(messages) == 2 and "'label'" in messages[0] and "'flag'" in messages[1], messages
+
+
+def test_an_int_field_used_as_a_count_needs_no_annotation():
+    def define():
+        @dp.differentiable_type
+        @dataclass
+        class Chain:
+            x: np.ndarray
+            n: int  # a loop bound
+            first: int  # an index
+            window: int  # a slice bound, in arithmetic
+
+            def energy(self):
+                s = 0.0
+                for i in range(self.n - 1):
+                    if i < self.n:
+                        s = s + self.x[i] * self.x[i + 1]
+                return s + self.x[self.first] + np.sum(self.x[:self.window + 1])
+        return Chain
+
+    assert _int_field_warnings(define) == []
+    Chain = define()
+    assert list(dp.tangent_type(Chain).__dataclass_fields__) == ["x"]
+
+    def energy(c):
+        return c.energy()
+
+    x = np.array([1.0, 2.0, 3.0])
+    g = dp.grad(energy)(Chain(x, 3, 0, 1))
+    close(g.x, [2.0 + 1.0 + 1.0, 1.0 + 3.0 + 1.0, 2.0])
+
+
+def test_an_int_field_used_as_a_number_still_warns():
+    def define():
+        @dp.differentiable_type
+        @dataclass
+        class Scaled:
+            x: float
+            factor: int  # multiplies a float: maybe a float was meant
+
+            def value(self):
+                total = 0.0
+                for i in range(self.factor):
+                    total = total + self.x
+                return total * self.factor
+        return Scaled
+
+    [message] = _int_field_warnings(define)
+    assert "'factor'" in message and "NoDerivative" in message
+
+
 # ---- protocol operations ----------------------------------------------------------------------------------------
 def test_protocol_operations():
     q = Quaternion(1.0, 2.0, 3.0, 4.0)

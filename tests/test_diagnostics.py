@@ -588,3 +588,112 @@ def test_bare_int_and_round_have_zero_derivative_and_do_not_raise():
     g = dp.grad(bare_int_and_round)
     for x in (0.3, 2.7, -3.2):
         assert g(x) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------------------------
+# What a script shows: the diagnostics and the user's own frames, none of diffprog's
+# --------------------------------------------------------------------------------------------------------
+USER_SCRIPT = '''
+import math, sys, traceback
+import numpy as np
+import diffprog as dp
+
+def bad(x):
+    return math.lgamma(x) * x
+
+def helper(x):
+    return dp.grad(bad)(x)  # CALL:helper
+
+def case(name, thunk):
+    print("==== " + name, file=sys.stderr)
+    try:
+        thunk()
+    except Exception:
+        traceback.print_exc()  # what the interpreter prints for an uncaught exception
+
+case("grad", lambda: dp.grad(bad)(1.5))  # CALL:grad
+case("helper", lambda: helper(1.5))  # CALL:outer
+case("jacobian", lambda: dp.jacobian(bad)(1.5))  # CALL:jacobian
+case("hessian", lambda: dp.hessian(bad)(1.5))  # CALL:hessian
+case("jvp", lambda: dp.jvp(bad, (1.5,), (1.0,)))  # CALL:jvp
+case("source", lambda: dp.source(bad))  # CALL:source
+case("value_and_grad", lambda: dp.value_and_grad(bad)(1.5))  # CALL:value_and_grad
+def unknown(x):
+    return missing_helper(x)
+
+compiled = dp.differentiable(jit=False)(unknown)
+case("first call", lambda: compiled(1.5))  # CALL:first call
+def pair(x):
+    return x, x
+
+case("tuple result", lambda: dp.grad(pair)(1.5))  # CALL:tuple result
+
+import diffprog.compiler.pipeline as pipeline
+real_run = pipeline.run
+def internal_bug(*args, **kwargs):
+    raise RuntimeError("an internal bug")
+pipeline.run = internal_bug
+def square(x):
+    return x * x
+
+case("internal bug", lambda: dp.grad(square)(1.5))
+pipeline.run = real_run
+
+print("==== decorator", file=sys.stderr)
+@dp.differentiable  # CALL:decorator
+def broken(x):
+    try:
+        return x
+    except ValueError:
+        return 0.0
+'''
+
+
+def test_a_script_shows_no_internal_frames(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "user_script.py"
+    script.write_text(USER_SCRIPT)
+    env = dict(os.environ, DIFFPROG_PROGRESS="0")
+    env.pop("DIFFPROG_VERBOSE", None)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=600)
+    assert done.returncode == 1, done.stderr
+    package = os.path.dirname(os.path.abspath(dp.__file__))
+    lines = USER_SCRIPT.splitlines()
+    sections = dict(part.split("\n", 1) for part in done.stderr.split("==== ")[1:])
+    for name, text in sections.items():
+        if name == "internal bug":  # not a DifferentiabilityError: the full traceback, diffprog's frames too
+            assert "RuntimeError: an internal bug" in text and f"{package}{os.sep}compiler" in text, text
+            continue
+        assert text.startswith("Traceback (most recent call last):"), (name, text)
+        assert "DifferentiabilityError: cannot differentiate" in text, (name, text)
+        assert package not in text and "diffprog/" not in text, (name, text)  # no frame of diffprog's
+        number = 1 + lines.index(next(line for line in lines if line.endswith(f"# CALL:{name}")))
+        assert f'File "{script}", line {number}' in text, (name, text)  # the user's line stays
+        if name == "helper":  # and every user frame on the way
+            called = 1 + lines.index(next(line for line in lines if line.endswith("# CALL:helper")))
+            assert f'File "{script}", line {called}, in helper' in text, text
+        if name not in ("decorator", "tuple result", "first call"):
+            assert f"{script}:7:12: error DP102" in text, (name, text)
+
+
+def lgamma_times(x):
+    return math.lgamma(x) * x
+
+
+def test_internal_frames_are_kept_with_diffprog_verbose(monkeypatch):
+    import traceback
+
+    package = os.path.dirname(os.path.abspath(dp.__file__))
+
+    def frames():
+        with pytest.raises(dp.DifferentiabilityError) as info:
+            dp.grad(lgamma_times)(1.5)
+        return [f.filename for f in traceback.extract_tb(info.value.__traceback__)]
+
+    monkeypatch.delenv("DIFFPROG_VERBOSE", raising=False)
+    assert frames() and not any(name.startswith(package) for name in frames())
+    monkeypatch.setenv("DIFFPROG_VERBOSE", "1")  # for diffprog's developers: where the error was raised
+    assert any(name.startswith(os.path.join(package, "compiler")) for name in frames())

@@ -79,3 +79,61 @@ def test_real_ipython_shows_no_internal_frames(tmp_path):
     assert "DifferentiabilityError: cannot differentiate: 1 problem found" in out, out
     assert "error DP102" in out and "fix: register one" in out
     assert "Traceback" not in out and "site-packages" not in out and "diffprog/api/" not in out, out
+    # the cell as IPython's own tracebacks name it (run_cell without history: every cell is In[1])
+    assert "Cell In[1], line 2, column 12: error DP102" in out, out
+    assert "<ipython-input-" not in out, out
+
+
+def test_a_cell_name_needs_ipython_running(monkeypatch):
+    """Without IPython imported, a cell-like file name stays as it is (and IPython is not imported for it)."""
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    origin = dp.errors.Origin("/tmp/ipykernel_4242/1234567890.py", 4, 10)
+    assert origin.shown() == "/tmp/ipykernel_4242/1234567890.py:4:11" and "IPython" not in sys.modules
+
+
+NOTEBOOK_CELLS = [
+    "import math\nimport diffprog as dp",
+    "def f(x):\n    return math.sin(x) * x\nprint('gradient', dp.grad(f)(1.0))",
+    "@dp.differentiable\ndef bad(x):\n    y = x * 2.0\n    try:\n        return y\n    except ValueError:\n"
+    "        return 0.0",
+    "def helper(x):\n    return math.lgamma(x)\n\ndef uses(x):\n    return helper(x) * x\n\ndp.grad(uses)(1.5)",
+    "from diffprog import progress\nprogress.THRESHOLD = 0.0\n\ndef cube(x):\n    return x * x * x\n"
+    "print('slope', dp.grad(cube)(2.0))",
+]
+
+
+def test_a_jupyter_kernel_shows_the_cell(tmp_path):
+    """A real notebook run by a kernel (nbclient, ipykernel): diagnostics name the cell, `Cell In[3], line 4`,
+    not the kernel's temporary file, and show no traceback."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+
+    def text(cell):
+        parts = []
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                parts.append(output.text)
+            elif output.output_type == "error":
+                parts.append("\n".join(output.traceback))
+            elif "text/plain" in output.get("data", {}):
+                parts.append(output.data["text/plain"])
+        return "\n".join(parts)
+
+    cells = notebook.cells
+    assert f"gradient {math.sin(1.0) + math.cos(1.0)}" in text(cells[1]), text(cells[1])
+    decorated = text(cells[2])
+    assert "Cell In[3], line 4, column 5: error DP101: try/except cannot be differentiated" in decorated, decorated
+    assert "ipykernel_" not in decorated and "Traceback" not in decorated and "diffprog/" not in decorated
+    called = text(cells[3])
+    assert "Cell In[4], line 2, column 12: error DP102" in called, called
+    assert "note: 'helper' is called from 'uses' at Cell In[4], line 5, column 12" in called, called
+    assert "ipykernel_" not in called
+    progress = cells[4].outputs  # a long compilation: one line of the cell's output, updated in place
+    assert [o.output_type for o in progress] == ["display_data", "stream"], progress
+    assert progress[0].data["text/plain"].startswith("diffprog: compiled the gradient of cube (") and \
+        progress[1].text == "slope 12.0\n", progress

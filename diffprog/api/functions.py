@@ -8,6 +8,7 @@ import numpy as np
 
 from ..compiler.function import FunctionCompiler, arg_key
 from ..compiler.registry import LOCK
+from ..errors import DifferentiabilityError, hide_internal_frames, user_facing
 from ..ir import types as T
 from ..custom_types import protocol as P
 
@@ -33,6 +34,7 @@ Gradient = Any
 class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
 
+    @user_facing  # decorating reports the problems it finds at the user's decorator, without diffprog's frames
     def __init__(self, fn, jit=True, compiler=None, checkpoint=None):
         if compiler is None:
             with LOCK:  # parses and checks fn (process-wide parse cache)
@@ -46,10 +48,14 @@ class DifferentiableFunction:
         key = tuple(map(arg_key, args))
         run = self._primal.get(key)
         if run is None:
-            with LOCK:
-                run = self._primal.get(key)
-                if run is None:
-                    run = self._primal[key] = self.compiler.specialize("primal", (), args).run
+            try:
+                with LOCK:
+                    run = self._primal.get(key)
+                    if run is None:
+                        run = self._primal[key] = self.compiler.specialize("primal", (), args).run
+            except DifferentiabilityError as error:
+                hide_internal_frames(error)  # the user's frames only (errors.py)
+                raise
         return run(*args)
 
     def __repr__(self):
@@ -78,6 +84,7 @@ def differentiable(fn: Callable[Params, Result], *, jit: bool = True, checkpoint
 @overload
 def differentiable(fn: None = None, *, jit: bool = True, checkpoint: bool | int = False
                    ) -> Callable[[Callable[Params, Result]], Callable[Params, Result]]: ...
+@user_facing
 def differentiable(fn=None, *, jit=True, checkpoint=False):
     """Decorator: parse, check and (lazily, per argument types) compile `fn` with numba.
 
@@ -104,7 +111,7 @@ def differentiable(fn=None, *, jit=True, checkpoint=False):
         ```
     """
     if fn is None:
-        return lambda f: DifferentiableFunction(f, jit=jit, checkpoint=checkpoint)
+        return user_facing(lambda f: DifferentiableFunction(f, jit=jit, checkpoint=checkpoint))
     return DifferentiableFunction(fn, jit=jit, checkpoint=checkpoint)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..compiler.derived import DerivativeCompiler
 from ..compiler.function import arg_key
 from ..compiler.registry import LOCK, function_compiler
-from ..errors import DifferentiabilityError, Diagnostic
+from ..errors import DifferentiabilityError, Diagnostic, hide_internal_frames, user_facing
 from ..ir import types as T
 from ..custom_types import layout as L
 from ..custom_types import protocol as P
@@ -84,9 +84,13 @@ class GradientFunction(_ReverseRunner):
         return ("value_and_grad" if self.with_value else "grad"), self.df, self.wrt, self.single
 
     def __call__(self, *args):
-        spec = self.specialization(args)
-        if spec.results != 1 or spec.returns_tuple or isinstance(spec.result_types[0], (T.Array, L.Node)):
-            raise _not_scalar(self.df, spec)
+        try:
+            spec = self.specialization(args)
+            if spec.results != 1 or spec.returns_tuple or isinstance(spec.result_types[0], (T.Array, L.Node)):
+                raise _not_scalar(self.df, spec)
+        except DifferentiabilityError as error:
+            hide_internal_frames(error)  # the user's frames only (errors.py)
+            raise
         out = spec.run(*args, 1.0)
         grads = tuple(_like(g, args[k]) for g, k in zip(out[1:], self.wrt))
         grads = grads[0] if self.single else grads
@@ -176,7 +180,11 @@ def grad(f, argnums=0):
         dp.grad(energy)(np.array([1.0, 2.0, 3.0]), 2)   # array([2., 4., 0.])
         ```
     """
-    return _cached(f, "grad", argnums)
+    try:
+        return _cached(f, "grad", argnums)
+    except DifferentiabilityError as error:
+        hide_internal_frames(error)  # the user's frames only (errors.py); inline, as grad(f) is called in loops
+        raise
 
 
 @overload
@@ -198,9 +206,14 @@ def value_and_grad(f, argnums=0):
         # (2.682941969615793, (3.0806046117362795, 0.8414709848078965))
         ```
     """
-    return _cached(f, "value_and_grad", argnums)
+    try:
+        return _cached(f, "value_and_grad", argnums)
+    except DifferentiabilityError as error:
+        hide_internal_frames(error)
+        raise
 
 
+@user_facing
 def vjp(f: Callable[..., Result], *args: Any) -> tuple[Result, Callable[[Any], tuple[Gradient, ...]]]:
     """`(value, pullback)`: `pullback(cotangent)` gives one cotangent per argument (None for integers).
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..compiler.function import arg_key
-from ..errors import DifferentiabilityError
+from ..errors import DifferentiabilityError, user_facing
 from ..ir import types as T
 from ..custom_types import layout as L
 from ..custom_types import protocol as P
@@ -81,6 +81,7 @@ class JacobianFunction:
         self.argnums, self.mode = argnums, mode
         functools.update_wrapper(self, self.df.__diffprog_function__, updated=())
 
+    @user_facing
     def __call__(self, *args):
         x = args[self.argnums]
         if not (T.type_of_value(x).differentiable or (P.is_registered(x) and L.tangent_dim(x) > 0)):
@@ -153,7 +154,8 @@ class JacobianFunction:
                 name = self.df.compiler.parsed.name
                 warnings.warn(JacobianFallbackWarning(
                     f"jacobian of '{name}' takes one forward pass per column (k passes, not one): "
-                    + "; ".join(f"{d.origin}: {d.message}" if d.origin else d.message for d in error.diagnostics)),
+                    + "; ".join(f"{d.origin.shown()}: {d.message}" if d.origin else d.message
+                                for d in error.diagnostics)),
                     stacklevel=4)
                 spec = None
             if spec is not None and any(isinstance(t, L.Node) for t in spec.result_types):
@@ -218,6 +220,7 @@ def _combine_outputs(returns_tuple, blocks):
     return tuple(blocks)
 
 
+@user_facing
 def jacobian(f: Callable[Params, Any], argnums: int = 0, mode: str = "auto") -> Callable[Params, Any]:
     """The Jacobian of f with respect to argument `argnums` (a float, a float array, or a value of a registered
     differentiable type), as a function.
@@ -249,6 +252,7 @@ def jacobian(f: Callable[Params, Any], argnums: int = 0, mode: str = "auto") -> 
     return JacobianFunction(f, argnums, mode)
 
 
+@user_facing
 def hessian(f: Callable[Params, Any], argnums: int = 0) -> Callable[Params, Any]:
     """The Hessian of scalar-valued f with respect to argument `argnums` (a float, a float array, or a value of a
     registered differentiable type), as a function: forward mode applied to the generated gradient code
@@ -279,6 +283,7 @@ def hessian(f: Callable[Params, Any], argnums: int = 0) -> Callable[Params, Any]
     return JacobianFunction(grad(f, argnums), argnums, "forward")
 
 
+@user_facing
 def hvp(f: Callable[..., Any], primals: tuple, vector: tuple) -> tuple[Any, ...]:
     """The Hessian of scalar-valued f at `primals` applied to `vector`, without forming the Hessian: one pass of
     forward mode over the generated gradient code (forward-over-reverse).

@@ -5,9 +5,11 @@ from typing import Any, Callable
 
 from ..compiler.pipeline import render
 from ..compiler.registry import LOCK
+from ..errors import user_facing
 from .gradients import as_differentiable
 
 
+@user_facing
 def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None = None,
            argnums: int | tuple[int, ...] = 0, after: str | None = None) -> str:
     """The exact Python source diffprog generated (and runs) for `f`.

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..compiler.derived import TangentCompiler
 from ..compiler.registry import LOCK
+from ..errors import user_facing
 from ..custom_types import protocol as P
 from .functions import DifferentiableFunction, _differentiable_positions
 from .gradients import as_differentiable
@@ -47,6 +48,7 @@ def _shaped(spec, items):
     return items if spec.returns_tuple else items[0]
 
 
+@user_facing
 def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple, *, lanes: bool = False) -> tuple[Any, Any]:
     """`(value, tangent_out)`: f's value at `primals` and its directional derivative along `tangents`, from one
     pass of the generated forward-mode code.
@@ -97,6 +99,7 @@ def _lanes_value(primal, tangent):
     return array
 
 
+@user_facing
 def jvp_function(f):
     """f's tangent map as a differentiable function: `t(*primals, *tangents)` returns the tangent of f's result,
     with one tangent per float, float-array or registered-type primal (a value of its tangent type).

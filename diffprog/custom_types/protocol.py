@@ -10,8 +10,10 @@ Kept free of numba (the static checker imports the normalizer, which imports thi
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import textwrap
 import typing
 import warnings
 from dataclasses import dataclass
@@ -106,8 +108,9 @@ def differentiable_type(cls):
     """Class decorator: makes a dataclass differentiable, with its tangent protocol synthesized from its fields.
 
     Fields may be floats, ints, bools, numpy arrays and other differentiable types (nested to any depth). Float
-    and array fields (and nested types) form the tangent; ints and bools do not (with a warning unless annotated
-    `Annotated[int, diffprog.NoDerivative]`), nor do fields annotated NoDerivative. Methods, properties and
+    and array fields (and nested types) form the tangent; ints and bools do not (with a warning, once per class,
+    unless annotated `Annotated[int, diffprog.NoDerivative]` or, for an int, visibly a count: the class's methods
+    use it only in `range(...)`, as an index or in a comparison), nor do fields annotated NoDerivative. Methods, properties and
     operators are differentiated from their Python source. The tangent type is the class itself when every field
     is part of the tangent (and it has no `__post_init__`, which could reject a tangent's values), otherwise a
     generated dataclass `<Name>Tangent` with just the tangent fields.
@@ -228,7 +231,7 @@ def _field_of(cls, name, hint) -> Field:
             _warn_not_differentiable(cls, name, "bool")
         return Field(name, "bool", False)
     if hint is int:
-        if not no_derivative:
+        if not no_derivative and not _used_as_count(cls, name):
             _warn_not_differentiable(cls, name, "int")
         return Field(name, "int", False)
     if hint is float:
@@ -246,15 +249,55 @@ def _field_of(cls, name, hint) -> Field:
                     "in a differentiable type (use float, int, bool, np.ndarray or a differentiable type)")
 
 
+_warned: set = set()  # (file, line, class, field) already warned about: once per class, even when redefined
+
+
 def _warn_not_differentiable(cls, name, kind):
+    """Warns that an int or bool field is not in the tangent (a float field written `int` would silently get no
+    derivative), once per class: a class defined again (in a function, a re-run notebook cell, a reloaded
+    module) is the same class to its author."""
     try:
         file, line = inspect.getsourcefile(cls), inspect.getsourcelines(cls)[1]
     except (OSError, TypeError):
         file, line = "<unknown>", 0
+    key = (file, line, cls.__qualname__, name)
+    if key in _warned:
+        return
     warnings.warn_explicit(
         f"field '{name}' of {cls.__name__} is {'an' if kind == 'int' else 'a'} {kind}, so it carries no derivative "
         f"and is not part of the tangent; annotate it Annotated[{kind}, diffprog.NoDerivative] to say so",
         DifferentiabilityWarning, file or "<unknown>", line)
+    _warned.add(key)  # after: a warning turned into an error by a filter stays one
+
+
+def _used_as_count(cls, name) -> bool:
+    """Whether the int field `name` is visibly a count or an index, so no float was meant: the class's own methods
+    read `self.<name>` and only as one, in `range(...)`, a subscript (`a[self.n]`, `a[:self.n]`) or a comparison
+    (`i < self.n`), arithmetic on it included (`range(self.n - 1)`). From the class's source, read only for an int
+    field not annotated NoDerivative; without source (or uses), False."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return False
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    uses = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == name
+            and isinstance(node.value, ast.Name) and node.value.id == "self" and isinstance(node.ctx, ast.Load)]
+    return bool(uses) and all(_counts(use, parents) for use in uses)
+
+
+def _counts(node, parents) -> bool:
+    """Whether `node` (a read of an int field, in arithmetic or not) bounds a range, indexes or is compared."""
+    parent = parents.get(node)
+    while isinstance(parent, (ast.BinOp, ast.UnaryOp)):
+        node, parent = parent, parents.get(parent)
+    if isinstance(parent, ast.Call):
+        return isinstance(parent.func, ast.Name) and parent.func.id == "range" and node in parent.args
+    while isinstance(parent, (ast.Slice, ast.Tuple)) and isinstance(parents.get(parent), (ast.Subscript, ast.Slice,
+                                                                                          ast.Tuple)):
+        node, parent = parent, parents.get(parent)
+    if isinstance(parent, ast.Subscript):
+        return node is parent.slice
+    return isinstance(parent, ast.Compare)
 
 
 def _make_tangent_cls(entry: TypeInfo):

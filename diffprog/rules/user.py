@@ -22,7 +22,7 @@ import types
 
 import gast
 
-from ..errors import DifferentiabilityError, Diagnostic, Reporter
+from ..errors import DifferentiabilityError, Diagnostic, Reporter, user_facing
 from ..frontend.resolve import import_path
 from ..frontend.syntax import check_function_syntax
 from ..frontend.source import is_library, parsed_function
@@ -72,6 +72,7 @@ def derivative(of, mode="reverse"):
     if not callable(target):
         raise TypeError(f"derivative(of=...) takes a function, not {type(of).__name__}")
 
+    @user_facing  # a rule rejected at the user's decorator, without diffprog's frames (errors.py)
     def register(rule):
         register_rule(target, rule, mode)
         return rule
