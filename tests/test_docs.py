@@ -32,6 +32,15 @@ def test_mkdocs_build_strict(tmp_path):
     import diffprog
     missing = [name for name in diffprog.__all__ if name not in api]
     assert not missing, f"public names missing from the API reference: {missing}"
+    # mkdocstrings formats signatures with ruff or black (the docs extra has ruff); without one, a signature is one
+    # line that runs off the page.
+    import html
+    import re
+    signatures = [html.unescape(re.sub(r"<[^>]+>", "", block))
+                  for block in re.findall(r'<div class="doc-signature highlight"><pre>(.*?)</pre>', api, re.S)]
+    assert signatures, "no signatures found in the API reference"
+    long = [line for text in signatures for line in text.splitlines() if len(line) > 100]
+    assert not long, f"signatures not formatted (is ruff installed?): {long[:3]}"
 
 
 def test_every_public_name_has_a_reference_entry():
