@@ -37,25 +37,44 @@ def miss(speed, angle, drag_coefficient, target, steps):
     return (x - target) ** 2
 
 
-speed, angle, drag_coefficient, target, steps = 12.0, 0.6, 0.05, 10.0, 200
+EXCERPT_LINES = 15
 
-value = miss(speed, angle, drag_coefficient, target, steps)
-d_speed, d_angle, d_drag = dp.grad(miss, (0, 1, 2))(speed, angle, drag_coefficient, target, steps)
-print(f"miss = {value:.6f}")
-print(f"d miss / d speed = {d_speed:.6f}, d miss / d angle = {d_angle:.6f}, d miss / d drag = {d_drag:.6f}")
 
-# Check against central finite differences.
-h = 1e-6
-for name, index, derivative in (("speed", 0, d_speed), ("angle", 1, d_angle), ("drag", 2, d_drag)):
-    up = [speed, angle, drag_coefficient, target, steps]
-    down = list(up)
-    up[index] += h
-    down[index] -= h
-    fd = (miss(*up) - miss(*down)) / (2 * h)
-    print(f"finite difference {name:<5}: {fd:.6f}   (|diffprog - fd| = {abs(derivative - fd):.1e})")
-    assert math.isclose(derivative, fd, rel_tol=1e-5, abs_tol=1e-6)
+def main():
+    speed, angle, drag_coefficient, target, steps = 12.0, 0.6, 0.05, 10.0, 200
 
-# The exact Python diffprog generated for the gradient above (then compiled with numba). Comments point back to the
-# user's source lines; values the backward pass needs are pushed onto preallocated tapes.
-print("\nGenerated adjoint:\n")
-print(dp.source(miss, mode="reverse"))
+    value = miss(speed, angle, drag_coefficient, target, steps)
+    d_speed, d_angle, d_drag = dp.grad(miss, (0, 1, 2))(speed, angle, drag_coefficient, target, steps)
+    print(f"miss = {value:.6f}")
+    print(f"d miss / d speed = {d_speed:.6f}, d miss / d angle = {d_angle:.6f}, d miss / d drag = {d_drag:.6f}")
+
+    # Check against central finite differences.
+    h = 1e-6
+    for name, index, derivative in (("speed", 0, d_speed), ("angle", 1, d_angle), ("drag", 2, d_drag)):
+        up = [speed, angle, drag_coefficient, target, steps]
+        down = list(up)
+        up[index] += h
+        down[index] -= h
+        fd = (miss(*up) - miss(*down)) / (2 * h)
+        print(f"finite difference {name:<5}: {fd:.6f}   (|diffprog - fd| = {abs(derivative - fd):.1e})")
+        assert math.isclose(derivative, fd, rel_tol=1e-5, abs_tol=1e-6)
+
+    # The exact Python diffprog generated for the gradient above (then compiled with numba). Comments point back to
+    # the user's source lines; values the backward pass needs are pushed onto tapes. It is a few hundred lines:
+    # print the start of the backward pass over the loop (the loop run in reverse).
+    adjoint = dp.source(miss, mode="reverse").splitlines()
+    reversed_loop = [i for i, line in enumerate(adjoint) if line.lstrip().startswith("for ") and "(-1)" in line]
+    start = reversed_loop[0] if reversed_loop else 0
+    while start > 0 and not adjoint[start].lstrip().startswith("#"):  # from the comment naming the user's `for`
+        start -= 1
+    excerpt = adjoint[start:start + EXCERPT_LINES]
+    print(f"\nGenerated adjoint, lines {start + 1}-{start + len(excerpt)} of {len(adjoint)} "
+          f"(the backward pass over the loop):\n")
+    print("\n".join(adjoint[:2] + ["..."] + excerpt + ["..."]))
+    print(f"\n({len(adjoint) - len(excerpt) - 2} lines omitted.)\n")
+    print("To see all of it: print(dp.source(miss, mode=\"reverse\")) after the call to dp.grad, or from a shell:")
+    print('    diffprog show examples/quickstart.py::miss --args "12.0, 0.6, 0.05, 10.0, 200" --argnums 0,1,2')
+
+
+if __name__ == "__main__":
+    main()

@@ -596,11 +596,32 @@ def test_bad_configuration_is_a_usage_error(config, message, tmp_path, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_check_without_a_path_checks_the_current_directory(tmp_path, capsys, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.diffprog]\nignore = ["DP201"]\n')
+    write(tmp_path, "pkg/bad.py", BAD)
+    monkeypatch.chdir(tmp_path)
+    status, found = run_json([], capsys)  # `diffprog check --format json`, as `ruff check` checks "."
+    assert status == 1
+    assert [(Path(d["path"]).name, d["code"]) for d in found] == [("bad.py", "DP101")]  # DP201: the config
+
+
+def test_configuration_is_read_with_tomli_where_there_is_no_tomllib(tmp_path):
+    # Python 3.10 has no tomllib: the config module falls back to tomli (a dependency there). On 3.11+, simulate it
+    # by hiding tomllib and offering its own code under the name tomli.
+    (tmp_path / "pyproject.toml").write_text('[tool.diffprog]\nignore = ["DP201"]\n')
+    code = ("import sys\ntry:\n    import tomllib\nexcept ModuleNotFoundError:\n    pass\nelse:\n"
+            "    sys.modules['tomli'], sys.modules['tomllib'] = tomllib, None\n"
+            "from diffprog.cli.config import load_settings, tomllib as used\n"
+            "assert used is sys.modules['tomli']\nprint(load_settings(['.']).ignore)\n")
+    done = _run(["-c", code], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['DP201']"
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["check", str(tmp_path / "missing.py")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["check", "--select", "XY1", str(tmp_path)]) == 2
-    assert main(["check"]) == 2
     assert main(["check", "--format", "xml", str(tmp_path)]) == 2
     assert main([]) == 2
     capsys.readouterr()
@@ -661,6 +682,14 @@ def test_in_process_run_leaves_numba_unimported(tmp_path):
     done = _run(["-c", code], tmp_path)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)[0]["code"] == "DP201"
+
+
+def test_version(tmp_path):
+    from diffprog.version import __version__
+
+    done = _run(["-m", "diffprog", "--version"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"diffprog {__version__}"
 
 
 def test_console_script_is_declared():

@@ -55,3 +55,32 @@ def test_hook_rejects_the_bad_file_and_shows_the_diagnostic(tmp_path):
     done = _pre_commit(["try-repo", str(REPO), "diffprog-check", "--files", "good.py"], repo, home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Passed" in done.stdout
+
+
+def test_the_local_hook_documented_in_cli_md(tmp_path):
+    """docs/cli.md's `repo: local` configuration, verbatim: valid, and it runs the installed `diffprog check`."""
+    pytest.importorskip("pre_commit", reason="pre-commit is in the test extra: pip install -e .[test]")
+    scripts = Path(sys.executable).parent
+    if shutil.which("diffprog", path=str(scripts)) is None:
+        pytest.skip("the diffprog console script is not installed next to this Python")
+    section = (REPO / "docs" / "cli.md").read_text().split("## Pre-commit hook", 1)[1]
+    config = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "repo: local" in config and "language: system" in config
+    repo = tmp_path / "user-repo"
+    repo.mkdir()
+    _git(["init", "-q"], repo)
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    (repo / "good.py").write_text(GOOD)
+    (repo / "bad.py").write_text(BAD)
+    _git(["add", "."], repo)
+    home = tmp_path / "pre-commit-home"
+    done = _pre_commit(["validate-config", ".pre-commit-config.yaml"], repo, home)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    env_path = f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"  # `language: system`: diffprog from PATH
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"], cwd=repo, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PATH": env_path, "PRE_COMMIT_HOME": str(home),
+                                                       "PRE_COMMIT_COLOR": "never"})
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "bad.py:6:5: DP104 error" in output and "good.py:" not in output

@@ -32,6 +32,15 @@ def test_mkdocs_build_strict(tmp_path):
     import diffprog
     missing = [name for name in diffprog.__all__ if name not in api]
     assert not missing, f"public names missing from the API reference: {missing}"
+    # mkdocstrings formats signatures with ruff or black (the docs extra has ruff); without one, a signature is one
+    # line that runs off the page.
+    import html
+    import re
+    signatures = [html.unescape(re.sub(r"<[^>]+>", "", block))
+                  for block in re.findall(r'<div class="doc-signature highlight"><pre>(.*?)</pre>', api, re.S)]
+    assert signatures, "no signatures found in the API reference"
+    long = [line for text in signatures for line in text.splitlines() if len(line) > 100]
+    assert not long, f"signatures not formatted (is ruff installed?): {long[:3]}"
 
 
 def test_every_public_name_has_a_reference_entry():
@@ -51,3 +60,34 @@ def test_diagnostics_page_is_the_generated_one():
                    and "## DP201" in p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
     from diffprog.cli.catalogue import markdown
     assert (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8") == markdown()
+
+
+def test_custom_types_examples_run(tmp_path):
+    """docs/custom_types.md's examples, every ```python block in order as one file, and the values it states."""
+    import re
+    import subprocess
+
+    text = (ROOT / "docs" / "custom_types.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    checks = """
+import math as _m
+_q = Quaternion(0.9, 0.1, -0.3, 0.2)
+assert _m.isclose(misfit(_q, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0), 1.3025)
+assert np.allclose(tangent_vector(_q, g), [2.62, 1.58, -1.54, -2.84])
+assert dp.tangent_type(Particles).__name__ == "ParticlesTangent" and dp.tangent_type(Quaternion) is Quaternion
+_t = dp.grad(energy)(p)
+assert np.allclose(_t.positions, [2 / 3, -4 / 3, 1 / 3]) and _m.isclose(_t.mass, 0.875)
+assert repr(dp.grad(dist2)(Point(1.0, 2.0))) == "PointTangent(x=2.0, y=4.0)"
+assert _m.isclose(q.w, _m.sqrt(0.5)) and _m.isclose(q.z, _m.sqrt(0.5)) and abs(q.x) + abs(q.y) < 1e-9
+assert _m.isclose(dp.move(Direction(1.0, 0.0), Direction(0.0, 1.0)).y, _m.sqrt(0.5))
+assert dp.grad(model)(0.0) == 1.5  # compiled while the rule was registered
+def _fresh(x):
+    return softplus(3.0 * x)
+assert dp.grad(_fresh)(0.0) == 3.0  # the rule was removed: a subgradient from abs and max
+print("checked")
+"""
+    path = tmp_path / "custom_types_examples.py"
+    path.write_text("\n\n".join(blocks) + checks)
+    done = subprocess.run([sys.executable, str(path)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().endswith("checked")

@@ -1,4 +1,4 @@
-"""`diffprog` on the command line: `diffprog check PATH...`, `diffprog explain CODE`, `diffprog lsp` (a language
+"""`diffprog` on the command line: `diffprog check [PATH...]` (default: the current directory), `diffprog explain CODE`, `diffprog lsp` (a language
 server publishing the checker's diagnostics) and `diffprog show FILE::FUNCTION` (the generated code).
 
 The checker runs the compiler's own stages on source it reads without importing or running it (see
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..version import __version__
 from .config import UsageError, check_codes, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -16,11 +17,13 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffprog", description="Static differentiability checker for diffprog.")
+    parser.add_argument("--version", action="version", version=f"diffprog {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser("check", help="check the differentiated functions in files or directories",
                                 description="Check every function decorated with @diffprog.differentiable (or "
                                 "passed to grad/value_and_grad/vjp) without importing or running the code.")
-    check.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    check.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                       help="files or directories (default: the current directory)")
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                        help="output format (default: text)")
     check.add_argument("--select", metavar="CODES", help="comma-separated codes or prefixes to report (DP1,DP201)")

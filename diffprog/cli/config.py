@@ -11,8 +11,8 @@ from pathlib import Path
 
 try:
     import tomllib
-except ImportError:  # Python 3.10
-    tomllib = None
+except ModuleNotFoundError:  # Python 3.10: tomli is the same parser (a dependency there, see pyproject.toml)
+    import tomli as tomllib
 
 CODE_PATTERN = re.compile(r"DP\d{0,3}")
 KEYS = {"select", "ignore", "warnings-as-errors"}
@@ -71,8 +71,6 @@ def load_settings(paths) -> Settings:
 
 
 def _read_table(path: Path) -> dict:
-    if tomllib is None:
-        return {}
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
