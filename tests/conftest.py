@@ -1,8 +1,12 @@
 """Test configuration for diffprog.
 
-The on-disk compilation cache is pointed at a fresh per-session directory *before* diffprog is imported
-anywhere, so the suite never reads or pollutes a user's cache and stale entries from another run cannot
-mask bugs. (A caller may still override it by exporting DIFFPROG_CACHE_DIR, as the CI script does.)
+The on-disk compilation cache is pointed at a fresh directory for this run *before* diffprog is imported anywhere,
+so the suite never reads or pollutes a user's cache and stale entries from another run cannot mask bugs. Within
+the run it is shared: pytest-xdist's workers inherit the directory the controlling process made, so a function
+one worker compiled is loaded, not compiled again, by the others (numba's cache is safe across processes). A
+caller may still override it by exporting DIFFPROG_CACHE_DIR, as the CI script does.
+
+Compile-progress lines (diffprog/progress.py) are off unless a test turns them on: tests compare stderr.
 """
 import atexit
 import os
@@ -12,11 +16,13 @@ import tempfile
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parent.parent
-_CACHE_PARENT = _REPO / ".pytest_cache"
-_CACHE_PARENT.mkdir(parents=True, exist_ok=True)
-_SESSION_CACHE = tempfile.mkdtemp(prefix="diffprog-cache-", dir=str(_CACHE_PARENT))
-atexit.register(shutil.rmtree, _SESSION_CACHE, True)
-os.environ.setdefault("DIFFPROG_CACHE_DIR", _SESSION_CACHE)
+if "DIFFPROG_CACHE_DIR" not in os.environ:  # the controlling process (or a run without workers)
+    _CACHE_PARENT = _REPO / ".pytest_cache"
+    _CACHE_PARENT.mkdir(parents=True, exist_ok=True)
+    _RUN_CACHE = tempfile.mkdtemp(prefix="diffprog-cache-", dir=str(_CACHE_PARENT))
+    atexit.register(shutil.rmtree, _RUN_CACHE, True)
+    os.environ["DIFFPROG_CACHE_DIR"] = _RUN_CACHE
+os.environ.setdefault("DIFFPROG_PROGRESS", "0")
 
 # Make `import reference` work from every test module regardless of pytest's import mode.
 _TESTS = str(Path(__file__).resolve().parent)

@@ -806,6 +806,7 @@ def loop_of_choices_and_gradients(q, s, n):
     return r.norm2 + r.x
 
 
+@pytest.mark.slow
 def test_choices_and_nested_gradients_in_a_loop_then_a_hessian():
     q, s = Quaternion(0.8, 0.3, -0.4, 0.25), 0.7
     f = dp.differentiable(loop_of_choices_and_gradients, jit=False)

@@ -30,7 +30,12 @@ def test_every_example_is_smoke_tested():
     assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(SMALL_RUNS)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL_RUNS))
+# The array examples compile gradients for tens of seconds each: they run in the slow tier (CI runs both tiers).
+SLOW = {"gmm_fit", "bundle_adjustment", "mlp_classifier"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW else [])
+                                  for name in sorted(SMALL_RUNS)])
 def test_example_runs(name, tmp_path):
     args, expected = SMALL_RUNS[name]
     env = dict(os.environ, MPLBACKEND="Agg")

@@ -170,7 +170,7 @@ COMPILED_ARRAY_NAMES = {"linalg_chain", "stencil"}
 SLOW_COMPILED_NAMES = {"while_condition_on_active_value", "early_return_inside_nested_loop", "nested_while_in_for",
                        "computed_indices", "while_and_early_return"}
 SLOW_COMPILED_ARRAY_NAMES = {"slogdet_cholesky", "integer_array_index_repeated", "max_min_axis",
-                             "axis_reductions_1d", test_arrays_writes.WRITES[0].name}
+                             "axis_reductions_1d", "linalg_chain", test_arrays_writes.WRITES[0].name}
 LONG_COMPILED_ARRAY_NAMES = {"concatenate_stack", "vjp_matmat_broadcast", "sum_mean_axis_keepdims", "solve_matrix_rhs", "newaxis",
                              "prod_axis_keepdims_methods_positional", "cumsum_axis_variants", "norm_axis_keepdims_ord",
                              "concatenate_axis_variants", "axis_reductions_1d_keepdims",
@@ -348,6 +348,7 @@ def matrix_argument(A, v):
     return np.outer(w, v) + A @ A.T @ A, np.sum(A * A, axis=1)
 
 
+@pytest.mark.slow
 def test_matrix_argument():
     A = np.array([[0.3, -1.2, 0.5], [2.0, 0.1, -0.4]])
     v = np.array([0.7, -0.2, 1.1])
