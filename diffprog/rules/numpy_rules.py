@@ -242,7 +242,24 @@ p("np.linspace", "np.linspace({0}, {1}, {2})", "start, stop, n", None, None, Non
   result=lambda ts: T.Array("float64", 1))
 
 
+rt.array_of = RuntimeHelper("array_of")
+
+
+def _array_of(ts):
+    if T.is_array(ts[0]):
+        return ts[0]
+    return T.Array(T.dtype_of(ts[0]), 0)
+
+
+# np.array(x) of one value, not a list: of a number a 0-d array (whose adjoint, a 0-d array, sums to a number), of
+# an array a copy
+p("np.array_of", "array_of({0})", "x", keys=[rt.array_of], imports=runtime_import("array_of"),
+  vjps=lambda ranks: ("np.sum(g)",) if ranks[0] == 0 else ("g",),
+  jvps=lambda ranks: ("rt.array_of(t)",) if ranks[0] == 0 else ("np.copy(t)",),
+  lane_jvps=("np.copy(t)",),  # lanes of a number are a vector, lanes of its 0-d array the same vector
+  result=_array_of)
 p("np.array", lambda args: f"np.array([{', '.join(args)}])", "", keys=[np.array, np.asarray], tuple_arg=0,
+  single_form="np.array_of",
   vjps=lambda ranks: tuple(f"g[{k}]" for k in range(len(ranks))) if set(ranks) <= {0} else None,
   jvps=lambda ranks: tuple(f"np.array([{', '.join('t' if j == k else '0.0' for j in range(len(ranks)))}])"
                            for k in range(len(ranks))) if set(ranks) <= {0} else None,

@@ -252,3 +252,16 @@ def prod_others_tangent(x, t):
     """The tangent of prod_others(x) in direction t (also its adjoint for g = t), shaped like x."""
     flat = np.ascontiguousarray(x).ravel()
     return prod_others_along_tangent(flat, np.ascontiguousarray(t).ravel(), 0).reshape(x.shape)
+
+
+def array_of(x):
+    """np.array(x) of one value: a number becomes a 0-d array, an array is copied."""
+    return np.array(x)
+
+
+@overload(array_of)
+def _array_of_compiled(x):
+    if isinstance(x, numba.types.Number) or isinstance(x, numba.types.Boolean):
+        return lambda x: np.full((), x)  # numba's np.array takes sequences, not a number
+    return lambda x: np.copy(x)
+

@@ -1,0 +1,123 @@
+"""Regressions where compiled code gave numbers other than numpy's: each function's compiled primal is compared
+with numpy, and its derivatives (dp.vjp for reverse mode, dp.jvp for forward mode, dp.jacobian for the batched
+forward lanes) with central finite differences and with autograd.
+"""
+import warnings
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import diffprog as dp
+
+RTOL, ATOL = 1e-6, 1e-8
+
+
+def _fd_jacobian(fn, args, k, h=1e-6):
+    """Central differences of fn (numpy) with respect to args[k]: shape out.shape + args[k].shape."""
+    x = np.asarray(args[k], dtype=np.float64)
+    out = np.asarray(fn(*args))
+    jac = np.zeros(out.shape + x.shape)
+    for index in np.ndindex(x.shape):
+        step = h * max(1.0, abs(float(x[index])))
+        shifted = []
+        for sign in (1.0, -1.0):
+            y = x.copy()
+            y[index] += sign * step
+            new = list(args)
+            new[k] = y if np.ndim(args[k]) else float(y)
+            shifted.append(np.asarray(fn(*new), dtype=np.float64))
+        jac[(Ellipsis,) + index] = (shifted[0] - shifted[1]) / (2 * step)
+    return jac
+
+
+def _close(got, expected, what, atol=ATOL, rtol=RTOL):
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert got.shape == expected.shape, f"{what}: shape {got.shape}, expected {expected.shape}"
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def check(fn, reference, args, fd=True, seed=0):
+    """fn (compiled by diffprog, written with numpy) against numpy and, for its derivatives with respect to every
+    float argument, against autograd (`reference`, written with autograd.numpy) and central differences."""
+    rng = np.random.default_rng(seed)
+    expected = fn(*args)
+    got = dp.differentiable(fn)(*args)
+    _close(got, expected, "primal vs numpy")
+    value, pullback = dp.vjp(fn, *args)
+    _close(value, expected, "vjp's value vs numpy")
+    cotangent = rng.standard_normal(np.shape(expected))
+    cotangent = np.array(cotangent) if np.ndim(expected) else float(cotangent)
+    pulled = pullback(cotangent)
+    tangents = tuple(rng.standard_normal(np.shape(a)) if np.ndim(a) else float(rng.standard_normal()) for a in args)
+    _, pushed = dp.jvp(fn, args, tangents)
+    pushed_expected = 0.0
+    for k in range(len(args)):
+        independent = autograd.jacobian(reference, k)(*args)
+        jac_fd = _fd_jacobian(fn, args, k) if fd else independent
+        out_axes = np.ndim(expected)
+        for name, jac in (("autograd", independent), ("finite differences", jac_fd)):
+            jac = np.asarray(jac).reshape(np.shape(expected) + np.shape(args[k]))
+            atol = 1e-5 if name == "finite differences" else ATOL
+            rtol = 1e-4 if name == "finite differences" else RTOL
+            _close(pulled[k], np.tensordot(cotangent, jac, axes=out_axes), f"vjp {k} vs {name}", atol, rtol)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a fallback to one pass per column still gives the Jacobian
+                _close(dp.jacobian(fn, argnums=k)(*args), jac, f"jacobian {k} vs {name}", atol, rtol)
+        pushed_expected = pushed_expected + np.tensordot(
+            np.asarray(independent).reshape(np.shape(expected) + np.shape(args[k])), tangents[k],
+            axes=np.ndim(args[k]))
+    _close(pushed, pushed_expected, "jvp vs autograd")
+
+
+floats = st.floats(-3.0, 3.0, allow_nan=False).filter(lambda v: abs(v) > 1e-3)
+
+
+def shape(min_rank=1, max_rank=3, min_side=1, max_side=3):
+    return st.lists(st.integers(min_side, max_side), min_size=min_rank, max_size=max_rank).map(tuple)
+
+
+def arrays(shape_):
+    return st.builds(lambda seed: np.random.default_rng(seed).uniform(-2.0, 2.0, shape_), st.integers(0, 2 ** 31))
+
+
+# 1. np.array of a number is a 0-d array (it was an array of shape (1,)); its adjoint sums to a number.
+def array_times(x):
+    return np.array(x) * 2.0 + x
+
+
+def array_itself(x):
+    return np.array(x)
+
+
+def array_squared_sum(x, v):
+    return np.sum((np.array(x) + v) ** 2)
+
+
+def asarray_itself(x):
+    return np.asarray(x * 3.0)
+
+
+@given(floats, st.integers(1, 4), st.integers(0, 2 ** 31))
+@settings(max_examples=10, deadline=None)
+def test_array_of_a_number_is_0d(x, n, seed):
+    assert np.shape(dp.differentiable(array_itself)(x)) == ()
+    assert np.shape(dp.differentiable(asarray_itself)(x)) == ()
+    check(array_times, lambda x: anp.array(x) * 2.0 + x, (x,))
+    check(array_itself, lambda x: anp.array(x), (x,))
+    check(asarray_itself, lambda x: anp.array(x * 3.0), (x,))
+    v = np.random.default_rng(seed).standard_normal(n)
+    check(array_squared_sum, lambda x, v: anp.sum((anp.array(x) + v) ** 2), (x, v))
+
+
+def array_of_array(A):
+    return np.array(A) * 3.0
+
+
+def test_array_of_an_array_is_a_copy():
+    A = np.arange(6.0).reshape(2, 3)
+    check(array_of_array, lambda A: anp.array(A) * 3.0, (A,))
+
