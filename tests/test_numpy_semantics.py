@@ -121,3 +121,56 @@ def test_array_of_an_array_is_a_copy():
     A = np.arange(6.0).reshape(2, 3)
     check(array_of_array, lambda A: anp.array(A) * 3.0, (A,))
 
+
+# 2. np.vstack, np.hstack, np.concatenate and np.stack of one array join its items along its first axis, as numpy
+# does (np.vstack of a vector gave (1, n) instead of (n, 1), of a 3-d array the array unchanged).
+def vstack_one(A):
+    return np.vstack(A) * 2.0
+
+
+def hstack_one(A):
+    return np.hstack(A) * 2.0
+
+
+def concatenate_one(A):
+    return np.concatenate(A) * 2.0
+
+
+def stack_one(A):
+    return np.stack(A) * 2.0
+
+
+JOINS_OF_ONE = {  # function, autograd's, the ranks numpy accepts and diffprog supports
+    "vstack": (vstack_one, lambda A: anp.vstack(A) * 2.0, (1, 2, 3, 4)),
+    "hstack": (hstack_one, lambda A: anp.hstack(A) * 2.0, (1, 2)),
+    "concatenate": (concatenate_one, lambda A: anp.concatenate(A) * 2.0, (2, 3, 4)),
+    "stack": (stack_one, lambda A: anp.stack(A) * 2.0, (1, 2, 3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JOINS_OF_ONE))
+@given(data=st.data())
+@settings(max_examples=6, deadline=None)
+def test_join_of_one_array(name, data):
+    fn, reference, ranks = JOINS_OF_ONE[name]
+    shape_ = data.draw(shape(min_rank=min(ranks), max_rank=max(ranks)), label="shape")
+    A = data.draw(arrays(shape_), label="A")
+    check(fn, reference, (A,))
+
+
+def hstack_one_3d(A):
+    return np.hstack(A)
+
+
+def concatenate_one_along(A):
+    return np.concatenate(A, axis=1)
+
+
+@pytest.mark.parametrize("fn, shape_, message", [
+    (hstack_one_3d, (2, 3, 4), "np.hstack of one array"),
+    (concatenate_one, (3,), "np.concatenate of one array"),
+    (concatenate_one_along, (2, 3, 4), "np.concatenate of one array along an axis"),
+])
+def test_join_of_one_array_unsupported(fn, shape_, message):
+    with pytest.raises(dp.DifferentiabilityError, match=message):
+        dp.differentiable(fn)(np.ones(shape_))

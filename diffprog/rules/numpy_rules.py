@@ -438,9 +438,42 @@ for _name, (_func, _stacked, _only, _lanes) in _JOINS.items():
         return None if only is not None and set(ranks) != {only} else _joined_tangents(ranks, name)
 
     p(f"np.{_name}", lambda args, n=_name: f"np.{n}(({', '.join(args)},))", "", keys=[_func], tuple_arg=0,
-      default_options={"axis": 0}, positional_options=("axis",),
+      default_options={"axis": 0}, positional_options=("axis",), single_form=f"np.{_name}_of",
       vjps=_rules, jvps=_tangents, lane_joins=_lanes,
       result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
+
+
+# One array given where the tuple goes (np.vstack(A)): numpy joins its items along its first axis. Every form with a
+# rule is A's elements in C order in a new shape (the runtime helpers `vstack_of`... by rank), so its adjoint
+# reshapes g back and its tangent is t reshaped alike; the result's rank by A's, None where numpy raises or the
+# elements move (np.hstack of a 3-d array transposes).
+_JOINED_ONE_RANKS = {
+    "vstack": lambda r: {1: 2, 2: 2, 3: 2, 4: 3}.get(r), "hstack": lambda r: {1: 1, 2: 1}.get(r),
+    "concatenate": lambda r: {2: 1, 3: 2, 4: 3}.get(r), "stack": lambda r: r if 1 <= r <= 4 else None,
+}
+
+
+def _joined_one(ts, name):
+    rank = _JOINED_ONE_RANKS[name](getattr(ts[0], "ndim", 0))
+    if rank is None:
+        raise TypeError(f"np.{name} of one array (its items joined) is not supported for "
+                        f"{'a number' if not T.is_array(ts[0]) else f'an array of rank {ts[0].ndim}'}: "
+                        "pass a tuple of arrays")
+    return T.Array(ts[0].dtype, rank)
+
+
+for _name in _JOINS:
+    p(f"np.{_name}_of", f"{_name}_of({{0}})", "x", imports=runtime_import(f"{_name}_of"),
+      vjps=("np.ascontiguousarray(g).reshape(x.shape)",), jvps=("np.ascontiguousarray(t).reshape(out.shape)",),
+      lane_jvps=("lanes.reshape(t, out)",), result=lambda ts, n=_name: _joined_one(ts, n))
+
+
+def _no_join_of_one(ts):
+    raise TypeError("np.concatenate of one array along an axis other than 0 is not supported: pass a tuple of "
+                    "arrays")
+
+
+p("np.concatenate_of_axis", "", "x", result=_no_join_of_one)
 
 
 class _JoinAlong(str):
@@ -464,6 +497,7 @@ def along_axis(ranks, template):
 # tangent contribution zeros holding t in that block (runtime helpers: numba slices along a given axis only
 # with a static index expression).
 p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0, variant_of=("np.concatenate", _AXIS[False]),
+  single_form="np.concatenate_of_axis",
   vjps=lambda ranks: along_axis(ranks, "rt.split_along(g, axis, {offset}, {arg})"),
   jvps=lambda ranks: along_axis(ranks, "rt.embed_along(t, out, axis, {offset})"),
   lane_jvps=lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),
