@@ -174,3 +174,47 @@ def concatenate_one_along(A):
 def test_join_of_one_array_unsupported(fn, shape_, message):
     with pytest.raises(dp.DifferentiabilityError, match=message):
         dp.differentiable(fn)(np.ones(shape_))
+
+
+# 3. np.std over one element (a length-1 axis, or a 1-element array) is 0 for every x: its slope is 0, as
+# autograd's (it was 0 / 0 = NaN). Where n > 1 equal elements make the std 0, NaN (a kink) is autograd's too, and
+# so is NaN for np.linalg.norm at the zero vector.
+def std_axis0(x):
+    return np.std(x, axis=0) * 2.0
+
+
+def std_axis1(x):
+    return np.std(x, axis=1)
+
+
+def std_whole(x):
+    return np.std(x) + np.var(x)
+
+
+def var_axis0(x):
+    return np.var(x, axis=0)
+
+
+@given(data=st.data())
+@settings(max_examples=8, deadline=None)
+def test_std_over_one_element(data):
+    n = data.draw(st.integers(1, 3), label="n")
+    check(std_axis0, lambda x: anp.std(x, axis=0) * 2.0, (data.draw(arrays((1, n)), label="x"),))
+    check(std_axis1, lambda x: anp.std(x, axis=1), (data.draw(arrays((n, 1)), label="y"),))
+    check(std_axis0, lambda x: anp.std(x, axis=0) * 2.0, (data.draw(arrays((1,)), label="v"),))
+    check(std_whole, lambda x: anp.std(x) + anp.var(x), (data.draw(arrays((1,) * n), label="w"),))
+    check(var_axis0, lambda x: anp.var(x, axis=0), (data.draw(arrays((1, n)), label="u"),))
+
+
+def norm_whole(x):
+    return np.linalg.norm(x)
+
+
+def test_kinks_give_nan_as_autograd():
+    for fn, reference in ((std_whole, lambda x: anp.std(x) + anp.var(x)), (norm_whole, anp.linalg.norm)):
+        x = np.full(3, 0.0 if fn is norm_whole else 1.5)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = autograd.grad(reference)(x)
+        assert np.all(np.isnan(expected))
+        assert np.all(np.isnan(dp.grad(fn)(x)))
+        assert np.all(np.isnan(dp.jvp(fn, (x,), (np.ones(3),))[1]))

@@ -82,6 +82,7 @@ p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.wh
 _ones = "np.ones(x.shape)"
 _TIES = "np.where(x == out, 1.0, 0.0)"
 _TIES_AXIS = "np.where(x == np.expand_dims(out, axis), 1.0, 0.0)"
+_STD_SLOPE = "(np.reciprocal(x.size * out) if x.size > 1 else 1.0)"  # inf, not an error, at 0
 for _name, _vjp, _jvp, _lanes in [
     # a number accumulated into the array adjoint: broadcast, and x is not kept for its shape
     ("sum", "g", "np.sum(t)", "lanes.sum(t)"),
@@ -94,8 +95,10 @@ for _name, _vjp, _jvp, _lanes in [
     ("prod", "rt.prod_others(x) * g", "np.sum(rt.prod_others(x) * t)", "lanes.dot(rt.prod_others(x), t)"),
     ("var", "2.0 * (x - np.mean(x)) / x.size * g", "np.sum(2.0 * (x - np.mean(x)) / x.size * t)",
      "lanes.dot(2.0 * (x - np.mean(x)) / x.size, t)"),
-    ("std", "(x - np.mean(x)) / (x.size * out) * g", "np.sum((x - np.mean(x)) / (x.size * out) * t)",
-     "lanes.dot((x - np.mean(x)) / (x.size * out), t)"),
+    # std of one element is 0 for every x: slope 0 (x - mean is exactly 0 there, 1 / out is not finite). Where
+    # n > 1 elements are equal the slope is 0 / 0 = NaN, as autograd's (a kink: no derivative to report)
+    ("std", f"(x - np.mean(x)) * (g * {_STD_SLOPE})", f"np.sum((x - np.mean(x)) * t) * {_STD_SLOPE}",
+     f"lanes.dot(x - np.mean(x), t) * {_STD_SLOPE}"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
       positional_options=("axis",),
@@ -167,7 +170,7 @@ p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
   result=lambda ts: T.FLOAT)
 p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
   positional_options=("ord", "axis", "keepdims"),
-  jvps=("np.sum(x * t) / out",), lane_jvps=("lanes.dot(x, t) / out",),
+  jvps=("np.sum(x * t) * np.reciprocal(out)",), lane_jvps=("lanes.dot(x, t) / out",),
   result=lambda ts: T.FLOAT, default_options={"ord": None, "axis": None})
 p("np.linalg.inv", "np.linalg.inv({0})", "a", keys=[np.linalg.inv], vjps=("-(out.T @ g @ out.T)",),
   jvps=("-(out @ t @ out)",), lane_jvps=("-lanes.matmat_right(out, lanes.matmat(t, out))",), result="same")
@@ -310,11 +313,12 @@ p("np.var_axis", _VAR, "x", variant_of=("np.var", _AXIS[False]),
   jvps=(f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
   lane_jvps=(f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
+# along an axis of length 1 the std is 0 for every x: slope 0, as for np.std of one element (above)
+_STD_AXIS_SLOPE = "(1.0 / (x.shape[axis] * out) if x.shape[axis] > 1 else np.ones(out.shape))"
 p("np.std_axis", f"np.sqrt({_VAR})", "x", variant_of=("np.std", _AXIS[False]),
-  vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
-  jvps=(f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
-  lane_jvps=(f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
-             "axis=laxis))",),
+  vjps=(f"{CENTERED_ALONG_AXIS} * np.expand_dims(g * {_STD_AXIS_SLOPE}, axis)",),
+  jvps=(f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) * {_STD_AXIS_SLOPE}",),
+  lane_jvps=(f"lanes.scale({_STD_AXIS_SLOPE}, np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), axis=laxis))",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
 
 # Product and prefix sums along an axis. numba's np.prod takes no axis: `prod_along`; the adjoint of the product
@@ -368,6 +372,8 @@ p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", k
 # Norms with `ord` and `axis`. ord='fro' (matrices) and ord=2 (vectors) are the default norm; ord=2 of a matrix (its
 # largest singular value) and other orders have no rule. numba's norm takes no axis: the 2-norm along an axis is
 # sqrt(sum(x * x)), as numpy computes it; like norm(x), its derivative x / norm is 0 / 0 = NaN where norm is 0.
+# At the zero vector the norm has no derivative (a cone's tip); NaN there is autograd's choice (its vjp is
+# x / norm * g) and JAX's (sqrt's slope at 0 times 0), where a subgradient (0) would hide that kink.
 def _norm_of_rank(rank, form):
     def result(ts):
         if getattr(ts[0], "ndim", 0) != rank:
@@ -384,7 +390,7 @@ def _norm_along(ts, keep):
 NORMS_ALONG_AXIS = {}  # variant name: whether it keeps the reduced axis
 for _name, _rank, _ord in (("np.linalg.norm_ord_fro", 2, "fro"), ("np.linalg.norm_ord_2", 1, 2)):
     p(_name, "np.linalg.norm({0})", "x", variant_of=("np.linalg.norm", options(ord=_ord)),
-      vjps=("x / out * g",), jvps=("np.sum(x * t) / out",),
+      vjps=("x / out * g",), jvps=("np.sum(x * t) * np.reciprocal(out)",),
       lane_jvps=("lanes.dot(x, t) / out",), result=_norm_of_rank(_rank, _name))
 for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
     for _keep in (False, True):
