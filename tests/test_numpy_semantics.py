@@ -218,3 +218,63 @@ def test_kinks_give_nan_as_autograd():
         assert np.all(np.isnan(expected))
         assert np.all(np.isnan(dp.grad(fn)(x)))
         assert np.all(np.isnan(dp.jvp(fn, (x,), (np.ones(3),))[1]))
+
+
+# 4. Powers at a zero base: a ** 0 is 1 for every a (slope 0, it was 0 * inf = NaN for arrays and np.power),
+# a ** 1 has slope 1, and 0 ** b (b > 0) is 0 for every b (slope 0 in b, no log(0)). At 0 autograd gives NaN
+# for these, so the limits are checked against central differences; away from 0, against autograd too.
+def power_zero(x):
+    return np.power(x, 0.0) * 2.0
+
+
+def pow_zero(x):
+    return x ** 0.0 + x ** 0
+
+
+def pow_one(x):
+    return x ** 1.0 * 3.0
+
+
+def zero_pow(y):
+    return 0.0 ** y + np.power(0.0, y)
+
+
+def zeros_pow(y):
+    return np.power(np.zeros(y.shape), y) + np.zeros(y.shape) ** y
+
+
+POWERS = [(power_zero, lambda x: anp.power(x, 0.0) * 2.0), (pow_zero, lambda x: x ** 0.0 + x ** 0),
+          (pow_one, lambda x: x ** 1.0 * 3.0)]
+
+
+def _derivatives(fn, x):
+    """dp.vjp (reverse), dp.jvp (forward) and dp.jacobian (batched lanes) of fn at x, as Jacobians."""
+    value = fn(x)
+    if np.ndim(x) == 0:
+        return [dp.vjp(fn, x)[1](1.0 if np.ndim(value) == 0 else np.ones(np.shape(value)))[0],
+                dp.jvp(fn, (x,), (1.0,))[1], dp.jacobian(fn)(x)]
+    n = x.size
+    return [np.stack([dp.vjp(fn, x)[1](np.eye(n)[i])[0] for i in range(n)]),
+            np.stack([dp.jvp(fn, (x,), (np.eye(n)[i],))[1] for i in range(n)], axis=-1), dp.jacobian(fn)(x)]
+
+
+@pytest.mark.parametrize("fn", [f for f, _ in POWERS] + [zero_pow, zeros_pow], ids=lambda f: f.__name__)
+def test_power_limits_at_zero(fn):
+    for x in ((1.5, 0.5) if fn in (zero_pow, zeros_pow) else (0.0,)):
+        x = np.full(3, x) if fn is zeros_pow else x
+        for point in ((x, np.full(2, x)) if fn not in (zero_pow, zeros_pow) else (x,)):
+            expected = _fd_jacobian(fn, (point,), 0)
+            assert np.all(np.isfinite(expected))
+            np.testing.assert_allclose(dp.differentiable(fn)(point), fn(point))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for got in _derivatives(fn, point):
+                    np.testing.assert_allclose(got, expected, atol=1e-8, err_msg=f"{fn.__name__} at {point}")
+
+
+@given(floats, st.integers(1, 3))
+@settings(max_examples=6, deadline=None)
+def test_powers_away_from_zero(x, n):
+    for fn, reference in POWERS:
+        check(fn, reference, (x,))
+        check(fn, reference, (np.linspace(0.5, 2.0, n) * x,))

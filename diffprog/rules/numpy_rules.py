@@ -16,6 +16,7 @@ from ..ir import types as T
 from .registry import FRESH, REGISTRY, Traits
 from .registry import options, primitive
 from .runtime_calls import RuntimeHelper, rt, runtime_import
+from .scalar import POW_DA, POW_DA_ARRAYS
 
 
 def p(name, template, params, *partials, traits=FRESH, **options):
@@ -70,8 +71,10 @@ p("np.maximum", "np.maximum({0}, {1})", "a, b", "np.where(a >= b, 1.0, np.where(
 p("np.minimum", "np.minimum({0}, {1})", "a, b", "np.where(a <= b, 1.0, np.where(a != a, 1.0, 0.0))",
   "np.where(a <= b, 0.0, np.where(a != a, 0.0, 1.0))",
   keys=[np.minimum], result="numeric")
-p("np.power", "np.power({0}, {1})", "a, b", "b * np.power(a, b - 1.0)",
-  "out * np.log(np.where(a > 0, a, 1.0))", keys=[np.power], result="numeric")
+# as the operator's (rules/scalar.py, `pow`): numbers branch, arrays choose elementwise; at a == 0 the slope in a is
+# 0 for b == 0 (a ** 0 is 1 everywhere), the slope in b is 0 (0 ** b is 0 for b > 0: no log(0))
+p("np.power", "np.power({0}, {1})", "a, b", POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)",
+  keys=[np.power], result="numeric", array_partials=(POW_DA_ARRAYS, "out * np.log(np.where(a > 0, a, 1.0))"))
 p("np.where", "np.where({0}, {1}, {2})", "c, a, b", None, "np.where(c, 1.0, 0.0)", "np.where(c, 0.0, 1.0)",
   keys=[np.where], result=lambda ts: _where_result(ts))
 p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.where(x > hi, 0.0, 1.0))",
