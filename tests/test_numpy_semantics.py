@@ -278,3 +278,23 @@ def test_powers_away_from_zero(x, n):
     for fn, reference in POWERS:
         check(fn, reference, (x,))
         check(fn, reference, (np.linspace(0.5, 2.0, n) * x,))
+
+
+# 5. np.inner sums over the last axes of both arguments (it computed x @ Y, numpy computes Y @ x).
+def inner(a, b):
+    return np.inner(a, b) * 2.0
+
+
+@pytest.mark.parametrize("ranks", [(1, 1), (1, 2), (2, 1), (2, 2)])
+@given(data=st.data())
+@settings(max_examples=5, deadline=None)
+def test_inner_as_numpy(ranks, data):
+    n = data.draw(st.integers(1, 3), label="n")  # the summed (last) axis
+    shapes = [(n,) if r == 1 else (data.draw(st.integers(1, 3), label="m"), n) for r in ranks]
+    args = tuple(data.draw(arrays(s), label="arg") for s in shapes)
+    check(inner, lambda a, b: anp.inner(a, b) * 2.0, args)
+
+
+def test_inner_of_other_ranks_is_reported():
+    with pytest.raises(dp.DifferentiabilityError, match=r"np.inner of arguments of ranks \(3, 1\)"):
+        dp.differentiable(inner)(np.ones((2, 2, 2)), np.ones(2))

@@ -158,8 +158,29 @@ p("matmul", "{0} @ {1}", "a, b", keys=["MatMult", np.matmul, np.dot, "method:dot
   lane_jvps={(1, 1): ("b @ t", "a @ t"), (2, 1): ("lanes.matvec(t, b)", "a @ t"),  # one product for all lanes
              (1, 2): ("b.T @ t", "lanes.vecmat(a, t)"), (2, 2): ("lanes.matmat(t, b)", "lanes.matmat_right(a, t)")},
   result=_matmul_result, traits=Traits(fresh=True, hoistable=True, added_into="add_matmul"))
-p("np.inner", "np.dot({0}, {1})", "a, b", keys=[np.inner], vjps={(1, 1): ("g * b", "g * a")},
-  jvps=("np.dot(t, b)", "np.dot(a, t)"), lane_jvps={(1, 1): ("b @ t", "a @ t")}, result=_matmul_result)
+# np.inner sums over the last axes of both: for a matrix b that is b @ a or a @ b.T, not a @ b (runtime helper
+# inner_product, by ranks: numba has no np.inner)
+_INNER_RANKS = {(1, 1): 0, (1, 2): 1, (2, 1): 1, (2, 2): 2}
+
+
+def _inner_result(ts):
+    ranks = tuple(getattr(t, "ndim", 0) for t in ts)
+    if ranks not in _INNER_RANKS:
+        raise TypeError(f"np.inner of arguments of ranks {ranks} is not supported (only vectors and matrices: "
+                        "ranks (1, 1), (1, 2), (2, 1), (2, 2))")
+    dtype = np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name
+    return T.FLOAT if ranks == (1, 1) else T.Array(dtype, _INNER_RANKS[ranks])
+
+
+p("np.inner", "inner_product({0}, {1})", "a, b", keys=[np.inner], imports=runtime_import("inner_product"),
+  vjps={(1, 1): ("g * b", "g * a"), (1, 2): ("b.T @ g", "np.outer(g, a)"), (2, 1): ("np.outer(g, b)", "a.T @ g"),
+        (2, 2): ("g @ b", "g.T @ a")},
+  jvps={(1, 1): ("np.dot(t, b)", "np.dot(a, t)"), (1, 2): ("b @ t", "t @ a"), (2, 1): ("t @ b", "a @ t"),
+        (2, 2): ("t @ b.T", "a @ t.T")},
+  lane_jvps={(1, 1): ("b @ t", "a @ t"), (1, 2): ("b @ t", "lanes.matvec(t, a)"),
+             (2, 1): ("lanes.matvec(t, b)", "a @ t"),
+             (2, 2): ("lanes.matmat(t, b.T)", "lanes.matmat_right(a, lanes.transpose(t))")},
+  result=_inner_result)
 OUTER_LANE_JVPS = ("np.expand_dims(t, 1) * np.expand_dims(b, 1)", "np.expand_dims(np.expand_dims(a, 1), 2) * t")
 p("np.outer", "np.outer({0}, {1})", "a, b", keys=[np.outer], vjps=("g @ b", "g.T @ a"),
   jvps=("np.outer(t, b)", "np.outer(a, t)"), lane_jvps=OUTER_LANE_JVPS,

@@ -15,7 +15,7 @@ from .lanes import (lanes_cholesky_jvp, lanes_cumsum, lanes_dot, lanes_embed, la
                     lanes_zeros)
 from .revolve import revolve_new, revolve_next, revolve_slots, revolve_split, snapshot_list
 from .rule_helpers import (array_of, cholesky_jvp, cholesky_vjp, concatenate_of, cumsum_reversed, embed_along,
-                           hstack_of, keep_axis, max_along, min_along, prod_along, prod_others, prod_others_along,
+                           hstack_of, inner_product, keep_axis, max_along, min_along, prod_along, prod_others, prod_others_along,
                            prod_others_along_tangent, prod_others_tangent, split_along, stack_of, vstack_of)
 
 __all__ = [
@@ -30,5 +30,5 @@ __all__ = [
     "revolve_new", "revolve_next", "revolve_slots", "revolve_split", "snapshot_list",
     "array_of", "cholesky_jvp", "cholesky_vjp", "cumsum_reversed", "embed_along", "keep_axis", "max_along", "min_along",
     "prod_along", "prod_others", "prod_others_along", "prod_others_along_tangent", "prod_others_tangent",
-    "split_along", "concatenate_of", "hstack_of", "stack_of", "vstack_of",
+    "split_along", "inner_product", "concatenate_of", "hstack_of", "stack_of", "vstack_of",
 ]

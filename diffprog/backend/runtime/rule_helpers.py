@@ -321,3 +321,22 @@ def _concatenate_of_compiled(a):
 @overload(stack_of)
 def _stack_of_compiled(a):
     return lambda a: np.copy(a)
+
+
+def inner_product(a, b):
+    """np.inner of vectors and matrices: the sum over the last axes of both (numba has no np.inner)."""
+    return np.inner(a, b)
+
+
+@overload(inner_product)
+def _inner_product_compiled(a, b):
+    ranks = (a.ndim, b.ndim)
+    if ranks == (1, 1):
+        return lambda a, b: np.dot(a, b)
+    if ranks == (1, 2):
+        return lambda a, b: b @ a
+    if ranks == (2, 1):
+        return lambda a, b: a @ b
+    if ranks == (2, 2):
+        return lambda a, b: a @ b.T
+    return None
