@@ -72,7 +72,9 @@ def _named(*names):
     return lambda prim: prim.name in names
 
 
-def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
+def update_adjoints_in_place(fn: C.Function, names, rank0=frozenset()) -> C.Function:
+    """`rank0`: the variables holding 0-d arrays (np.array(x) of a number), whose adjoints restart as new zeros:
+    numba's ndarray.fill takes no 0-d array."""
     body = C.clone(fn.body)
     buffers = {s.target for s, _ in C.walk(body) if _call(s, _buffer_zeros) is not None}
     _forward_single_terms(body, body, buffers, _read_counts(body, fn.results), names)
@@ -80,6 +82,8 @@ def update_adjoints_in_place(fn: C.Function, names) -> C.Function:
     _row_updates(body, buffers, _read_counts(body, fn.results))
     _outer_rows(body, body, buffers, _read_counts(body, fn.results))
     accumulators = _accumulators(body, buffers, _read_counts(body, fn.results))
+    accumulators -= {s.target for s, _ in C.walk(body) if _call(s, _buffer_zeros) is not None
+                     and any(isinstance(a, C.Var) and a.name in rank0 for a in s.value.args)}
     written = {n for s, _ in C.walk(body) if _call(s, _buffer_zeros) is None for n in _written(s)}
     _zero_in_place(body, accumulators, written, set(), names, top=True)
     return replace(fn, body=body)

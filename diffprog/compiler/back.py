@@ -42,7 +42,8 @@ def _forward_batched(unit: Unit) -> None:
 
 def _in_place(unit: Unit) -> None:
     """Updates array adjoints in place (reverse code that runs, never differentiated again)."""
-    unit.function = update_adjoints_in_place(unit.function, unit.names)
+    rank0 = {name for name, t in unit.types.items() if isinstance(t, T.Array) and t.ndim == 0}
+    unit.function = update_adjoints_in_place(unit.function, unit.names, rank0)
 
 
 # ---- back: Python source, then machine code ---------------------------------------------------------------------

@@ -103,9 +103,9 @@ def broadcast(types, result_kind=None):
     """Result type of an elementwise operation, as numba computes it: scalars stay scalars; otherwise an array
     of the promoted dtype (Python floats count as float64) and the largest rank. `result_kind` forces "float"
     (true division, transcendental functions) or "bool" (comparisons)."""
-    arrays = [t for t in types if isinstance(t, Array)]
-    if not arrays:
-        scalar = numeric_join(*types)
+    arrays = [t for t in types if isinstance(t, Array) and t.ndim > 0]
+    if not arrays:  # numba computes with a 0-d array (np.array(x)) as with the number it holds
+        scalar = numeric_join(*(_scalar_of(t) for t in types))
         if result_kind == "bool":
             return BOOL
         return FLOAT if result_kind == "float" else scalar
@@ -117,6 +117,12 @@ def broadcast(types, result_kind=None):
     elif result_kind == "float" and dtype.kind != "f":
         dtype = np.dtype("float64")
     return Array(dtype.name, max(a.ndim for a in arrays))
+
+
+def _scalar_of(t):
+    if isinstance(t, Array) and t.ndim == 0:
+        return {"f": FLOAT, "b": BOOL}.get(np.dtype(t.dtype).kind, INT)
+    return t
 
 
 def is_array(t) -> bool:

@@ -16,6 +16,7 @@ from ..ir import types as T
 from .registry import FRESH, REGISTRY, Traits
 from .registry import options, primitive
 from .runtime_calls import RuntimeHelper, rt, runtime_import
+from .scalar import POW_DA, POW_DA_ARRAYS
 
 
 def p(name, template, params, *partials, traits=FRESH, **options):
@@ -70,8 +71,10 @@ p("np.maximum", "np.maximum({0}, {1})", "a, b", "np.where(a >= b, 1.0, np.where(
 p("np.minimum", "np.minimum({0}, {1})", "a, b", "np.where(a <= b, 1.0, np.where(a != a, 1.0, 0.0))",
   "np.where(a <= b, 0.0, np.where(a != a, 0.0, 1.0))",
   keys=[np.minimum], result="numeric")
-p("np.power", "np.power({0}, {1})", "a, b", "b * np.power(a, b - 1.0)",
-  "out * np.log(np.where(a > 0, a, 1.0))", keys=[np.power], result="numeric")
+# as the operator's (rules/scalar.py, `pow`): numbers branch, arrays choose elementwise; at a == 0 the slope in a is
+# 0 for b == 0 (a ** 0 is 1 everywhere), the slope in b is 0 (0 ** b is 0 for b > 0: no log(0))
+p("np.power", "np.power({0}, {1})", "a, b", POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)",
+  keys=[np.power], result="numeric", array_partials=(POW_DA_ARRAYS, "out * np.log(np.where(a > 0, a, 1.0))"))
 p("np.where", "np.where({0}, {1}, {2})", "c, a, b", None, "np.where(c, 1.0, 0.0)", "np.where(c, 0.0, 1.0)",
   keys=[np.where], result=lambda ts: _where_result(ts))
 p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.where(x > hi, 0.0, 1.0))",
@@ -82,6 +85,7 @@ p("np.clip", "np.clip({0}, {1}, {2})", "x, lo, hi", "np.where(x < lo, 0.0, np.wh
 _ones = "np.ones(x.shape)"
 _TIES = "np.where(x == out, 1.0, 0.0)"
 _TIES_AXIS = "np.where(x == np.expand_dims(out, axis), 1.0, 0.0)"
+_STD_SLOPE = "(np.reciprocal(x.size * out) if x.size > 1 else 1.0)"  # inf, not an error, at 0
 for _name, _vjp, _jvp, _lanes in [
     # a number accumulated into the array adjoint: broadcast, and x is not kept for its shape
     ("sum", "g", "np.sum(t)", "lanes.sum(t)"),
@@ -94,8 +98,10 @@ for _name, _vjp, _jvp, _lanes in [
     ("prod", "rt.prod_others(x) * g", "np.sum(rt.prod_others(x) * t)", "lanes.dot(rt.prod_others(x), t)"),
     ("var", "2.0 * (x - np.mean(x)) / x.size * g", "np.sum(2.0 * (x - np.mean(x)) / x.size * t)",
      "lanes.dot(2.0 * (x - np.mean(x)) / x.size, t)"),
-    ("std", "(x - np.mean(x)) / (x.size * out) * g", "np.sum((x - np.mean(x)) / (x.size * out) * t)",
-     "lanes.dot((x - np.mean(x)) / (x.size * out), t)"),
+    # std of one element is 0 for every x: slope 0 (x - mean is exactly 0 there, 1 / out is not finite). Where
+    # n > 1 elements are equal the slope is 0 / 0 = NaN, as autograd's (a kink: no derivative to report)
+    ("std", f"(x - np.mean(x)) * (g * {_STD_SLOPE})", f"np.sum((x - np.mean(x)) * t) * {_STD_SLOPE}",
+     f"lanes.dot(x - np.mean(x), t) * {_STD_SLOPE}"),
 ]:
     p(f"np.{_name}", f"np.{_name}({{0}})", "x", keys=[getattr(np, _name), f"method:{_name}"], vjps=(_vjp,),
       positional_options=("axis",),
@@ -152,8 +158,29 @@ p("matmul", "{0} @ {1}", "a, b", keys=["MatMult", np.matmul, np.dot, "method:dot
   lane_jvps={(1, 1): ("b @ t", "a @ t"), (2, 1): ("lanes.matvec(t, b)", "a @ t"),  # one product for all lanes
              (1, 2): ("b.T @ t", "lanes.vecmat(a, t)"), (2, 2): ("lanes.matmat(t, b)", "lanes.matmat_right(a, t)")},
   result=_matmul_result, traits=Traits(fresh=True, hoistable=True, added_into="add_matmul"))
-p("np.inner", "np.dot({0}, {1})", "a, b", keys=[np.inner], vjps={(1, 1): ("g * b", "g * a")},
-  jvps=("np.dot(t, b)", "np.dot(a, t)"), lane_jvps={(1, 1): ("b @ t", "a @ t")}, result=_matmul_result)
+# np.inner sums over the last axes of both: for a matrix b that is b @ a or a @ b.T, not a @ b (runtime helper
+# inner_product, by ranks: numba has no np.inner)
+_INNER_RANKS = {(1, 1): 0, (1, 2): 1, (2, 1): 1, (2, 2): 2}
+
+
+def _inner_result(ts):
+    ranks = tuple(getattr(t, "ndim", 0) for t in ts)
+    if ranks not in _INNER_RANKS:
+        raise TypeError(f"np.inner of arguments of ranks {ranks} is not supported (only vectors and matrices: "
+                        "ranks (1, 1), (1, 2), (2, 1), (2, 2))")
+    dtype = np.promote_types(T.dtype_of(ts[0]), T.dtype_of(ts[1])).name
+    return T.FLOAT if ranks == (1, 1) else T.Array(dtype, _INNER_RANKS[ranks])
+
+
+p("np.inner", "inner_product({0}, {1})", "a, b", keys=[np.inner], imports=runtime_import("inner_product"),
+  vjps={(1, 1): ("g * b", "g * a"), (1, 2): ("b.T @ g", "np.outer(g, a)"), (2, 1): ("np.outer(g, b)", "a.T @ g"),
+        (2, 2): ("g @ b", "g.T @ a")},
+  jvps={(1, 1): ("np.dot(t, b)", "np.dot(a, t)"), (1, 2): ("b @ t", "t @ a"), (2, 1): ("t @ b", "a @ t"),
+        (2, 2): ("t @ b.T", "a @ t.T")},
+  lane_jvps={(1, 1): ("b @ t", "a @ t"), (1, 2): ("b @ t", "lanes.matvec(t, a)"),
+             (2, 1): ("lanes.matvec(t, b)", "a @ t"),
+             (2, 2): ("lanes.matmat(t, b.T)", "lanes.matmat_right(a, lanes.transpose(t))")},
+  result=_inner_result)
 OUTER_LANE_JVPS = ("np.expand_dims(t, 1) * np.expand_dims(b, 1)", "np.expand_dims(np.expand_dims(a, 1), 2) * t")
 p("np.outer", "np.outer({0}, {1})", "a, b", keys=[np.outer], vjps=("g @ b", "g.T @ a"),
   jvps=("np.outer(t, b)", "np.outer(a, t)"), lane_jvps=OUTER_LANE_JVPS,
@@ -167,7 +194,7 @@ p("np.trace", "np.trace({0})", "x", keys=[np.trace, "method:trace"],
   result=lambda ts: T.FLOAT)
 p("np.linalg.norm", "np.linalg.norm({0})", "x", keys=[np.linalg.norm], vjps=("x / out * g",),
   positional_options=("ord", "axis", "keepdims"),
-  jvps=("np.sum(x * t) / out",), lane_jvps=("lanes.dot(x, t) / out",),
+  jvps=("np.sum(x * t) * np.reciprocal(out)",), lane_jvps=("lanes.dot(x, t) / out",),
   result=lambda ts: T.FLOAT, default_options={"ord": None, "axis": None})
 p("np.linalg.inv", "np.linalg.inv({0})", "a", keys=[np.linalg.inv], vjps=("-(out.T @ g @ out.T)",),
   jvps=("-(out @ t @ out)",), lane_jvps=("-lanes.matmat_right(out, lanes.matmat(t, out))",), result="same")
@@ -242,7 +269,24 @@ p("np.linspace", "np.linspace({0}, {1}, {2})", "start, stop, n", None, None, Non
   result=lambda ts: T.Array("float64", 1))
 
 
+rt.array_of = RuntimeHelper("array_of")
+
+
+def _array_of(ts):
+    if T.is_array(ts[0]):
+        return ts[0]
+    return T.Array(T.dtype_of(ts[0]), 0)
+
+
+# np.array(x) of one value, not a list: of a number a 0-d array (whose adjoint, a 0-d array, sums to a number), of
+# an array a copy
+p("np.array_of", "array_of({0})", "x", keys=[rt.array_of], imports=runtime_import("array_of"),
+  vjps=lambda ranks: ("np.sum(g)",) if ranks[0] == 0 else ("g",),
+  jvps=lambda ranks: ("rt.array_of(t)",) if ranks[0] == 0 else ("np.copy(t)",),
+  lane_jvps=("np.copy(t)",),  # lanes of a number are a vector, lanes of its 0-d array the same vector
+  result=_array_of)
 p("np.array", lambda args: f"np.array([{', '.join(args)}])", "", keys=[np.array, np.asarray], tuple_arg=0,
+  single_form="np.array_of",
   vjps=lambda ranks: tuple(f"g[{k}]" for k in range(len(ranks))) if set(ranks) <= {0} else None,
   jvps=lambda ranks: tuple(f"np.array([{', '.join('t' if j == k else '0.0' for j in range(len(ranks)))}])"
                            for k in range(len(ranks))) if set(ranks) <= {0} else None,
@@ -293,11 +337,12 @@ p("np.var_axis", _VAR, "x", variant_of=("np.var", _AXIS[False]),
   jvps=(f"np.sum(2.0 * {CENTERED_ALONG_AXIS} * t, axis=axis) / x.shape[axis]",),
   lane_jvps=(f"np.sum(lanes.scale(2.0 * {CENTERED_ALONG_AXIS} / x.shape[axis], t), axis=laxis)",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
+# along an axis of length 1 the std is 0 for every x: slope 0, as for np.std of one element (above)
+_STD_AXIS_SLOPE = "(1.0 / (x.shape[axis] * out) if x.shape[axis] > 1 else np.ones(out.shape))"
 p("np.std_axis", f"np.sqrt({_VAR})", "x", variant_of=("np.std", _AXIS[False]),
-  vjps=(f"{CENTERED_ALONG_AXIS} / (x.shape[axis] * np.expand_dims(out, axis)) * np.expand_dims(g, axis)",),
-  jvps=(f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) / (x.shape[axis] * out)",),
-  lane_jvps=(f"lanes.scale(1.0 / (x.shape[axis] * out), np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), "
-             "axis=laxis))",),
+  vjps=(f"{CENTERED_ALONG_AXIS} * np.expand_dims(g * {_STD_AXIS_SLOPE}, axis)",),
+  jvps=(f"np.sum({CENTERED_ALONG_AXIS} * t, axis=axis) * {_STD_AXIS_SLOPE}",),
+  lane_jvps=(f"lanes.scale({_STD_AXIS_SLOPE}, np.sum(lanes.scale({CENTERED_ALONG_AXIS}, t), axis=laxis))",),
   result=lambda ts: _axis_result(ts, False), imports=_keeps(True))
 
 # Product and prefix sums along an axis. numba's np.prod takes no axis: `prod_along`; the adjoint of the product
@@ -351,6 +396,8 @@ p("rt.embed_along", "embed_along({0}, {1}, {2}, {3})", "x, like, axis, start", k
 # Norms with `ord` and `axis`. ord='fro' (matrices) and ord=2 (vectors) are the default norm; ord=2 of a matrix (its
 # largest singular value) and other orders have no rule. numba's norm takes no axis: the 2-norm along an axis is
 # sqrt(sum(x * x)), as numpy computes it; like norm(x), its derivative x / norm is 0 / 0 = NaN where norm is 0.
+# At the zero vector the norm has no derivative (a cone's tip); NaN there is autograd's choice (its vjp is
+# x / norm * g) and JAX's (sqrt's slope at 0 times 0), where a subgradient (0) would hide that kink.
 def _norm_of_rank(rank, form):
     def result(ts):
         if getattr(ts[0], "ndim", 0) != rank:
@@ -367,7 +414,7 @@ def _norm_along(ts, keep):
 NORMS_ALONG_AXIS = {}  # variant name: whether it keeps the reduced axis
 for _name, _rank, _ord in (("np.linalg.norm_ord_fro", 2, "fro"), ("np.linalg.norm_ord_2", 1, 2)):
     p(_name, "np.linalg.norm({0})", "x", variant_of=("np.linalg.norm", options(ord=_ord)),
-      vjps=("x / out * g",), jvps=("np.sum(x * t) / out",),
+      vjps=("x / out * g",), jvps=("np.sum(x * t) * np.reciprocal(out)",),
       lane_jvps=("lanes.dot(x, t) / out",), result=_norm_of_rank(_rank, _name))
 for _ord in ("", "_ord_2"):  # ord=2 along an axis is the default vector norm
     for _keep in (False, True):
@@ -421,9 +468,42 @@ for _name, (_func, _stacked, _only, _lanes) in _JOINS.items():
         return None if only is not None and set(ranks) != {only} else _joined_tangents(ranks, name)
 
     p(f"np.{_name}", lambda args, n=_name: f"np.{n}(({', '.join(args)},))", "", keys=[_func], tuple_arg=0,
-      default_options={"axis": 0}, positional_options=("axis",),
+      default_options={"axis": 0}, positional_options=("axis",), single_form=f"np.{_name}_of",
       vjps=_rules, jvps=_tangents, lane_joins=_lanes,
       result=lambda ts, s=_stacked: _joined(ts, 1 if s or (s is None and ts[0].ndim == 1) else 0))
+
+
+# One array given where the tuple goes (np.vstack(A)): numpy joins its items along its first axis. Every form with a
+# rule is A's elements in C order in a new shape (the runtime helpers `vstack_of`... by rank), so its adjoint
+# reshapes g back and its tangent is t reshaped alike; the result's rank by A's, None where numpy raises or the
+# elements move (np.hstack of a 3-d array transposes).
+_JOINED_ONE_RANKS = {
+    "vstack": lambda r: {1: 2, 2: 2, 3: 2, 4: 3}.get(r), "hstack": lambda r: {1: 1, 2: 1}.get(r),
+    "concatenate": lambda r: {2: 1, 3: 2, 4: 3}.get(r), "stack": lambda r: r if 1 <= r <= 4 else None,
+}
+
+
+def _joined_one(ts, name):
+    rank = _JOINED_ONE_RANKS[name](getattr(ts[0], "ndim", 0))
+    if rank is None:
+        raise TypeError(f"np.{name} of one array (its items joined) is not supported for "
+                        f"{'a number' if not T.is_array(ts[0]) else f'an array of rank {ts[0].ndim}'}: "
+                        "pass a tuple of arrays")
+    return T.Array(ts[0].dtype, rank)
+
+
+for _name in _JOINS:
+    p(f"np.{_name}_of", f"{_name}_of({{0}})", "x", imports=runtime_import(f"{_name}_of"),
+      vjps=("np.ascontiguousarray(g).reshape(x.shape)",), jvps=("np.ascontiguousarray(t).reshape(out.shape)",),
+      lane_jvps=("lanes.reshape(t, out)",), result=lambda ts, n=_name: _joined_one(ts, n))
+
+
+def _no_join_of_one(ts):
+    raise TypeError("np.concatenate of one array along an axis other than 0 is not supported: pass a tuple of "
+                    "arrays")
+
+
+p("np.concatenate_of_axis", "", "x", result=_no_join_of_one)
 
 
 class _JoinAlong(str):
@@ -447,6 +527,7 @@ def along_axis(ranks, template):
 # tangent contribution zeros holding t in that block (runtime helpers: numba slices along a given axis only
 # with a static index expression).
 p("np.concatenate_axis", _JoinAlong("np.concatenate"), "", tuple_arg=0, variant_of=("np.concatenate", _AXIS[False]),
+  single_form="np.concatenate_of_axis",
   vjps=lambda ranks: along_axis(ranks, "rt.split_along(g, axis, {offset}, {arg})"),
   jvps=lambda ranks: along_axis(ranks, "rt.embed_along(t, out, axis, {offset})"),
   lane_jvps=lambda ranks: along_axis(ranks, "lanes.embed(t, out, axis, {offset})"),

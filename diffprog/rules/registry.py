@@ -143,6 +143,8 @@ class Primitive:
     #                                 (np.sum(x, 1), np.linalg.norm(x, 'fro')): normalize/lower/calls.py
     shape_form: str | None = None  # the variant taking a shape as an array whose shape it is (np.zeros(x.shape)
     #                                -> np.zeros_shape(x)), for the tuple argument: normalize/lower/calls.py
+    single_form: str | None = None  # the primitive for one value given where the tuple argument goes, not a tuple:
+    #                                 np.array(x) (0-d), np.vstack(A) (A's rows): normalize/lower/calls.py
     variants: dict = field(default_factory=dict)  # the keyword variants (np.sum(x, axis=1, keepdims=True)) by the
     #                                               options they take (`options`, `variant`), declared with them
     label: str | None = None  # the function's name in diagnostics, where the primitive's name is not it (user rules)

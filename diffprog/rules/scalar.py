@@ -29,9 +29,11 @@ p("mul", "{0} * {1}", "a, b", "b", "a", keys=["Mult"], result="numeric",
   traits=replace(_ARITHMETIC, added_into="add_product"))
 p("div", "{0} / {1}", "a, b", "1.0 / b", "-out / b", keys=["Div"], traits=Traits(fresh=True, takes_any_layout=True))
 # d(a**b)/da, written so that a == 0 neither divides by zero (b < 1) nor loses higher derivatives (b >= 1).
-_POW_DA = "b * a ** (b - 1) if a != 0 or b >= 1 else (0.0 if b == 0 else math.inf)"
-n("pow", "{0} ** {1}", "a, b", _POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)", keys=["Pow"], result="numeric",
-  array_partials=("b * a ** (b - 1)", "out * np.log(np.where(a > 0, a, 1.0))"))
+POW_DA = "b * a ** (b - 1) if a != 0 or b >= 1 else (0.0 if b == 0 else math.inf)"
+# elementwise: a ** 0 is 1 for every a, slope 0 also at a == 0 (where b * a ** (b - 1) is 0 * inf = NaN)
+POW_DA_ARRAYS = "np.where(b == 0, 0.0, b * np.power(a, b - 1.0))"
+n("pow", "{0} ** {1}", "a, b", POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)", keys=["Pow"], result="numeric",
+  array_partials=(POW_DA_ARRAYS, "out * np.log(np.where(a > 0, a, 1.0))"))
 p("mod", "{0} % {1}", "a, b", "1.0", "-math.floor(a / b)", keys=["Mod"], result="numeric",
   traits=Traits(fresh=True, cheap_for=frozenset({"int"})),
   array_partials=("1.0", "-np.floor(a / b)"))
@@ -99,7 +101,7 @@ n("math.log2", "math.log2({0})", "x", "1.0 / (x * math.log(2.0)) if x != 0 else 
 n("math.log10", "math.log10({0})", "x", "1.0 / (x * math.log(10.0)) if x != 0 else math.inf",
   keys=[math.log10])
 n("math.sqrt", "math.sqrt({0})", "x", "0.5 / out if out != 0 else math.inf", keys=[math.sqrt])
-n("math.pow", "math.pow({0}, {1})", "a, b", _POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)",
+n("math.pow", "math.pow({0}, {1})", "a, b", POW_DA, "out * math.log(a) if a > 0 else (0.0 if a == a else a)",
   keys=[math.pow])
 pure("math.hypot", "math.hypot({0}, {1})", "x, y", "x / out if out != 0 else math.nan", "y / out if out != 0 else math.nan", keys=[(math.hypot, 2)])
 n("math.fabs", "math.fabs({0})", "x", _SIGN, keys=[math.fabs])

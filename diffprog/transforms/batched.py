@@ -132,6 +132,12 @@ class BatchedForwardTransform(ForwardTransform):
                           tuple(self.fn.results) + tuple(tangents), True, self.fn.origin,
                           dict(self.fn.param_origins))
 
+    def _is_array(self, name) -> bool:
+        """A 0-d array (np.array(x) of a number) computes as the number it holds, in numba too: its tangent is
+        a vector of lanes, computed lane by lane like a number's."""
+        t = self.types.get(name)
+        return isinstance(t, T.Array) and t.ndim > 0
+
     def dot(self, name: str) -> str:
         tangent = super().dot(name)
         if not self._is_array(name):

@@ -14,9 +14,9 @@ from .lanes import (lanes_cholesky_jvp, lanes_cumsum, lanes_dot, lanes_embed, la
                     lanes_tape, lanes_tape_reserve, lanes_trace, lanes_transpose, lanes_unbroadcast, lanes_vecmat,
                     lanes_zeros)
 from .revolve import revolve_new, revolve_next, revolve_slots, revolve_split, snapshot_list
-from .rule_helpers import (cholesky_jvp, cholesky_vjp, cumsum_reversed, embed_along, keep_axis, max_along,
-                           min_along, prod_along, prod_others, prod_others_along, prod_others_along_tangent,
-                           prod_others_tangent, split_along)
+from .rule_helpers import (array_of, cholesky_jvp, cholesky_vjp, concatenate_of, cumsum_reversed, embed_along,
+                           hstack_of, inner_product, keep_axis, max_along, min_along, prod_along, prod_others, prod_others_along,
+                           prod_others_along_tangent, prod_others_tangent, split_along, stack_of, vstack_of)
 
 __all__ = [
     "REVOLVE_ACTIONS", "tape_reserve",
@@ -28,7 +28,7 @@ __all__ = [
     "lanes_tape", "lanes_tape_reserve", "lanes_trace", "lanes_transpose", "lanes_unbroadcast", "lanes_vecmat",
     "lanes_zeros",
     "revolve_new", "revolve_next", "revolve_slots", "revolve_split", "snapshot_list",
-    "cholesky_jvp", "cholesky_vjp", "cumsum_reversed", "embed_along", "keep_axis", "max_along", "min_along",
+    "array_of", "cholesky_jvp", "cholesky_vjp", "cumsum_reversed", "embed_along", "keep_axis", "max_along", "min_along",
     "prod_along", "prod_others", "prod_others_along", "prod_others_along_tangent", "prod_others_tangent",
-    "split_along",
+    "split_along", "inner_product", "concatenate_of", "hstack_of", "stack_of", "vstack_of",
 ]

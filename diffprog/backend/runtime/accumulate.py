@@ -135,8 +135,8 @@ def _flattens(*types_) -> bool:
 @overload(add_product)
 def _add_product_compiled(target, a, b):
     ranks = [x.ndim for x in (a, b) if isinstance(x, numba.types.Array)]
-    if max(ranks, default=0) < target.ndim:
-        def broadcast_in(target, a, b):  # the term broadcasts into target
+    if max(ranks, default=0) < target.ndim or target.ndim == 0:
+        def broadcast_in(target, a, b):  # the term broadcasts into target (or both are numbers, 0-d arrays)
             target += a * b
         return broadcast_in
 

@@ -252,3 +252,91 @@ def prod_others_tangent(x, t):
     """The tangent of prod_others(x) in direction t (also its adjoint for g = t), shaped like x."""
     flat = np.ascontiguousarray(x).ravel()
     return prod_others_along_tangent(flat, np.ascontiguousarray(t).ravel(), 0).reshape(x.shape)
+
+
+def array_of(x):
+    """np.array(x) of one value: a number becomes a 0-d array, an array is copied."""
+    return np.array(x)
+
+
+@overload(array_of)
+def _array_of_compiled(x):
+    if isinstance(x, numba.types.Number) or isinstance(x, numba.types.Boolean):
+        return lambda x: np.full((), x)  # numba's np.array takes sequences, not a number
+    return lambda x: np.copy(x)
+
+
+# np.vstack, np.hstack, np.concatenate and np.stack of one array (not a tuple of them) join the array's items
+# along its first axis: each a copy reshaped in C order (rules/numpy_rules.py gives the shapes by rank).
+def vstack_of(a):
+    return np.vstack(a)
+
+
+def hstack_of(a):
+    return np.hstack(a)
+
+
+def concatenate_of(a):
+    return np.concatenate(a)
+
+
+def stack_of(a):
+    return np.stack(a)
+
+
+def _merged_leading(a):
+    """(k, m, ...) -> (k * m, ...): the items of a, joined along their first axis."""
+    if a.ndim == 2:
+        return lambda a: np.copy(a).reshape(a.shape[0] * a.shape[1])
+    if a.ndim == 3:
+        return lambda a: np.copy(a).reshape((a.shape[0] * a.shape[1], a.shape[2]))
+    if a.ndim == 4:
+        return lambda a: np.copy(a).reshape((a.shape[0] * a.shape[1], a.shape[2], a.shape[3]))
+    return None
+
+
+@overload(vstack_of)
+def _vstack_of_compiled(a):
+    if a.ndim == 1:  # each element a row of one
+        return lambda a: np.copy(a).reshape((a.shape[0], 1))
+    if a.ndim == 2:
+        return lambda a: np.copy(a)
+    return _merged_leading(a)
+
+
+@overload(hstack_of)
+def _hstack_of_compiled(a):
+    if a.ndim == 1:
+        return lambda a: np.copy(a)
+    if a.ndim == 2:
+        return _merged_leading(a)
+    return None
+
+
+@overload(concatenate_of)
+def _concatenate_of_compiled(a):
+    return _merged_leading(a)
+
+
+@overload(stack_of)
+def _stack_of_compiled(a):
+    return lambda a: np.copy(a)
+
+
+def inner_product(a, b):
+    """np.inner of vectors and matrices: the sum over the last axes of both (numba has no np.inner)."""
+    return np.inner(a, b)
+
+
+@overload(inner_product)
+def _inner_product_compiled(a, b):
+    ranks = (a.ndim, b.ndim)
+    if ranks == (1, 1):
+        return lambda a, b: np.dot(a, b)
+    if ranks == (1, 2):
+        return lambda a, b: b @ a
+    if ranks == (2, 1):
+        return lambda a, b: a @ b
+    if ranks == (2, 2):
+        return lambda a, b: a @ b.T
+    return None

@@ -194,13 +194,18 @@ class CallLowering(LoweringContext):
         return variant.with_options(**{k: v for k, v in options.items() if k in prim.takes})
 
     def _shape_arguments(self, prim, values):
-        """A shape given as a tuple becomes separate arguments; `x.shape` selects the `_shape` variant."""
+        """A shape given as a tuple becomes separate arguments; `x.shape` selects the `_shape` variant, a single
+        value the `single_form` primitive."""
         at = prim.tuple_arg
         before, shape, after = values[:at], values[at] if at < len(values) else None, values[at + 1:]
         if isinstance(shape, ShapeValue):
             return REGISTRY.named(prim.shape_form), before + [shape.array] + after
         if isinstance(shape, TupleValue):
             return prim, before + list(shape.items) + after
+        if prim.single_form is not None and isinstance(shape, (C.Var, C.Const)):
+            # one value, not a tuple of them: numpy reads it as the sequence of its items (np.vstack(A) joins
+            # A's rows, np.array(x) of a number is a 0-d array), which its own primitive computes
+            return REGISTRY.named(prim.single_form).with_options(**prim.options), values
         return prim, values
 
     def _opaque_call(self, obj, node, hint):
