@@ -170,6 +170,7 @@ def _central(fn, x, cotangent, h=1e-6):
     return grad
 
 
+@pytest.mark.slow  # every rank drawn is a compilation: minutes
 @pytest.mark.parametrize("name", sorted(CASES))
 @given(data=st.data())
 @settings(max_examples=10, deadline=None)
