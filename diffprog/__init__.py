@@ -5,7 +5,7 @@ from .errors import CompilationError, DifferentiabilityError, DifferentiabilityW
 from .rules.structural import no_derivative  # noqa: E402
 from .frontend.markers import checkpoint  # noqa: E402
 from .api import differentiable, grad, source, value_and_grad, vjp  # noqa: E402
-from .api import hessian, hvp, jacobian, jvp, jvp_function  # noqa: E402
+from .api import hessian, hvp, jacfwd, jacobian, jacrev, jvp, jvp_function  # noqa: E402
 from .custom_types.protocol import NoDerivative, add, differentiable_type, move, register_tangent, scale  # noqa: E402
 from .custom_types.protocol import tangent_type, zero_tangent  # noqa: E402
 from .rules.user import derivative  # noqa: E402
@@ -32,7 +32,9 @@ __all__ = [
     "grad",
     "hessian",
     "hvp",
+    "jacfwd",
     "jacobian",
+    "jacrev",
     "jvp",
     "jvp_function",
     "no_derivative",

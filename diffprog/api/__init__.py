@@ -4,12 +4,12 @@ jacobians.py (`jacobian`, `hessian`, `hvp`), source.py (`source`)."""
 from ..normalize.lower import API_FUNCTIONS
 from .functions import DifferentiableFunction, differentiable
 from .gradients import GradientFunction, as_differentiable, grad, value_and_grad, vjp
-from .jacobians import JacobianFallbackWarning, JacobianFunction, hessian, hvp, jacobian
+from .jacobians import JacobianFallbackWarning, JacobianFunction, hessian, hvp, jacfwd, jacobian, jacrev
 from .source import source
 from .tangents import jvp, jvp_function
 
 __all__ = ["DifferentiableFunction", "GradientFunction", "JacobianFallbackWarning", "JacobianFunction",
-           "as_differentiable", "differentiable", "grad", "hessian", "hvp", "jacobian", "jvp", "jvp_function",
+           "as_differentiable", "differentiable", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp", "jvp_function",
            "source", "value_and_grad", "vjp"]
 
 # The compiler recognises the public functions by this mark (compiler/registry.py), not by importing this package:
@@ -17,3 +17,4 @@ __all__ = ["DifferentiableFunction", "GradientFunction", "JacobianFallbackWarnin
 for _name in API_FUNCTIONS:
     globals()[_name].__diffprog_api__ = _name
 del _name
+jacfwd.__diffprog_api__ = jacrev.__diffprog_api__ = "jacobian"  # jacobian by other names

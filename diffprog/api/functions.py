@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, ParamSpec, TypeVar, overload
 
 import numpy as np
@@ -35,7 +36,7 @@ class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
 
     @user_facing  # decorating reports the problems it finds at the user's decorator, without diffprog's frames
-    def __init__(self, fn, jit=True, compiler=None, checkpoint=None):
+    def __init__(self, fn, jit=True, compiler=None, checkpoint=None, signature=True):
         if compiler is None:
             with LOCK:  # parses and checks fn (process-wide parse cache)
                 compiler = FunctionCompiler(fn, jit=jit, checkpoint=_snapshots(checkpoint))
@@ -43,8 +44,13 @@ class DifferentiableFunction:
         self.__diffprog_function__ = fn
         self._primal: dict = {}
         functools.update_wrapper(self, fn, updated=())
+        # Calls with keywords, or leaving defaulted parameters out, are bound to fn's parameters (a slow path);
+        # signature=False for compiled code whose parameters are not fn's (dp.jvp_function's primals + tangents).
+        self.arity, self.bind = binder(fn) if signature else (None, None)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != self.arity:
+            args = self.bind(args, kwargs) if self.bind is not None else args
         key = tuple(map(arg_key, args))
         run = self._primal.get(key)
         if run is None:
@@ -125,6 +131,53 @@ def _snapshots(checkpoint) -> int | None:
         return checkpoint
     raise ValueError(f"differentiable(checkpoint=...) takes True, False or a number of snapshots >= 1, "
                      f"not {checkpoint!r}")
+
+
+# ---- binding calls to the function's parameters -----------------------------------------------------------------
+# Decorated functions and the callables the transforms return take exactly the calls the undecorated function
+# takes: keywords, defaults left out, and the same TypeError for a wrong call. The common call, every parameter
+# passed by position, costs one comparison; any other call is bound once to the parameters, in order, and then
+# runs as that positional call (so `argnums` are positions in the full signature, as in JAX).
+
+def binder(fn) -> tuple:
+    """(arity, bind) for the Python function `fn`: `bind(args, kwargs)` gives the arguments of the call
+    `fn(*args, **kwargs)` as a tuple with one value per parameter (defaults filled in), or raises the TypeError
+    Python raises for that call. (None, None) when fn's parameters are unknown."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None, None
+    parameters = list(signature.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY) for p in parameters) or \
+            not all(p.name.isidentifier() for p in parameters):
+        return None, None  # diffprog rejects these at decoration (DP101)
+    names = [p.name for p in parameters]
+    # A stand-in with fn's parameters that returns them in order: the interpreter binds the call (so wrong calls
+    # raise exactly Python's TypeError, naming fn), with fn's defaults.
+    slash = ", /" if any(p.kind is p.POSITIONAL_ONLY for p in parameters) else ""
+    positional_only = sum(p.kind is p.POSITIONAL_ONLY for p in parameters)
+    listed = names[:positional_only] + (["/"] if slash else []) + names[positional_only:]
+    code = f"def stand_in({', '.join(listed)}):\n    return ({''.join(n + ', ' for n in names)})\n"
+    namespace: dict = {}
+    exec(compile(code, "<diffprog binding>", "exec"), namespace)  # noqa: S102 (the names are identifiers)
+    stand_in = namespace["stand_in"]
+    stand_in.__defaults__ = tuple(p.default for p in parameters if p.default is not p.empty) or None
+    stand_in.__name__ = getattr(fn, "__name__", "function")
+    stand_in.__qualname__ = getattr(fn, "__qualname__", stand_in.__name__)
+
+    def bind(args, kwargs):
+        try:
+            return stand_in(*args, **kwargs)
+        except TypeError as error:  # raised here, not in diffprog: the user's call is wrong
+            raise TypeError(*error.args) from None
+    return len(names), bind
+
+
+def bound(bind, arity, args, kwargs) -> tuple:
+    """`args` and `kwargs` as one positional tuple (the fast path: already one)."""
+    if kwargs or len(args) != arity:
+        return bind(args, kwargs) if bind is not None else args
+    return args
 
 
 def _differentiable_positions(args) -> tuple:

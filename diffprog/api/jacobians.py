@@ -13,7 +13,7 @@ from ..errors import DifferentiabilityError, user_facing
 from ..ir import types as T
 from ..custom_types import layout as L
 from ..custom_types import protocol as P
-from .functions import Params, _differentiable_positions
+from .functions import Params, _differentiable_positions, bound
 from .gradients import _cotangent, _reverse_runner, as_differentiable, grad
 from .tangents import _run_forward
 from .. import codes
@@ -76,13 +76,18 @@ class JacobianFunction:
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
         if not isinstance(argnums, int):
-            raise NotImplementedError("jacobian takes one argument position (an int) for now")
+            raise NotImplementedError("JacobianFunction takes one argument position (an int); "
+                                      "dp.jacobian(f, (i, j)) combines several")
         self.df = as_differentiable(f)
         self.argnums, self.mode = argnums, mode
         functools.update_wrapper(self, self.df.__diffprog_function__, updated=())
 
     @user_facing
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        args = bound(self.df.bind, self.df.arity, args, kwargs)
+        if not -len(args) <= self.argnums < len(args):
+            raise ValueError(f"jacobian: argnums {self.argnums} is not a position among the {len(args)} arguments")
+        self.argnums %= len(args)
         x = args[self.argnums]
         if not (T.type_of_value(x).differentiable or (P.is_registered(x) and L.tangent_dim(x) > 0)):
             raise TypeError(f"jacobian: argument {self.argnums} must be a float, a float array or a value of a "
@@ -203,6 +208,19 @@ class JacobianFunction:
         return _combine_outputs(True, blocks)
 
 
+class JacobianTuple:
+    """dp.jacobian(f, (i, j, ...)): a tuple with one entry per position, each what dp.jacobian(f, i) returns;
+    dp.hessian(f, (i, j, ...)): a tuple of such tuples (block (i, j) is d/dx_j of d f/dx_i), as in JAX."""
+
+    def __init__(self, f, parts):
+        self.parts = parts  # one JacobianFunction or JacobianTuple per position
+        functools.update_wrapper(self, as_differentiable(f).__diffprog_function__, updated=())
+
+    @user_facing
+    def __call__(self, *args, **kwargs):
+        return tuple(part(*args, **kwargs) for part in self.parts)
+
+
 def _unit(shape, index):
     unit = np.zeros(shape)
     unit[index] = 1.0
@@ -221,9 +239,12 @@ def _combine_outputs(returns_tuple, blocks):
 
 
 @user_facing
-def jacobian(f: Callable[Params, Any], argnums: int = 0, mode: str = "auto") -> Callable[Params, Any]:
+def jacobian(f: Callable[Params, Any], argnums: int | tuple[int, ...] = 0, mode: str = "auto"
+             ) -> Callable[Params, Any]:
     """The Jacobian of f with respect to argument `argnums` (a float, a float array, or a value of a registered
-    differentiable type), as a function.
+    differentiable type), as a function; for a tuple of positions, a tuple with one such Jacobian per position
+    (JAX's structure). The function takes the calls f takes (keywords, defaults); `argnums` are positions in
+    f's full parameter list.
 
     Its shape is f's result shape followed by the argument's shape; a tuple of numbers returned by f counts as a
     vector. A registered-type value (argument or result) counts as the dense vector of its tangent: the
@@ -247,13 +268,72 @@ def jacobian(f: Callable[Params, Any], argnums: int = 0, mode: str = "auto") -> 
         dp.jacobian(polar_to_xy)(np.array([2.0, 0.5]))
         # array([[ 0.87758256, -0.95885108],
         #        [ 0.47942554,  1.75516512]])
+
+        def scaled(x, s):
+            return x * s
+
+        dp.jacobian(scaled, (0, 1))(np.array([1.0, 2.0]), 3.0)
+        # (array([[3., 0.], [0., 3.]]), array([1., 2.])): d/dx and d/ds
         ```
     """
-    return JacobianFunction(f, argnums, mode)
+    if isinstance(argnums, int):
+        return JacobianFunction(f, argnums, mode)
+    argnums = _argnum_tuple(argnums, "jacobian")
+    return JacobianTuple(f, tuple(JacobianFunction(f, k, mode) for k in argnums))
+
+
+def _argnum_tuple(argnums, who) -> tuple:
+    items = tuple(argnums)
+    if not items or not all(isinstance(k, int) and not isinstance(k, bool) for k in items):
+        raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, not {argnums!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{who}: argnums {argnums!r} names an argument twice")
+    return items
 
 
 @user_facing
-def hessian(f: Callable[Params, Any], argnums: int = 0) -> Callable[Params, Any]:
+def jacfwd(f: Callable[Params, Any], argnums: int | tuple[int, ...] = 0) -> Callable[Params, Any]:
+    """`dp.jacobian(f, argnums, mode="forward")`, by JAX's name: batched forward mode, up to 64 input directions
+    per pass of the tangent code (best when f has fewer inputs than outputs).
+
+    Example:
+        ```python
+        import math
+        import numpy as np
+        import diffprog as dp
+
+        def polar_to_xy(p):
+            return p[0] * math.cos(p[1]), p[0] * math.sin(p[1])
+
+        dp.jacfwd(polar_to_xy)(np.array([2.0, 0.5]))   # as dp.jacobian(polar_to_xy)
+        ```
+    """
+    return jacobian(f, argnums, mode="forward")
+
+
+@user_facing
+def jacrev(f: Callable[Params, Any], argnums: int | tuple[int, ...] = 0) -> Callable[Params, Any]:
+    """`dp.jacobian(f, argnums, mode="reverse")`, by JAX's name: one adjoint pass per output entry (best when f
+    has more inputs than outputs).
+
+    Example:
+        ```python
+        import numpy as np
+        import diffprog as dp
+
+        def f(x):
+            return x[0] * x[1], x[1] + x[2]
+
+        dp.jacrev(f)(np.array([1.0, 2.0, 3.0]))
+        # array([[2., 1., 0.],
+        #        [0., 1., 1.]])
+        ```
+    """
+    return jacobian(f, argnums, mode="reverse")
+
+
+@user_facing
+def hessian(f: Callable[Params, Any], argnums: int | tuple[int, ...] = 0) -> Callable[Params, Any]:
     """The Hessian of scalar-valued f with respect to argument `argnums` (a float, a float array, or a value of a
     registered differentiable type), as a function: forward mode applied to the generated gradient code
     (forward-over-reverse), batched as in `jacobian` (up to 64 columns per pass).
@@ -261,6 +341,10 @@ def hessian(f: Callable[Params, Any], argnums: int = 0) -> Callable[Params, Any]
     For a registered type the Hessian is a dense (n, n) array over its tangent as a vector, in the order
     `jacobian` uses: derivative-carrying fields in declaration order, nested types depth first, array fields
     raveled (`Pose(q: Quaternion, t: 3-array)`: q.w, q.x, q.y, q.z, t[0], t[1], t[2]).
+
+    For a tuple of positions `(i, j, ...)`, a tuple of tuples of blocks as in JAX: block `[a][b]` is the
+    derivative with respect to argument `argnums[b]` of the gradient with respect to `argnums[a]`, of shape
+    `x_a.shape + x_b.shape`.
 
     Example:
         ```python
@@ -276,11 +360,19 @@ def hessian(f: Callable[Params, Any], argnums: int = 0) -> Callable[Params, Any]
         dp.hessian(rosenbrock)(np.array([1.0, 1.0]))
         # array([[ 802., -400.],
         #        [-400.,  200.]])
+
+        def f(x, y):
+            return x * x * y
+
+        dp.hessian(f, (0, 1))(3.0, 2.0)   # ((4.0, 6.0), (6.0, 0.0))
         ```
     """
-    if not isinstance(argnums, int):
-        raise NotImplementedError("hessian takes one argument position (an int) for now")
-    return JacobianFunction(grad(f, argnums), argnums, "forward")
+    if isinstance(argnums, int):
+        return JacobianFunction(grad(f, argnums), argnums, "forward")
+    argnums = _argnum_tuple(argnums, "hessian")
+    rows = tuple(JacobianTuple(f, tuple(JacobianFunction(grad(f, i), j, "forward") for j in argnums))
+                 for i in argnums)
+    return JacobianTuple(f, rows)
 
 
 @user_facing
@@ -308,10 +400,12 @@ def hvp(f: Callable[..., Any], primals: tuple, vector: tuple) -> tuple[Any, ...]
         ```
     """
     primals, vector = tuple(primals), tuple(vector)
-    wrt = _differentiable_positions(primals)
+    given = len(primals)
+    primals = bound(as_differentiable(f).bind, as_differentiable(f).arity, primals, {})  # defaults left out
+    wrt = _differentiable_positions(primals[:given])  # parameters left to their defaults: held fixed
     if not wrt:
         raise TypeError("hvp needs at least one float or float-array argument")
     gradient = grad(f, wrt).as_function()
     _, _, tangents = _run_forward(gradient, primals, wrt, tuple(vector[k] for k in wrt))
     by_position = dict(zip(wrt, tangents))
-    return tuple(by_position.get(k) for k in range(len(primals)))
+    return tuple(by_position.get(k) for k in range(given))

@@ -10,7 +10,7 @@ from ..compiler.derived import TangentCompiler
 from ..compiler.registry import LOCK
 from ..errors import user_facing
 from ..custom_types import protocol as P
-from .functions import DifferentiableFunction, _differentiable_positions
+from .functions import DifferentiableFunction, _differentiable_positions, bound
 from .gradients import as_differentiable
 
 
@@ -49,12 +49,18 @@ def _shaped(spec, items):
 
 
 @user_facing
-def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple, *, lanes: bool = False) -> tuple[Any, Any]:
+def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple, *, argnums: int | tuple[int, ...] | None = None,
+        lanes: bool = False) -> tuple[Any, Any]:
     """`(value, tangent_out)`: f's value at `primals` and its directional derivative along `tangents`, from one
     pass of the generated forward-mode code.
 
     `primals` and `tangents` are tuples matching f's arguments; the tangents of int/bool arguments are ignored
     (pass None). `tangent_out` has the structure of f's result (a number, an array, or a tuple of them).
+    `primals` may leave out trailing parameters that have defaults (their tangents are then zero).
+
+    With `argnums` (an int or a tuple of positions among f's parameters), only those arguments carry tangents:
+    `tangents` has one entry per position in `argnums`, and every other argument (data arrays, say) is held
+    fixed, without a zero tangent to pass or to push through the code.
 
     With `lanes=True`, each tangent carries several directions along a trailing axis (shape `x.shape + (L,)`,
     `(L,)` for a float), and so does each tangent out: one pass of the batched tangent code (the code
@@ -73,13 +79,24 @@ def jvp(f: Callable[..., Any], primals: tuple, tangents: tuple, *, lanes: bool =
         value, tangent = dp.jvp(polar, (2.0, 0.5), (0.0, 1.0))   # derivative along theta
         # value   == (1.7551651237807455, 0.958851077208406)
         # tangent == (-0.958851077208406, 1.7551651237807455)
+
+        value, tangent = dp.jvp(polar, (2.0, 0.5), (1.0,), argnums=1)   # theta only: tangent as above
         ```
     """
     df = as_differentiable(f)
     primals, tangents = tuple(primals), tuple(tangents)
-    if len(primals) != len(tangents):
-        raise ValueError(f"jvp needs one tangent per primal: {len(primals)} primals, {len(tangents)} tangents")
-    wrt = _differentiable_positions(primals)
+    given = len(primals)
+    primals = bound(df.bind, df.arity, primals, {})  # defaults of parameters left out
+    if argnums is not None:
+        from .gradients import _positions
+        wrt = _positions(argnums, len(primals), "jvp")
+        if len(tangents) != len(wrt):
+            raise ValueError(f"jvp needs one tangent per position in argnums {argnums!r}: got {len(tangents)}")
+        spec, values, tangents_out = _run_forward(df, primals, wrt, tangents, lanes)
+        return _shaped(spec, values), _shaped(spec, tangents_out)
+    if given != len(tangents):
+        raise ValueError(f"jvp needs one tangent per primal: {given} primals, {len(tangents)} tangents")
+    wrt = _differentiable_positions(primals[:given])  # parameters left out to their defaults: held fixed
     spec, values, tangents_out = _run_forward(df, primals, wrt, tuple(tangents[k] for k in wrt), lanes)
     return _shaped(spec, values), _shaped(spec, tangents_out)
 
@@ -122,7 +139,8 @@ def jvp_function(f):
     with LOCK:
         if df not in _tangent_maps:
             compiler = TangentCompiler(df.compiler, jit=df.compiler.jit)
-            _tangent_maps[df] = DifferentiableFunction(df.__diffprog_function__, compiler=compiler)
+            _tangent_maps[df] = DifferentiableFunction(df.__diffprog_function__, compiler=compiler,
+                                                       signature=False)  # takes primals and tangents
         return _tangent_maps[df]
 
 
