@@ -381,7 +381,8 @@ def hvp(f: Callable[..., Any], primals: tuple, vector: tuple) -> tuple[Any, ...]
     forward mode over the generated gradient code (forward-over-reverse).
 
     `primals` and `vector` are tuples matching f's arguments (vector entries of int arguments are ignored); the
-    result is a tuple matching f's arguments, None for int arguments. A registered-type argument's vector entry,
+    result is a tuple matching f's arguments, None for int arguments. `primals` may leave out trailing
+    parameters that have defaults (held fixed: they get no entry in `vector` or in the result). A registered-type argument's vector entry,
     and its entry of the result, are values of its tangent type.
 
     Example:
