@@ -102,7 +102,7 @@ def differentiable(fn=None, *, jit=True, checkpoint=False, boundscheck=None):
     `boundscheck=True` compiles the primal and every derivative (grad, jvp, jacobian, hessian...) with numba's
     bounds checks: an index out of bounds raises IndexError naming your line instead of reading (or, in a
     gradient, writing) outside the array. `None` (the default) follows `diffprog.set_boundscheck` and the
-    environment variable `DIFFPROG_BOUNDSCHECK=1|0` (off unless set).
+    environment variable `DIFFPROG_BOUNDSCHECK=1|0` (on unless set to 0).
 
     Example:
         ```python
