@@ -10,6 +10,7 @@ from .custom_types.protocol import NoDerivative, add, differentiable_type, move,
 from .custom_types.protocol import tangent_type, zero_tangent  # noqa: E402
 from .rules.user import derivative  # noqa: E402
 from .progress import set_progress  # noqa: E402
+from .backend.jit import set_boundscheck  # noqa: E402
 
 stop_gradient = no_derivative
 
@@ -23,6 +24,7 @@ __all__ = [
     "move",
     "register_tangent",
     "scale",
+    "set_boundscheck",
     "set_progress",
     "tangent_type",
     "zero_tangent",

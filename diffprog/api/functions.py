@@ -36,10 +36,11 @@ class DifferentiableFunction:
     """A function diffprog has parsed and checked; calling it runs the numba-compiled primal."""
 
     @user_facing  # decorating reports the problems it finds at the user's decorator, without diffprog's frames
-    def __init__(self, fn, jit=True, compiler=None, checkpoint=None, signature=True):
+    def __init__(self, fn, jit=True, compiler=None, checkpoint=None, boundscheck=None, signature=True):
         if compiler is None:
             with LOCK:  # parses and checks fn (process-wide parse cache)
-                compiler = FunctionCompiler(fn, jit=jit, checkpoint=_snapshots(checkpoint))
+                compiler = FunctionCompiler(fn, jit=jit, checkpoint=_snapshots(checkpoint),
+                                            boundscheck=None if boundscheck is None else bool(boundscheck))
         self.compiler = compiler
         self.__diffprog_function__ = fn
         self._primal: dict = {}
@@ -86,12 +87,13 @@ class DifferentiableFunction:
 
 
 @overload
-def differentiable(fn: Callable[Params, Result], *, jit: bool = True, checkpoint: bool | int = False) -> Callable[Params, Result]: ...
+def differentiable(fn: Callable[Params, Result], *, jit: bool = True, checkpoint: bool | int = False,
+                   boundscheck: bool | None = None) -> Callable[Params, Result]: ...
 @overload
-def differentiable(fn: None = None, *, jit: bool = True, checkpoint: bool | int = False
-                   ) -> Callable[[Callable[Params, Result]], Callable[Params, Result]]: ...
+def differentiable(fn: None = None, *, jit: bool = True, checkpoint: bool | int = False,
+                   boundscheck: bool | None = None) -> Callable[[Callable[Params, Result]], Callable[Params, Result]]: ...
 @user_facing
-def differentiable(fn=None, *, jit=True, checkpoint=False):
+def differentiable(fn=None, *, jit=True, checkpoint=False, boundscheck=None):
     """Decorator: parse, check and (lazily, per argument types) compile `fn` with numba.
 
     The function's source is read and checked when it is decorated (problems raise `DifferentiabilityError`
@@ -102,6 +104,11 @@ def differentiable(fn=None, *, jit=True, checkpoint=False):
     `checkpoint=True` (or a number of snapshots) differentiates every outermost `for` loop of the function
     with binomial checkpointing, as if each were wrapped in `with diffprog.checkpoint(...)`: reverse mode
     then keeps a few snapshots of the loops' state instead of a tape per iteration.
+
+    `boundscheck=True` compiles the primal and every derivative (grad, jvp, jacobian, hessian...) with numba's
+    bounds checks: an index out of bounds raises IndexError naming your line instead of reading (or, in a
+    gradient, writing) outside the array. `None` (the default) follows `diffprog.set_boundscheck` and the
+    environment variable `DIFFPROG_BOUNDSCHECK=1|0` (on unless set to 0).
 
     Example:
         ```python
@@ -117,8 +124,9 @@ def differentiable(fn=None, *, jit=True, checkpoint=False):
         ```
     """
     if fn is None:
-        return user_facing(lambda f: DifferentiableFunction(f, jit=jit, checkpoint=checkpoint))
-    return DifferentiableFunction(fn, jit=jit, checkpoint=checkpoint)
+        return user_facing(lambda f: DifferentiableFunction(f, jit=jit, checkpoint=checkpoint,
+                                                            boundscheck=boundscheck))
+    return DifferentiableFunction(fn, jit=jit, checkpoint=checkpoint, boundscheck=boundscheck)
 
 
 def _snapshots(checkpoint) -> int | None:

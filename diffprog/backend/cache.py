@@ -3,7 +3,9 @@
 numba refuses to cache functions compiled from strings and does not notice changes in what cached code calls.
 So each generated module is written to a real file named by a hash of everything that went into it (the
 generated text, which inlines every user function and constant involved, plus the versions of diffprog, numba,
-numpy and Python), registered in sys.modules, then executed.
+numpy and Python, plus the compilation settings: backend/jit.py's settings_key, bounds checking and numba's
+NUMBA_* configuration), registered in sys.modules, then executed. numba's own cache index, one per module file,
+ignores numba's settings; so code compiled with other settings lives in another module, under another name.
 """
 from __future__ import annotations
 
@@ -50,10 +52,16 @@ def cache_dir() -> Path:
         return fallback
 
 
-def load_module(source: str):
-    """Writes `source` under its content hash (once) and imports it as a real module."""
-    key = hashlib.sha256((toolchain_fingerprint() + source).encode()).hexdigest()[:24]
-    name = f"diffprog_generated_{key}"
+def module_name(source: str, settings: str = "") -> str:
+    """The name of the generated module for `source` compiled with `settings` (backend/jit.py: settings_key)."""
+    key = hashlib.sha256((toolchain_fingerprint() + "\0" + settings + "\0" + source).encode()).hexdigest()[:24]
+    return f"diffprog_generated_{key}"
+
+
+def load_module(source: str, settings: str = ""):
+    """Writes `source` under a hash of it and of the compilation `settings` (once) and imports it as a real
+    module."""
+    name = module_name(source, settings)
     if name in sys.modules:
         return sys.modules[name]
     path = cache_dir() / f"{name}.py"

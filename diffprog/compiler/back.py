@@ -6,7 +6,7 @@ import numpy as np
 
 from ..backend import cache, codegen
 from ..backend.in_place import update_adjoints_in_place
-from ..backend.jit import compile_nopython
+from ..backend import jit as _numba
 from ..ir import types as T
 from ..transforms.batched import forward_batched
 from ..transforms.forward import forward
@@ -53,11 +53,20 @@ def _codegen(unit: Unit) -> None:
 
 
 def _jit(unit: Unit) -> None:
-    """Writes the module to the disk cache, imports it and compiles it with numba in nopython mode."""
-    module = cache.load_module(unit.source)
+    """Writes the module to the disk cache, imports it and compiles it with numba in nopython mode (with bounds
+    checks if the function asks for them: an IndexError then names the user's line)."""
+    jit = unit.compiler.jit
+    boundscheck = jit and _numba.boundscheck_enabled(getattr(unit.compiler, "boundscheck", None))
+    options = _numba.jit_options(boundscheck) if jit else {}
+    module = cache.load_module(unit.source, _numba.settings_key(options) if jit else "")
     unit.run = getattr(module, unit.function.name)
-    if unit.compiler.jit:
-        unit.run = compile_nopython(unit.run, unit.values + _example_extra(unit), unit.origins, module.__file__)
+    if jit:
+        unit.run = _numba.compile_nopython(unit.run, unit.values + _example_extra(unit), unit.origins,
+                                           module.__file__, options)
+        if boundscheck:
+            from ..progress import _label
+            unit.run = _numba.checked(unit.run, unit.origins, module.__file__,
+                                      _label(unit.compiler, unit.mode, unit.wrt))
 
 
 def _example_extra(unit: Unit) -> tuple:

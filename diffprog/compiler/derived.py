@@ -34,6 +34,11 @@ class _Derived(FunctionCompiler):
     def boundary_of(self, signature: Signature) -> Boundary:
         return self.boundary(signature.layouts)
 
+    @property
+    def boundscheck(self):
+        """A derivative checks bounds as the function it derives does."""
+        return self.inner.boundscheck
+
 
 class DerivativeCompiler(_Derived):
     """A derivative of another function, treated as a function of its own: its core code is the generated

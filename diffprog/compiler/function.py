@@ -43,9 +43,10 @@ class FunctionCompiler:
     derives = False  # the code is a generated derivative (DerivativeCompiler, TangentCompiler)
     front_passes = pipeline.FUNCTION_FRONT
 
-    def __init__(self, fn, jit=True, parsed=None, checkpoint=None):
+    def __init__(self, fn, jit=True, parsed=None, checkpoint=None, boundscheck=None):
         self.fn = fn
         self.jit = jit
+        self.boundscheck = boundscheck  # numba bounds checks: True, False, None (the global setting: backend/jit.py)
         self.checkpoint = checkpoint  # snapshots for the outermost loops' reverse mode (`differentiable(checkpoint=)`)
         self.parsed = parsed if parsed is not None else parsed_function(fn)
         reporter = Reporter()
