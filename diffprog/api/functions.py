@@ -46,17 +46,22 @@ class DifferentiableFunction:
 
     def __call__(self, *args):
         key = tuple(map(arg_key, args))
-        run = self._primal.get(key)
-        if run is None:
-            try:
-                with LOCK:
-                    run = self._primal.get(key)
-                    if run is None:
-                        run = self._primal[key] = self.compiler.specialize("primal", (), args).run
-            except DifferentiabilityError as error:
-                hide_internal_frames(error)  # the user's frames only (errors.py)
-                raise
-        return run(*args)
+        entry = self._primal.get(key)  # (the compiled primal, the test that nothing it depends on changed)
+        if entry is None or not entry[1]():
+            entry = self._specialize(key, args)
+        return entry[0](*args)
+
+    def _specialize(self, key, args):
+        try:
+            with LOCK:
+                entry = self._primal.get(key)
+                if entry is None or not entry[1]():  # new types, or a helper or global redefined since
+                    spec = self.compiler.specialize("primal", (), args)
+                    entry = self._primal[key] = spec.run, spec.deps.fresh
+        except DifferentiabilityError as error:
+            hide_internal_frames(error)  # the user's frames only (errors.py)
+            raise
+        return entry
 
     def __repr__(self):
         return f"<diffprog.differentiable {self.compiler.parsed.name}>"
@@ -71,10 +76,10 @@ class DifferentiableFunction:
         specs = self.__dict__.setdefault("_forward", {})
         key = (mode, wrt, tuple(map(arg_key, args)))
         spec = specs.get(key)
-        if spec is None:
+        if spec is None or not spec.deps.fresh():
             with LOCK:
                 spec = specs.get(key)
-                if spec is None:
+                if spec is None or not spec.deps.fresh():  # new types, or a helper or global redefined since
                     spec = specs[key] = self.compiler.specialize(mode, wrt, args)
         return spec
 
