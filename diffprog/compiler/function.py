@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..frontend import freshness
-from ..frontend.source import parsed_function as _reparsed
+from ..frontend.source import is_current as parse_is_current, parsed_function as _reparsed
 from ..frontend.syntax import check_function_syntax
 from ..ir import core as C
 from ..normalize.lower import Lowerer, parsed_function
@@ -89,9 +89,8 @@ class FunctionCompiler:
             found = None
         if found is not None:
             freshness.merge(found.deps)  # the compilation under way depends on what this lowering read
-        elif self.fn is not None and getattr(self.fn, "__code__", None) is not None \
-                and self.parsed.code is not None and self.parsed.code is not self.fn.__code__:
-            self._reparse()
+        elif self.fn is not None and self.parsed.fn is self.fn and not parse_is_current(self.parsed, self.fn):
+            self._reparse()  # its code was replaced in place (IPython's autoreload), or a captured value reassigned
         if layouts not in self._lowered:
             if layouts in self._lowering:  # g's body takes a derivative of g itself
                 raise DifferentiabilityError([Diagnostic(
@@ -115,7 +114,7 @@ class FunctionCompiler:
         return self._lowered[layouts]
 
     def _reparse(self):
-        """The decorated function's code was replaced in place (IPython's autoreload): parse and check it again."""
+        """The function's parse is out of date: parse and check it again."""
         parsed = _reparsed(self.fn)
         reporter = Reporter()
         check_function_syntax(parsed, reporter)

@@ -160,7 +160,7 @@ class ParseCache:
 
     def get(self, fn) -> ParsedFunction:
         parsed = self._parsed.get(fn)
-        if parsed is None or not _current(parsed, fn):  # new, or its code or captured values replaced since
+        if parsed is None or not is_current(parsed, fn):  # new, or its code or captured values replaced since
             parsed = self._parsed[fn] = parse_function(fn)
         return parsed
 
@@ -186,7 +186,7 @@ def parsed_function(fn) -> ParsedFunction:
     return PARSED.get(fn)
 
 
-def _current(parsed: ParsedFunction, fn) -> bool:
+def is_current(parsed: ParsedFunction, fn) -> bool:
     """Whether `parsed` still describes `fn`: the same code object, the same captured values."""
     if parsed.fn is not fn or getattr(fn, "__code__", None) is None:
         return True  # seeded (the command line checker's stand-ins), or nothing to compare
