@@ -64,8 +64,12 @@ class Recorder:
         _recorders().pop()
 
     def dependencies(self) -> "Dependencies":
-        return Dependencies(tuple(self.globals.values()), tuple(self.functions.values()),
-                            tuple(self.cells.values()), tuple(self.lookups.values()))
+        """What was recorded, less what would never compare equal again (an entry no longer as recorded at the
+        end of its own compilation: a lookup answering with a new object each time), which would otherwise make
+        every call compile again."""
+        globals_ = tuple(e for e in self.globals.values() if e[0].get(e[1], MISSING) is e[2])
+        lookups = tuple(e for e in self.lookups.values() if e[1]() is e[2])
+        return Dependencies(globals_, tuple(self.functions.values()), tuple(self.cells.values()), lookups)
 
 
 def recording() -> bool:

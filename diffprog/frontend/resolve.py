@@ -28,15 +28,15 @@ def lookup_free_name(parsed, name: str):
     return getattr(builtins, name, MISSING)
 
 
-def record_attribute(owner, name: str, value) -> None:
+def record_attribute(owner, name: str) -> None:
     """`owner.name` (owner a user's module, or a class defining `name` itself) was read while compiling."""
     if not RECORDING[0]:
         return
     if isinstance(owner, types.ModuleType):
         if (owner.__name__ or "").split(".")[0] not in _FROZEN_MODULES:
-            record_global(vars(owner), name, value)
-    elif isinstance(owner, type) and name in vars(owner):
-        record_global(vars(owner), name, value)
+            record_global(vars(owner), name, vars(owner).get(name, MISSING))
+    elif isinstance(owner, type) and name in vars(owner):  # the descriptor itself (a classmethod, a property)
+        record_global(vars(owner), name, vars(owner)[name])
 
 
 _FROZEN_MODULES = ("numpy", "math", "scipy", "numba", "builtins", "diffprog", "cmath", "operator")

@@ -176,7 +176,7 @@ class ExpressionLowering(LoweringContext):
             return self._typed_attribute(base, node)
         if isinstance(base, Denotation):
             obj = getattr(base.obj, node.attr, MISSING)
-            record_attribute(base.obj, node.attr, obj)
+            record_attribute(base.obj, node.attr)
             if obj is MISSING:
                 self.reporter.error(codes.UNRESOLVED, f"'{node.attr}' is not an attribute of {base.obj!r}",
                                     self.origin(node), "check the name")
