@@ -48,19 +48,19 @@ class DifferentiableFunction:
         key = tuple(map(arg_key, args))
         entry = self._primal.get(key)  # (the compiled primal, the test that nothing it depends on changed)
         if entry is None or not entry[1]():
-            entry = self._specialize(key, args)
+            try:
+                entry = self._specialize(key, args)
+            except DifferentiabilityError as error:
+                hide_internal_frames(error)  # the user's frames only (errors.py)
+                raise
         return entry[0](*args)
 
     def _specialize(self, key, args):
-        try:
-            with LOCK:
-                entry = self._primal.get(key)
-                if entry is None or not entry[1]():  # new types, or a helper or global redefined since
-                    spec = self.compiler.specialize("primal", (), args)
-                    entry = self._primal[key] = spec.run, spec.deps.fresh
-        except DifferentiabilityError as error:
-            hide_internal_frames(error)  # the user's frames only (errors.py)
-            raise
+        with LOCK:
+            entry = self._primal.get(key)
+            if entry is None or not entry[1]():  # new types, or a helper or global redefined since
+                spec = self.compiler.specialize("primal", (), args)
+                entry = self._primal[key] = spec.run, spec.deps.fresh
         return entry
 
     def __repr__(self):
