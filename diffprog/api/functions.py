@@ -53,17 +53,22 @@ class DifferentiableFunction:
         if kwargs or len(args) != self.arity:
             args = self.bind(args, kwargs) if self.bind is not None else args
         key = tuple(map(arg_key, args))
-        run = self._primal.get(key)
-        if run is None:
+        entry = self._primal.get(key)  # (the compiled primal, the test that nothing it depends on changed)
+        if entry is None or not entry[1]():
             try:
-                with LOCK:
-                    run = self._primal.get(key)
-                    if run is None:
-                        run = self._primal[key] = self.compiler.specialize("primal", (), args).run
+                entry = self._specialize(key, args)
             except DifferentiabilityError as error:
                 hide_internal_frames(error)  # the user's frames only (errors.py)
                 raise
-        return run(*args)
+        return entry[0](*args)
+
+    def _specialize(self, key, args):
+        with LOCK:
+            entry = self._primal.get(key)
+            if entry is None or not entry[1]():  # new types, or a helper or global redefined since
+                spec = self.compiler.specialize("primal", (), args)
+                entry = self._primal[key] = spec.run, spec.deps.fresh
+        return entry
 
     def __repr__(self):
         return f"<diffprog.differentiable {self.compiler.parsed.name}>"
@@ -78,10 +83,10 @@ class DifferentiableFunction:
         specs = self.__dict__.setdefault("_forward", {})
         key = (mode, wrt, tuple(map(arg_key, args)))
         spec = specs.get(key)
-        if spec is None:
+        if spec is None or not spec.deps.fresh():
             with LOCK:
                 spec = specs.get(key)
-                if spec is None:
+                if spec is None or not spec.deps.fresh():  # new types, or a helper or global redefined since
                     spec = specs[key] = self.compiler.specialize(mode, wrt, args)
         return spec
 

@@ -104,10 +104,10 @@ class _ReverseRunner:
     def specialization(self, args):
         key = tuple(map(arg_key, args))
         spec = self._compiled.get(key)
-        if spec is None:
+        if spec is None or not spec.deps.fresh():
             with LOCK:
                 spec = self._compiled.get(key)
-                if spec is None:
+                if spec is None or not spec.deps.fresh():  # new types, or a helper or global redefined since
                     spec = self._compiled[key] = self.df.compiler.specialize("reverse", self.wrt, args)
         return spec
 

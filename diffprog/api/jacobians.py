@@ -149,7 +149,8 @@ class JacobianFunction:
             return None
         key = (self.argnums, tuple(map(arg_key, args)))
         found = self.df.__dict__.setdefault("_batched", {})  # per function: dp.jacobian(f)(x) in a loop builds once
-        if key not in found:
+        spec = found.get(key, False)
+        if spec is False or (spec is not None and not spec.deps.fresh()):  # new, or a helper redefined since
             try:
                 spec = self.df.forward_specialization((self.argnums,), args, mode="forward_batched")
             except DifferentiabilityError as error:

@@ -54,6 +54,8 @@ def source(f: Callable[..., Any], mode: str = "reverse", *, args: tuple | None =
     compiler = df.compiler
     with LOCK:
         last = compiler.last.get(mode) if args is None else None
+        if last is not None and last.deps is not None and not last.deps.fresh():
+            last = None  # compiled before a helper or global it reads was redefined
         if after is None or after in ("codegen", "jit"):
             if last is not None:
                 return last.source

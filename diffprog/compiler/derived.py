@@ -29,7 +29,7 @@ class _Derived(FunctionCompiler):
         self.jit = jit
         self.parsed = inner.parsed
         self.last = {}
-        self._boundaries = {}  # argument layouts -> Boundary
+        self._boundaries = {}  # argument layouts -> (the inner function's Boundary, Boundary)
 
     def boundary_of(self, signature: Signature) -> Boundary:
         return self.boundary(signature.layouts)
@@ -58,8 +58,8 @@ class DerivativeCompiler(_Derived):
 
     def boundary(self, layouts) -> Boundary:
         cache_ = self._boundaries
-        if layouts not in cache_:
-            inner = self.inner.boundary(layouts)
+        inner = self.inner.boundary(layouts)
+        if cache_.get(layouts, (None,))[0] is not inner:  # new, or the inner function was lowered again
             results = []
             for k in self.outputs:
                 if k == 0:  # the value (grad needs one number: checked in core_for)
@@ -68,8 +68,8 @@ class DerivativeCompiler(_Derived):
                 position = self.wrt[k - 1]
                 node = layouts[position] if layouts is not None and position < len(layouts) else None
                 results.append(None if node is None else L.tangent_node(node))
-            cache_[layouts] = Boundary(layouts, tuple(results), len(self.outputs) > 1, self.parsed.name)
-        return cache_[layouts]
+            cache_[layouts] = inner, Boundary(layouts, tuple(results), len(self.outputs) > 1, self.parsed.name)
+        return cache_[layouts][1]
 
     def derived_core(self, signature) -> tuple:
         """(core code, names): the inner function's adjoint with its seed set to 1.0, returning the results
@@ -163,13 +163,13 @@ class TangentCompiler(_Derived):
 
     def boundary(self, layouts) -> Boundary:
         cache_ = self._boundaries
-        if layouts not in cache_:
-            inner = self.inner.boundary(self._primal_layouts(layouts))
+        inner = self.inner.boundary(self._primal_layouts(layouts))
+        if cache_.get(layouts, (None,))[0] is not inner:  # new, or the inner function was lowered again
             tangents = tuple(None if node is None else L.tangent_node(node) for node in inner.results)
             results = inner.results + tangents if self.with_value else tangents
             user_tuple = True if self.with_value else inner.user_tuple
-            cache_[layouts] = Boundary(layouts, results, user_tuple, self.parsed.name)
-        return cache_[layouts]
+            cache_[layouts] = inner, Boundary(layouts, results, user_tuple, self.parsed.name)
+        return cache_[layouts][1]
 
     def derived_core(self, signature) -> tuple:
         """(core code, names): the inner function's forward code, returning the tangents (after the values, with

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
+from ..frontend import freshness
+from ..frontend.source import is_current as parse_is_current, parsed_function as _reparsed
 from ..frontend.syntax import check_function_syntax
 from ..ir import core as C
 from ..normalize.lower import Lowerer, parsed_function
@@ -34,6 +36,9 @@ class Specialization:
     result_types: tuple = ()  # reverse mode: the type of each result (so of each cotangent)
     signature: Signature | None = None  # what it was compiled for
     wrt: tuple = ()  # the differentiated user parameters
+    # what the code depends on besides its own source (inlined functions, globals, rules); `deps.fresh()` is the
+    # cheap per-call test the API runs before using a cached specialization (frontend/freshness.py)
+    deps: freshness.Dependencies | None = None
 
 
 class FunctionCompiler:
@@ -79,6 +84,14 @@ class FunctionCompiler:
         return lowered
 
     def _lower(self, layouts) -> "Lowered":
+        found = self._lowered.get(layouts)
+        if found is not None and not found.deps.fresh():  # a callee or a global it read was redefined
+            self._lowered.clear()
+            found = None
+        if found is not None:
+            freshness.merge(found.deps)  # the compilation under way depends on what this lowering read
+        elif self.fn is not None and self.parsed.fn is self.fn and not parse_is_current(self.parsed, self.fn):
+            self._reparse()  # its code was replaced in place (IPython's autoreload), or a captured value reassigned
         if layouts not in self._lowered:
             if layouts in self._lowering:  # g's body takes a derivative of g itself
                 raise DifferentiabilityError([Diagnostic(
@@ -91,13 +104,24 @@ class FunctionCompiler:
                 from .nested import HOST  # nested.py derives through this module's compilers
 
                 lowerer = Lowerer(reporter, HOST)
-                function = lowerer.lower_function(self.parsed, layouts)
+                with freshness.Recorder() as recorder:
+                    freshness.record_function(self.fn)
+                    function = lowerer.lower_function(self.parsed, layouts)
             finally:
                 self._lowering.discard(layouts)
             reporter.raise_if_errors()
             boundary = Boundary(layouts, lowerer.result_layouts, lowerer.returns_user_tuple, self.parsed.name)
-            self._lowered[layouts] = Lowered(function, lowerer.names, boundary)
+            self._lowered[layouts] = Lowered(function, lowerer.names, boundary, recorder.dependencies())
         return self._lowered[layouts]
+
+    def _reparse(self):
+        """The function's parse is out of date: parse and check it again."""
+        parsed = _reparsed(self.fn)
+        reporter = Reporter()
+        check_function_syntax(parsed, reporter)
+        reporter.raise_if_errors()
+        self.parsed = parsed
+        self._lowered.clear()
 
     def layouts_of(self, args):
         """The layout of each argument (custom_types/layout.py: a Node for a registered-type value, None for a number or
@@ -139,17 +163,20 @@ class FunctionCompiler:
     def specialize(self, mode: str, wrt: tuple, args, until=None):
         """The compiled code for `mode` at these arguments' types, as a Specialization that takes and returns the
         user's values; with `until`, the pipeline's Unit after that pass instead (diffprog.source(after=))."""
-        signature = self.signature(args)
-        boundary = self.boundary_of(signature)
-        values = boundary.flat_args(args) if not boundary.trivial else tuple(args)
-        if type(self) is FunctionCompiler and not boundary.trivial and len(args) != len(self.params):
-            raise TypeError(f"{self.parsed.name}() takes {len(self.params)} arguments but {len(args)} were given")
-        unit = self.compile(mode, wrt, signature, values, until)
+        with freshness.Recorder() as recorder:  # everything this specialization depends on
+            signature = self.signature(args)
+            boundary = self.boundary_of(signature)
+            values = boundary.flat_args(args) if not boundary.trivial else tuple(args)
+            if type(self) is FunctionCompiler and not boundary.trivial and len(args) != len(self.params):
+                raise TypeError(f"{self.parsed.name}() takes {len(self.params)} arguments but {len(args)} were "
+                                "given")
+            unit = self.compile(mode, wrt, signature, values, until)
         if until is not None:
             return unit
         primal = unit.primal or unit.function
         spec = Specialization(unit.function, unit.source, unit.run, len(primal.results), primal.returns_tuple,
-                              signature.types, unit.function.seed_types, signature, tuple(wrt))
+                              signature.types, unit.function.seed_types, signature, tuple(wrt),
+                              recorder.dependencies())
         if not boundary.trivial:  # takes and returns the user's registered-type values
             spec = boundary.wrap(spec, mode, wrt, unit.wrt, unit.function.returns_tuple)
         self.last[mode] = spec
@@ -161,6 +188,7 @@ class Lowered:
     function: C.Function  # the core code, with placeholders for transforms called in the body
     names: object  # the name allocator that made its names
     boundary: Boundary  # how its flat parameters and results map to the user's values
+    deps: freshness.Dependencies  # what lowering read besides the function's source (frontend/freshness.py)
 
 
 def arg_key(value):

@@ -11,6 +11,7 @@ from dataclasses import replace
 from ..analysis.inference import atom_type, infer_types
 from ..errors import DifferentiabilityError, Diagnostic, Reporter
 from ..ir import types as T
+from ..frontend import freshness
 from ..frontend.source import is_library, parsed_function
 from ..normalize.lower import API_FUNCTIONS, Transform
 from ..normalize.nested import Derived, first_nested, splice
@@ -48,8 +49,12 @@ def derive_nested(call, arg_types: tuple) -> Derived:
     """g's derived core function for a transform called inside differentiated code, at these argument types,
     from the pipeline the top-level composition uses (DerivativeCompiler for grad, TangentCompiler for jvp,
     both for hvp). Cached per argument types; problems are reported at the user's call."""
-    found = call.derived.get(arg_types)
-    if found is None:
+    found, deps = call.derived.get(arg_types, (None, None))
+    if found is not None and not deps.fresh():  # g, or something g's code read, was redefined since
+        found = None
+    if found is not None:
+        freshness.merge(deps)
+    else:
         active = _deriving.__dict__.setdefault("calls", [])
         if call in active:
             raise DifferentiabilityError([Diagnostic(
@@ -57,8 +62,8 @@ def derive_nested(call, arg_types: tuple) -> Derived:
                 call.origin, "diffprog inlines derivatives; rewrite the recursion as a loop")])
         active.append(call)
         try:
-            with warnings.catch_warnings(record=True) as caught:  # shown when the call is expanded, not guessed
-                warnings.simplefilter("always")
+            with warnings.catch_warnings(record=True) as caught, freshness.Recorder() as recorder:
+                warnings.simplefilter("always")  # the warnings are shown when the call is expanded, not guessed
                 found = _derive(call, arg_types)
             found.warnings = tuple(caught)
         except DifferentiabilityError as error:
@@ -68,7 +73,7 @@ def derive_nested(call, arg_types: tuple) -> Derived:
                                                        "check the arguments of the call")])
         finally:
             active.pop()
-        call.derived[arg_types] = found
+        call.derived[arg_types] = found, recorder.dependencies()
     if isinstance(found, DifferentiabilityError):
         raise found
     return found

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DifferentiabilityWarning
+from ..frontend.freshness import RECORDING, bump_world, record_lookup
 
 
 class NoDerivative:
@@ -88,6 +89,13 @@ _REGISTRY: dict = {}
 
 def info(cls) -> TypeInfo | None:
     """The TypeInfo of a registered class (exact class, then its bases), or None."""
+    found = _info(cls)
+    if RECORDING[0]:  # a compilation depends on this answer (frontend/freshness.py)
+        record_lookup(("type", id(cls)), lambda: _info(cls), found)
+    return found
+
+
+def _info(cls) -> TypeInfo | None:
     found = _REGISTRY.get(cls)
     if found is not None or not isinstance(cls, type):
         return found
@@ -201,6 +209,7 @@ def _constructor_kind(cls, fields) -> str:
 
 def _register(entry: TypeInfo):
     _REGISTRY[entry.cls] = entry
+    bump_world()
     entry.tangent_cls = _make_tangent_cls(entry)
 
 
@@ -323,6 +332,7 @@ def _make_tangent_cls(entry: TypeInfo):
         kind if isinstance(kind, type) and info(kind) is not None else None) for name, kind in spec)
     tangent_entry = TypeInfo(tangent, fields, _dataclass_builder(tangent), constructor="dataclass")
     _REGISTRY[tangent] = tangent_entry
+    bump_world()
     tangent_entry.tangent_cls = tangent
     return tangent
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..errors import DifferentiabilityError, Diagnostic, Origin
+from .freshness import record_function
 from .. import codes
 
 
@@ -24,6 +25,7 @@ class ParsedFunction:
     col_offset: int  # indentation removed before parsing
     globals: dict
     closure: dict = field(default_factory=dict)
+    code: object = None  # fn.__code__ when parsed (a replaced code object means a new parse)
 
     @property
     def name(self) -> str:
@@ -69,6 +71,7 @@ def parse_function(fn) -> ParsedFunction:
         col_offset=indent,
         globals=fn.__globals__,
         closure=_closure_values(fn),
+        code=code,
     )
     if isinstance(node, gast.AsyncFunctionDef):
         raise DifferentiabilityError([Diagnostic(codes.UNSUPPORTED,
@@ -156,9 +159,10 @@ class ParseCache:
         self._parsed: dict = {}
 
     def get(self, fn) -> ParsedFunction:
-        if fn not in self._parsed:
-            self._parsed[fn] = parse_function(fn)
-        return self._parsed[fn]
+        parsed = self._parsed.get(fn)
+        if parsed is None or not is_current(parsed, fn):  # new, or its code or captured values replaced since
+            parsed = self._parsed[fn] = parse_function(fn)
+        return parsed
 
     def __contains__(self, fn) -> bool:
         return fn in self._parsed
@@ -176,8 +180,23 @@ PARSED = ParseCache()
 
 
 def parsed_function(fn) -> ParsedFunction:
-    """`fn` parsed, once per process (PARSED)."""
+    """`fn` parsed, once per process (PARSED) and again when its code is replaced in place (IPython's autoreload)
+    or what it captures is reassigned; the compilation under way depends on it (frontend/freshness.py)."""
+    record_function(fn)
     return PARSED.get(fn)
+
+
+def is_current(parsed: ParsedFunction, fn) -> bool:
+    """Whether `parsed` still describes `fn`: the same code object, the same captured values."""
+    if parsed.fn is not fn or getattr(fn, "__code__", None) is None:
+        return True  # seeded (the command line checker's stand-ins), or nothing to compare
+    if parsed.code is not fn.__code__:
+        return False
+    cells = fn.__closure__ or ()
+    if not cells:
+        return True
+    now = _closure_values(fn)
+    return now.keys() == parsed.closure.keys() and all(now[k] is parsed.closure[k] for k in now)
 
 
 _LIBRARIES = ("numpy", "scipy", "math", "numba")

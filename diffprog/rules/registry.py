@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import gast
 
+from ..frontend.freshness import RECORDING, bump_world, record_lookup
 from ..ir import types as T
 from .. import codes
 
@@ -329,11 +330,18 @@ class Registry:
         self._by_name[prim.name] = prim
         for key in keys:
             self._by_object[_key(*_split(key))] = prim
+        bump_world()
         return prim
 
     def lookup(self, obj, nargs=None, exact: bool = False):
         """The primitive for calling `obj` with `nargs` arguments: registered for that number, else for any
         number (unless `exact`); None when there is none."""
+        found = self._lookup(obj, nargs, exact)
+        if RECORDING[0]:  # a compilation depends on this answer (frontend/freshness.py)
+            record_lookup(("rule", _key(obj, nargs), exact), lambda: self._lookup(obj, nargs, exact), found)
+        return found
+
+    def _lookup(self, obj, nargs, exact):
         by_arity = self._by_object.get(_key(obj, nargs))
         if by_arity is not None or exact:
             return by_arity
@@ -341,6 +349,7 @@ class Registry:
 
     def unregister(self, key):
         """Removes the primitive registered under `key` (as `register` takes keys) and returns it, or None."""
+        bump_world()
         return self._by_object.pop(_key(*_split(key)), None)
 
     def restore(self, key, prim) -> None:
@@ -349,6 +358,7 @@ class Registry:
             self.unregister(key)
         else:
             self._by_object[_key(*_split(key))] = prim
+            bump_world()
 
     def expose(self, fn, label: str) -> str:
         """Adds `fn` to the template namespace under a new unique name (`{label}_{n}_{fn.__name__}`), which rule
@@ -372,6 +382,7 @@ class Registry:
             for table, before in zip((self._by_object, self._by_name, self._namespace), saved):
                 table.clear()
                 table.update(before)
+            bump_world()
 
     def named(self, name: str) -> Primitive:
         return self._by_name[name]

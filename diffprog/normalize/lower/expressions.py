@@ -8,7 +8,7 @@ import inspect
 
 import gast
 
-from ...frontend.resolve import MISSING
+from ...frontend.resolve import MISSING, record_attribute
 from ...frontend.syntax import report_unsupported
 from ...ir import core as C
 from ...rules import REGISTRY
@@ -176,6 +176,7 @@ class ExpressionLowering(LoweringContext):
             return self._typed_attribute(base, node)
         if isinstance(base, Denotation):
             obj = getattr(base.obj, node.attr, MISSING)
+            record_attribute(base.obj, node.attr)
             if obj is MISSING:
                 self.reporter.error(codes.UNRESOLVED, f"'{node.attr}' is not an attribute of {base.obj!r}",
                                     self.origin(node), "check the name")
