@@ -720,3 +720,31 @@ def test_guessed_types_do_not_make_errors_but_annotations_do(tmp_path):
         "@dp.differentiable\ndef f(W, x):\n    return np.sum(W @ x)\n\n\n"
         "@dp.differentiable\ndef g(W: float, x: float):\n    return np.sum(W @ x)\n")
     assert codes(path) == [("DP101", 12)]
+
+
+# ---- false positives and crashes on correct code (each one a reason to drop the pre-commit hook) -------------
+def _check_clean(tmp_path, text):
+    """`python -m diffprog check` on a correct file: exit 0 and no diagnostic."""
+    write(tmp_path, "ok.py", text)
+    done = _run(["-m", "diffprog", "check", "--format", "json", "ok.py"], tmp_path,
+                {"PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == []
+
+
+def test_a_number_reaching_an_array_rule_is_not_an_internal_error(tmp_path):
+    """kmeans with an unannotated centers matrix: guessed a float, `np.sum(..., axis=1)` of it crashed the rule
+    (DP002 "'Scalar' object has no attribute 'ndim'"); it is a type error under a guess, not reported."""
+    _check_clean(tmp_path, """
+        import numpy as np
+        import diffprog as dp
+
+
+        @dp.differentiable
+        def kmeans_cost(points, centers):
+            cost = 0.0
+            for i in range(points.shape[0]):
+                d = np.sum((centers - points[i]) ** 2, axis=1)
+                cost = cost + np.min(d)
+            return cost
+        """)

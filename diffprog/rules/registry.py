@@ -257,8 +257,15 @@ class Primitive:
         return variants[key]
 
     def result_type(self, arg_types):
+        """The result type for these argument types; TypeError when they do not fit. A rule written for arrays
+        that is given a number (`np.sum(x, axis=1)` with x a float) fails on a missing `.ndim` or `.dtype`: that
+        is the same type error, not a bug to report as one."""
         rule = RESULT_TYPES[self.result] if isinstance(self.result, str) else self.result
-        return rule(arg_types)
+        try:
+            return rule(arg_types)
+        except (AttributeError, IndexError) as error:
+            kinds = ", ".join(map(str, arg_types))
+            raise TypeError(f"an operand is not an array of the rank it needs ({kinds})") from error
 
     def render(self, args) -> str:
         if callable(self.template):
