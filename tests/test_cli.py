@@ -748,3 +748,44 @@ def test_a_number_reaching_an_array_rule_is_not_an_internal_error(tmp_path):
                 cost = cost + np.min(d)
             return cost
         """)
+
+
+def test_an_ndarray_annotation_is_not_taken_for_a_vector(tmp_path):
+    """`A: np.ndarray` says no rank: A @ x with A a matrix was checked with A a vector (DP101 "matmul cannot be
+    applied to float64, float64"). The ranks the code admits are tried; an error is reported when all fail."""
+    _check_clean(tmp_path, """
+        import numpy as np
+        import diffprog as dp
+
+
+        @dp.differentiable
+        def f(A: np.ndarray, x: np.ndarray) -> float:
+            y = A @ x
+            return np.dot(y, y)
+
+
+        @dp.differentiable
+        def gmm_objective(alphas: np.ndarray, means: np.ndarray, icf: np.ndarray, x: np.ndarray) -> float:
+            total = 0.0
+            for i in range(x.shape[0]):
+                terms = np.zeros(alphas.shape[0])
+                for j in range(alphas.shape[0]):
+                    scaled = np.exp(icf[j]) * (x[i] - means[j])
+                    terms[j] = alphas[j] + np.sum(icf[j]) - 0.5 * np.dot(scaled, scaled)
+                top = np.max(terms)
+                total = total + top + np.log(np.sum(np.exp(terms - top)))
+            return total
+        """)
+
+
+def test_an_ndarray_annotation_wrong_at_every_rank_is_reported(tmp_path):
+    path = write(tmp_path, "bad.py", """
+        import numpy as np
+        import diffprog as dp
+
+
+        @dp.differentiable
+        def f(a: np.ndarray, x: float) -> float:
+            return np.sum(a @ x)
+        """)
+    assert codes(path) == [("DP101", 7)]

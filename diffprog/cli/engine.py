@@ -241,10 +241,56 @@ def _annotation_type(fn, node, use):
     for pytype, core_type in simple.items():
         if value is pytype:
             return core_type
-    if value is np.ndarray or getattr(value, "__name__", None) == "NDArray" and \
-            getattr(value, "__module__", "").startswith("numpy"):
+    if _is_ndarray(value):
         return T.Array("float64", use.get("ndim") or 1)
     return None
+
+
+def _is_ndarray(value) -> bool:
+    return value is np.ndarray or getattr(value, "__name__", None) == "NDArray" and \
+        getattr(value, "__module__", "").startswith("numpy")
+
+
+# Ranks tried for an array whose rank neither its annotation nor its use says: `A: np.ndarray` used in `A @ x` may
+# be a matrix, an unannotated `centers` in `np.sum(centers - p, axis=1)` is one.
+_MAX_RANK = 3
+_MAX_CANDIDATES = 64
+
+
+def rank_alternatives(fn: StaticFunction, types: list, usage: dict) -> list:
+    """Per parameter, the types it may have, the guess of parameter_types first: other ranks for arrays whose
+    rank is a guess (np.ndarray annotations, unannotated parameters), and arrays for unannotated floats."""
+    choices = []
+    for arg, guess in zip(fn.node.args.args, types):
+        if arg.annotation is None and guess == T.FLOAT:
+            choices.append([guess] + [T.Array("float64", r) for r in range(1, _MAX_RANK)])
+        elif isinstance(guess, T.Array) and (arg.annotation is None or _annotation_is_bare_array(fn, arg.annotation)):
+            choices.append([guess] + [T.Array(guess.dtype, r) for r in range(guess.ndim + 1, _MAX_RANK + 1)])
+        else:
+            choices.append([guess])
+    return choices
+
+
+def _annotation_is_bare_array(fn, node) -> bool:
+    """np.ndarray, NDArray[np.float64], "np.ndarray": an array of no stated rank."""
+    if isinstance(node, gast.Constant) and isinstance(node.value, str):
+        try:
+            node = gast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return False
+    if isinstance(node, gast.Subscript):
+        node = node.value
+    return _is_ndarray(_static_value(fn.module, node, fn.__diffprog_parsed__.closure))
+
+
+def _candidates(choices: list) -> list:
+    """Combinations of the choices, fewest departures from the first guess first, at most _MAX_CANDIDATES."""
+    combos = [[]]
+    for options in choices:
+        combos = [c + [(k, t)] for c in combos for k, t in enumerate(options)]
+        combos.sort(key=lambda c: sum(k for k, _ in c))
+        del combos[_MAX_CANDIDATES:]
+    return [[t for _, t in c] for c in combos]
 
 
 _ARRAY_ATTRIBUTES = {"shape", "size", "ndim", "dtype", "T", "copy", "sum", "mean", "max", "min", "prod", "std", "var",
@@ -307,9 +353,10 @@ def _check(target: Target) -> list:
     types, guessed_int = parameter_types(fn, usage)
     params = [a.id for a in parsed.node.args.args]
     guessed = any(arg.annotation is None for arg in parsed.node.args.args)
+    choices = rank_alternatives(fn, types, usage)
     for wrt in _wrt_sets(target, params, types, guessed_int):
-        param_types = [T.FLOAT if p in guessed_int and p in wrt else t for p, t in zip(params, types)]
-        found.extend(_check_specialization(core, param_types, [core.params[params.index(p)] for p in wrt], guessed))
+        candidates = _candidates([[T.FLOAT] if p in guessed_int and p in wrt else c for p, c in zip(params, choices)])
+        found.extend(_check_specialization(core, candidates, [core.params[params.index(p)] for p in wrt], guessed))
     found.extend(_grad_of_tuple(target, parsed, core))
     return found
 
@@ -335,13 +382,20 @@ def _objects_of_unknown_class(fn, usage) -> bool:
     return any(arg.annotation is None and usage.get(arg.id, {}).get("object") for arg in fn.node.args.args)
 
 
-def _check_specialization(core, param_types, wrt_names, guessed=False) -> list:
-    """Diagnostics for one guess of the parameter types. Where a type was guessed (no annotation), a type error
-    says more about the guess than about the code: it is not reported."""
-    reporter = Reporter()
-    types = infer_types(core, dict(zip(core.params, param_types)), reporter)
-    if reporter.errors:
-        return [] if guessed else reporter.diagnostics
+def _check_specialization(core, candidates, wrt_names, guessed=False) -> list:
+    """Diagnostics for the first of the guesses of the parameter types (`candidates`, each a type per parameter)
+    under which the function is well typed. A type error is reported only when every guess has one (the first
+    guess's), and not at all where a type was guessed from no annotation: it says more about the guess than
+    about the code."""
+    first = None
+    for param_types in candidates:
+        reporter = Reporter()
+        types = infer_types(core, dict(zip(core.params, param_types)), reporter)
+        if not reporter.errors:
+            break
+        first = first or reporter
+    else:
+        return [] if guessed else first.diagnostics
     problems = wrt_problems(core, wrt_names, types)
     if problems:
         return problems
