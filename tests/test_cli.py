@@ -789,3 +789,56 @@ def test_an_ndarray_annotation_wrong_at_every_rank_is_reported(tmp_path):
             return np.sum(a @ x)
         """)
     assert codes(path) == [("DP101", 7)]
+
+
+def test_loops_of_array_code_and_nested_optimization_check_clean(tmp_path):
+    """Functions that compile and run: a GMM objective over rows, row norms of an unannotated matrix (DP002
+    "'Scalar' object has no attribute 'dtype'" when X was guessed a float), nested optimization through
+    dp.grad of an inner objective."""
+    _check_clean(tmp_path, """
+        import numpy as np
+        import diffprog as dp
+
+
+        @dp.differentiable
+        def gmm_objective(alphas, means, icf, x):
+            total = 0.0
+            for i in range(x.shape[0]):
+                terms = np.zeros(alphas.shape[0])
+                for j in range(alphas.shape[0]):
+                    scaled = np.exp(icf[j]) * (x[i] - means[j])
+                    terms[j] = alphas[j] + np.sum(icf[j]) - 0.5 * np.dot(scaled, scaled)
+                top = np.max(terms)
+                total = total + top + np.log(np.sum(np.exp(terms - top)))
+            return total
+
+
+        @dp.differentiable
+        def row_norms(X):
+            return np.sum(np.linalg.norm(X, axis=1))
+
+
+        def inner(w, X, y):
+            r = X @ w - y
+            return np.dot(r, r) + 0.1 * np.dot(w, w)
+
+
+        @dp.differentiable
+        def outer(X, y):
+            w = np.zeros(X.shape[1])
+            for _ in range(10):
+                w = w - 0.01 * dp.grad(inner)(w, X, y)
+            return np.sum(w * w)
+
+
+        def inner_s(x, y):
+            return (x - y) ** 2 + 0.1 * x * x
+
+
+        @dp.differentiable
+        def outer_s(y):
+            x = 0.0
+            for _ in range(20):
+                x = x - 0.1 * dp.grad(inner_s)(x, y)
+            return x * x + y
+        """)
