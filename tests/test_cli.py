@@ -842,3 +842,65 @@ def test_loops_of_array_code_and_nested_optimization_check_clean(tmp_path):
                 x = x - 0.1 * dp.grad(inner_s)(x, y)
             return x * x + y
         """)
+
+
+@pytest.mark.parametrize("future", ["from __future__ import annotations\n", ""])
+def test_a_parameter_annotated_with_a_registered_class_is_checked_as_one(future, tmp_path):
+    """`p: Quat`, Quat a @differentiable_type dataclass of the same file: `p.w` was DP105 (no tangent protocol),
+    with or without string annotations. Its fields are checked as the decorator checks them; a class with
+    methods (not inlined statically) leaves the function unchecked rather than wrongly reported."""
+    _check_clean(tmp_path, future + textwrap.dedent("""
+        import math
+        from dataclasses import dataclass
+        import diffprog as dp
+
+
+        @dp.differentiable_type
+        @dataclass
+        class Quat:
+            w: float
+            x: float
+
+
+        @dp.differentiable_type
+        @dataclass(frozen=True)
+        class Vec2:
+            x: float
+            y: float
+
+            def norm(self):
+                return math.sqrt(self.x * self.x + self.y * self.y)
+
+
+        @dp.differentiable
+        def norm2(p: Quat) -> float:
+            return p.w * p.w + p.x * p.x
+
+
+        @dp.differentiable
+        def scaled(p: "Quat", s: float) -> float:
+            q = Quat(p.w * s, p.x)
+            return q.w + q.x
+
+
+        @dp.differentiable
+        def length(v: Vec2) -> float:
+            return v.norm()
+        """))
+    path = write(tmp_path, "bad.py", future + textwrap.dedent("""
+        from dataclasses import dataclass
+        import diffprog as dp
+
+
+        @dp.differentiable_type
+        @dataclass
+        class Quat:
+            w: float
+            x: float
+
+
+        @dp.differentiable
+        def bad(p: Quat) -> float:
+            return p.w * p.y
+        """))
+    assert [c for c, _ in codes(path)] == ["DP105"]

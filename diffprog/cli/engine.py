@@ -346,7 +346,8 @@ def _check(target: Target) -> list:
     usage = _usage(fn.node)
     if reporter.errors or _objects_of_unknown_class(fn, usage):
         return reporter.diagnostics
-    core, _ = lower_to_core(parsed, reporter)  # first call: lowering and inlining
+    layouts = param_layouts(fn)
+    core, _ = lower_to_core(parsed, reporter, layouts)  # first call: lowering and inlining
     if reporter.errors:
         return reporter.diagnostics
     found = list(reporter.diagnostics)
@@ -354,10 +355,76 @@ def _check(target: Target) -> list:
     params = [a.id for a in parsed.node.args.args]
     guessed = any(arg.annotation is None for arg in parsed.node.args.args)
     choices = rank_alternatives(fn, types, usage)
+    leaves = _core_leaves(params, layouts, core.params)  # per parameter: its core parameters, types, tangency
+    for k, node in enumerate(layouts or ()):
+        if node is not None:  # differentiated by default (vjp) when a leaf is in the tangent
+            types[k] = T.FLOAT if any(tangent for _, _, tangent in leaves[k]) else T.INT
+            choices[k] = [tuple(t for _, t, _ in leaves[k])]
     for wrt in _wrt_sets(target, params, types, guessed_int):
-        candidates = _candidates([[T.FLOAT] if p in guessed_int and p in wrt else c for p, c in zip(params, choices)])
-        found.extend(_check_specialization(core, candidates, [core.params[params.index(p)] for p in wrt], guessed))
+        per_param = [[T.FLOAT] if p in guessed_int and p in wrt else c for p, c in zip(params, choices)]
+        candidates = [[t for k, c in enumerate(combo) for t in (c if layouts and layouts[k] else (c,))]
+                      for combo in _candidates(per_param)]
+        wrt_core = [name for p in wrt for name, _, tangent in leaves[params.index(p)] if tangent]
+        found.extend(_check_specialization(core, candidates, wrt_core, guessed))
     found.extend(_grad_of_tuple(target, parsed, core))
+    return found
+
+
+def param_layouts(fn: StaticFunction):
+    """Per parameter, the layout of a value of the registered class it is annotated with (or None), as the
+    decorator takes it from the argument at run time; None when no parameter has one."""
+    from ..custom_types import protocol as P
+
+    found = [_layout_of_class(_annotation_class(fn, arg.annotation), P) for arg in fn.node.args.args]
+    return tuple(found) if any(node is not None for node in found) else None
+
+
+def _annotation_class(fn, node):
+    if node is None:
+        return None
+    if isinstance(node, gast.Constant) and isinstance(node.value, str):  # "Quat", from __future__ annotations
+        try:
+            node = gast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    value = _static_value(fn.module, node, fn.__diffprog_parsed__.closure)
+    return value if isinstance(value, type) else None
+
+
+def _layout_of_class(cls, P):
+    from ..custom_types.layout import Node
+
+    entry = P.info(cls) if cls is not None else None
+    if entry is None:
+        return None
+    children = [_layout_of_class(f.cls, P) if f.kind == "type" else None for f in entry.fields]
+    return Node(cls, entry.field_names, tuple(children), tuple(f.tangent for f in entry.fields))
+
+
+_FIELD_TYPES = {"float": T.FLOAT, "int": T.INT, "bool": T.BOOL, "array": T.Array("float64", 1), "leaf": T.FLOAT}
+
+
+def _core_leaves(params, layouts, core_params) -> list:
+    """Per parameter, [(core parameter, type, in the tangent)]: one for a number or an array (its type is the
+    caller's), one per leaf field of a registered value (depth first, as Lowerer lays them out), typed from the
+    field's kind."""
+    from ..custom_types import protocol as P
+
+    found, position = [], 0
+    for node in layouts or (None,) * len(params):
+        if node is None:
+            found.append([(core_params[position], None, True)])
+            position += 1
+            continue
+        leaves = []
+        for path, tangent in node.leaves():
+            owner = node
+            for part in path[:-1]:  # the registered class holding the leaf field
+                owner = owner.children[owner.names.index(part)]
+            kind = P.info(owner.cls).field(path[-1]).kind
+            leaves.append((core_params[position], _FIELD_TYPES.get(kind, T.FLOAT), tangent))
+            position += 1
+        found.append(leaves)
     return found
 
 
@@ -379,7 +446,9 @@ def _wrt_sets(target, params, types, guessed_int) -> list:
 def _objects_of_unknown_class(fn, usage) -> bool:
     """Unannotated parameters used as objects (`pose.apply(p)`, `q.w`): what they are (a registered type, and
     which) is known only at run time, so lowering them here would report problems the real call does not have."""
-    return any(arg.annotation is None and usage.get(arg.id, {}).get("object") for arg in fn.node.args.args)
+    return any(arg.annotation is None and usage.get(arg.id, {}).get("object") or
+               getattr(_annotation_class(fn, arg.annotation), "__diffprog_unchecked_type__", False)
+               for arg in fn.node.args.args)
 
 
 def _check_specialization(core, candidates, wrt_names, guessed=False) -> list:

@@ -34,6 +34,7 @@ from ..normalize import control
 ALLOWED_MODULES = ("math", "numpy", "diffprog")
 
 _NOT_FOUND = object()
+_UNCHECKED = object()  # a @differentiable_type class the checker cannot represent
 
 
 # ---- stand-ins ----------------------------------------------------------------------------------------------
@@ -214,7 +215,13 @@ class Module:
         if kind == "def":
             return StaticFunction(self, node, node.name)
         if kind == "class":
-            return _static_class(node.name, self.name, self._class_attributes(node))
+            registered = self._registered_class(node)
+            if isinstance(registered, type):
+                return registered
+            attrs = self._class_attributes(node)
+            if registered is _UNCHECKED:  # registered at run time, but not representable here
+                attrs["__diffprog_unchecked_type__"] = True
+            return _static_class(node.name, self.name, attrs)
         if kind == "import":  # import a.b.c [as x]
             dotted, bound_whole = binding[2], binding[3]
             return self.project.import_value(dotted if bound_whole else dotted.split(".")[0], self)
@@ -224,6 +231,57 @@ class Module:
         if kind == "assign":
             return self.evaluate(node, {}, name=name)
         return unknown(f"{self.name}.{name}", f"{self.path}:{getattr(node, 'lineno', 0)}")
+
+    def _registered_class(self, node):
+        """A `@diffprog.differentiable_type` dataclass of fields only: a real dataclass with the same fields,
+        registered as the decorator would register it, so its values lower as they do at run time (fields, a
+        constructor). Field annotations are kept as text ("float", "np.ndarray"), as under `from __future__ import
+        annotations`, except for registered classes. None when the class is not such a class, or has methods
+        (which would need their source inlined: not done statically); _UNCHECKED for a registered class that is
+        not such a class: functions taking one are not checked further."""
+        import dataclasses
+        import warnings
+
+        import diffprog
+
+        decorators = [self.evaluate_quietly(d) for d in node.decorator_list]
+        if not any(d is diffprog.differentiable_type for d in decorators):
+            return None
+        annotations, defaults = {}, {}
+        if any(d is None for d in decorators[:-1]):  # decorators applied after it: their effect is unknown
+            return _UNCHECKED
+        for stmt in node.body:
+            if isinstance(stmt, gast.AnnAssign) and isinstance(stmt.target, gast.Name):
+                hint = self.evaluate_quietly(stmt.annotation)
+                annotations[stmt.target.id] = hint if isinstance(hint, type) and hint not in (float, int, bool) \
+                    else gast.unparse(stmt.annotation).strip().strip("'\"")
+                if stmt.value is not None:
+                    value = literal(stmt.value)
+                    if value is _NOT_FOUND:
+                        return _UNCHECKED
+                    defaults[stmt.target.id] = value
+            elif isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+                return _UNCHECKED
+        if not annotations:
+            return _UNCHECKED
+        # made in this module (dataclass reads string annotations in sys.modules[cls.__module__]), then renamed
+        cls = type(node.name, (), {**self._class_attributes(node), **defaults, "__annotations__": annotations})
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cls = dataclasses.dataclass(cls)
+                cls.__module__ = self.name
+                return diffprog.differentiable_type(cls)
+        except Exception:  # noqa: BLE001 - not a class the decorator accepts here
+            return _UNCHECKED
+
+    def evaluate_quietly(self, node):
+        """The value of a module-level expression when it is known statically (no stand-in), else None."""
+        try:
+            value = _evaluate(node, lambda n: _lookup(n, {}, self.namespace), depth=0)
+        except Exception:  # noqa: BLE001 - not known statically
+            return None
+        return None if value is _NOT_FOUND or isinstance(value, Unknown) else value
 
     def _class_attributes(self, node) -> dict:
         attrs = {}

@@ -19,12 +19,13 @@ from .unit import Pass, Unit
 from .. import codes
 
 
-def lower_to_core(parsed, reporter: Reporter):
-    """(core function, name allocator) for a parsed function; problems go to `reporter`."""
+def lower_to_core(parsed, reporter: Reporter, param_layouts=None):
+    """(core function, name allocator) for a parsed function; problems go to `reporter`. `param_layouts`: see
+    Lowerer.lower_function (the static checker passes those of registered-type annotations)."""
     from .nested import HOST  # nested.py imports this module
 
     lowerer = Lowerer(reporter, HOST)
-    function = lowerer.lower_function(parsed)
+    function = lowerer.lower_function(parsed, param_layouts)
     return hoist_loop_invariants(remove_dead_code(function)), lowerer.names
 
 
