@@ -162,3 +162,51 @@ def test_iteration_over_an_empty_array():
     f, _ = _load("empty", ITERATION[0][1])
     assert dp.differentiable(f)(np.zeros(0)) == 0.0
     assert dp.grad(f)(np.zeros(0)).shape == (0,)
+
+
+# ---- 2. assert: checked in the primal, no derivative ------------------------------------------------------------
+
+ASSERT_SOURCE = """
+def helper(v):
+    assert v == v, "NaN in the data"
+    return v * v
+
+
+def f(x, y):
+    assert x > 0.0, "x must be positive"
+    s = 0.0
+    for v in y:
+        s += helper(v) * x
+        assert v < 100.0
+    return s * math.log(x)
+"""
+
+
+def test_assert_passes_and_has_no_derivative():
+    check("assert", ASSERT_SOURCE, (1.5, Y))
+
+
+@pytest.mark.parametrize("how", ["primal", "interpreted", "grad", "jvp"])
+def test_assert_fails_with_its_message(how):
+    f, _ = _load("assert_fails", ASSERT_SOURCE)
+    run = {"primal": dp.differentiable(f), "interpreted": dp.differentiable(jit=False)(f), "grad": dp.grad(f),
+           "jvp": lambda x, y: dp.jvp(f, (x, y), (1.0, np.ones_like(y)))}[how]
+    with pytest.raises(AssertionError, match="x must be positive"):
+        run(-1.0, Y)
+    with pytest.raises(AssertionError, match="NaN in the data"):
+        run(1.0, np.array([1.0, np.nan]))
+    with pytest.raises(AssertionError):
+        run(1.0, np.array([1.0, 200.0]))
+
+
+def test_assert_message_must_be_a_constant():
+    f, _ = _load("assert_message", """
+def f(x):
+    message = "bad"
+    assert x > 0.0, message
+    return x
+""")
+    with pytest.raises(dp.DifferentiabilityError) as error:
+        dp.grad(f)(1.0)
+    assert [d.code for d in error.value.diagnostics] == ["DP101"]
+    assert "constant string" in str(error.value)

@@ -34,7 +34,6 @@ UNSUPPORTED = {
     gast.Starred: (codes.UNSUPPORTED, "star-arguments (*args)", "pass the arguments one by one"),
     gast.Lambda: (codes.UNSUPPORTED, "a lambda inside a differentiated function", "define a nested function with def"),
     gast.Raise: (codes.UNSUPPORTED, "'raise'", "check inputs before calling the differentiated function"),
-    gast.Assert: (codes.UNSUPPORTED, "'assert'", "check inputs before calling the differentiated function"),
     gast.Match: (codes.UNSUPPORTED, "a 'match' statement", "use if/elif/else"),
     gast.List: (codes.UNSUPPORTED, "a list", "use a tuple for a fixed number of values, or a numpy array"),
     gast.Dict: (codes.UNSUPPORTED, "a dict", "use separate variables or a registered differentiable type"),
