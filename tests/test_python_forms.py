@@ -210,3 +210,41 @@ def f(x):
         dp.grad(f)(1.0)
     assert [d.code for d in error.value.diagnostics] == ["DP101"]
     assert "constant string" in str(error.value)
+
+
+# ---- 3. str parameters compared with == / != --------------------------------------------------------------------
+
+STR_SOURCE = """
+def reduce(x, how="sum"):
+    if how == "sum":
+        return np.sum(x)
+    return np.sum(x * x)
+
+
+def f(x, mode="sum"):
+    if mode == "sum":
+        r = reduce(x)
+    elif mode != "max":
+        r = reduce(x, "squares") + reduce(x, how=mode)
+    else:
+        r = np.max(x) * x[0]
+    return r
+"""
+
+
+@pytest.mark.parametrize("args", [(X,), (X, "sum"), (X, "squares"), (X, "max")], ids=["default", "sum", "sq", "max"])
+def test_str_parameter_compared_and_branched_on(args):
+    check("str_mode", STR_SOURCE, args, diff=(0,))
+
+
+def test_str_parameter_interpreted():
+    f, _ = _load("str_interpreted", STR_SOURCE)
+    g = dp.differentiable(jit=False)(f)
+    assert g(X, "squares") == f(X, "squares") and g(X) == f(X)
+
+
+def test_str_parameter_is_not_differentiable():
+    f, _ = _load("str_wrt", STR_SOURCE)
+    with pytest.raises(dp.DifferentiabilityError) as error:
+        dp.grad(f, argnums=1)(X, "sum")
+    assert [d.code for d in error.value.diagnostics] == ["DP106"]
