@@ -248,3 +248,43 @@ def test_str_parameter_is_not_differentiable():
     with pytest.raises(dp.DifferentiabilityError) as error:
         dp.grad(f, argnums=1)(X, "sum")
     assert [d.code for d in error.value.diagnostics] == ["DP106"]
+
+
+# ---- 4. sum of a generator expression: an accumulation loop ---------------------------------------------------
+
+GENERATORS = [
+    ("sum_over_range", """
+def f(x, w, n):
+    return sum(x[i] * w[i] for i in range(n))
+""", (X, Y, 3)),
+    ("sum_over_array_with_condition", """
+def f(x):
+    return sum(math.sin(v) * v for v in x if v > 0.0)
+""", (X,)),
+    ("sum_nested_generators_and_start", """
+def f(x, w):
+    i = 2
+    total = sum((x[i] * w[j] for i in range(len(x)) for j in range(i)), 0.5)
+    return total * x[i]
+""", (X, Y)),
+    ("sum_over_zip_and_enumerate", """
+def f(x, w):
+    return sum(a * b for a, b in zip(x, w)) + sum(k * v * v for k, v in enumerate(x))
+""", (X, Y)),
+]
+
+
+@pytest.mark.parametrize("name,source,args", GENERATORS, ids=[p[0] for p in GENERATORS])
+def test_sum_of_generator(name, source, args):
+    check(name, source, args)
+
+
+def test_generator_outside_sum_is_still_reported():
+    f, _ = _load("genexp_elsewhere", """
+def f(x):
+    return max(v for v in x)
+""")
+    with pytest.raises(dp.DifferentiabilityError) as error:
+        dp.grad(f)(X)
+    assert [d.code for d in error.value.diagnostics] == ["DP101"]
+    assert "generator expression" in str(error.value)

@@ -88,4 +88,10 @@ def _visit(node, parsed, reporter):
             for element in child.elts:
                 _visit(element, parsed, reporter)
             continue
+        if isinstance(node, gast.Call) and isinstance(child, gast.GeneratorExp) and child is node.args[0] and \
+                isinstance(node.func, gast.Name) and node.func.id == "sum":
+            # `sum(x[i] for i in range(n))`: lowered to an accumulation loop (normalize/lower/calls.py)
+            for grandchild in gast.iter_child_nodes(child):
+                _visit(grandchild, parsed, reporter)
+            continue
         _visit(child, parsed, reporter)
