@@ -135,6 +135,25 @@ def f(x, y):
         s += math.sin(c)
     return s
 """, (0.8, -0.3)),
+    ("for_over_expressions_evaluated_once", """
+def pair(a):
+    return a, a * a
+
+
+def f(x, m):
+    s = 0.0
+    for c in pair(x[0]):
+        s += c
+    for v in x[1:]:
+        s += v * v
+    for col in m.T:
+        s += col[0] * col[1]
+    for d in np.cumsum(x):
+        s += d * d
+    for e in m.ravel():
+        s += e * s
+    return s
+""", (X, M)),
     ("nested_iteration", """
 def f(m, x):
     s = 0.0
@@ -288,3 +307,17 @@ def f(x):
         dp.grad(f)(X)
     assert [d.code for d in error.value.diagnostics] == ["DP101"]
     assert "generator expression" in str(error.value)
+
+
+def test_iterating_something_else_is_reported():
+    f, _ = _load("reversed", """
+def f(x):
+    s = 0.0
+    for v in reversed(x):
+        s += v
+    return s
+""")
+    with pytest.raises(dp.DifferentiabilityError) as error:
+        dp.grad(f)(X)
+    assert [d.code for d in error.value.diagnostics] == ["DP101"]
+    assert "only loops over range(...), arrays" in str(error.value)

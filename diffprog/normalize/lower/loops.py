@@ -159,9 +159,20 @@ class LoopLowering(LoweringContext):
 
     # ---- iteration over arrays, enumerate, zip and tuples --------------------------------------------------------
     def _is_range(self, iterator) -> bool:
-        callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) and \
-            isinstance(iterator.func, (gast.Name, gast.Attribute)) else None
-        return isinstance(callee, Denotation) and callee.obj is range
+        return isinstance(iterator, gast.Call) and self._static_callee(iterator.func) is range
+
+    def _static_callee(self, func):
+        """The function a call's name denotes at compile time, or None (a method of a value, say); emits and
+        reports nothing."""
+        if not isinstance(func, (gast.Name, gast.Attribute)):
+            return None
+        reported = len(self.reporter.diagnostics)
+        with self._emitting() as emitted:
+            callee = self.expr(func)
+        if emitted or len(self.reporter.diagnostics) != reported:
+            del self.reporter.diagnostics[reported:]
+            return None
+        return callee.obj if isinstance(callee, Denotation) else None
 
     def _iteration_as_range(self, node):
         """`for v in arr` (rows of a 2-D array), `for i, v in enumerate(arr)`, `for a, b in zip(xs, ys)` become
@@ -169,9 +180,7 @@ class LoopLowering(LoweringContext):
         (1.0, 2.0)` over a tuple is unrolled. Returns the rewritten `for` (lowered by the caller), `node` itself when
         it was lowered here (unrolled), or None to fall through to the range path (which reports)."""
         iterator = node.iter
-        callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) and \
-            isinstance(iterator.func, (gast.Name, gast.Attribute)) else None
-        callee = callee.obj if isinstance(callee, Denotation) else None
+        callee = self._static_callee(iterator.func) if isinstance(iterator, gast.Call) else None
         if callee is enumerate and len(iterator.args) == 1 and not iterator.keywords:
             target = node.target
             if not (isinstance(target, gast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], gast.Name)):
@@ -186,8 +195,18 @@ class LoopLowering(LoweringContext):
                                     self.origin(target), "write `for a, b in zip(xs, ys)`")
                 return node
             sequences, index, targets = list(iterator.args), None, list(target.elts)
-        elif isinstance(iterator, gast.Call):
-            return None
+        elif isinstance(iterator, gast.Call) and not isinstance(callee, type(lambda: 0)) and callee is not None \
+                and getattr(callee, "__diffprog_function__", None) is None and not _returns_sequence(callee):
+            return None  # range(...) with odd arguments, or a builtin diffprog does not iterate: reported there
+        elif not isinstance(iterator, (gast.Name, gast.Tuple)):
+            # `for v in helper(x)`, `for v in x[1:]`, `for row in m.T`: evaluated once, then iterated
+            held = f"__dp_{self.names.temp('seq')}"
+            here = lambda made: gast.copy_location(made, iterator)  # noqa: E731
+            self.statement(here(gast.Assign(targets=[here(gast.Name(id=held, ctx=gast.Store(), annotation=None,
+                                                                         type_comment=None))], value=iterator)))
+            return gast.copy_location(gast.For(target=node.target, iter=here(gast.Name(
+                id=held, ctx=gast.Load(), annotation=None, type_comment=None)), body=node.body, orelse=[],
+                type_comment=None), node)
         else:
             if isinstance(iterator, gast.Tuple) or (isinstance(iterator, gast.Name) and
                                                     isinstance(self.expr(iterator), TupleValue)):
@@ -268,7 +287,8 @@ class LoopLowering(LoweringContext):
         callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) else None
         if not (isinstance(callee, Denotation) and callee.obj is range and not iterator.keywords
                 and 1 <= len(iterator.args) <= 3):
-            self.reporter.error(codes.UNSUPPORTED, "only loops over range(...) can be differentiated",
+            self.reporter.error(codes.UNSUPPORTED, "only loops over range(...), arrays, enumerate(...), zip(...) "
+                                "and tuples can be differentiated",
                                 self.origin(iterator), "loop over indices: for i in range(len(values))")
             return None
         args = [self._stable_atom(a) for a in iterator.args]
@@ -286,3 +306,8 @@ class LoopLowering(LoweringContext):
             self._emit(C.Assign(copy, atom, self.origin(node)))
             return C.Var(copy)
         return atom
+
+
+def _returns_sequence(callee) -> bool:
+    """numpy functions and methods give arrays that can be iterated (np.linspace, np.diff, ...)."""
+    return getattr(callee, "__module__", None) is not None and callee.__module__.startswith("numpy")
