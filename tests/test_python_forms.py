@@ -256,6 +256,24 @@ def test_str_parameter_compared_and_branched_on(args):
     check("str_mode", STR_SOURCE, args, diff=(0,))
 
 
+MEMBERSHIP_SOURCE = """
+MODE = "mean"
+
+
+def f(x, mode="sum"):
+    if mode in ("sum", "total"):
+        return np.sum(x * x)
+    if MODE == "mean" and mode not in ("first",):
+        return np.mean(x)
+    return x[0] * x[1]
+"""
+
+
+@pytest.mark.parametrize("mode", ["sum", "total", "mean", "first"])
+def test_str_membership_in_a_tuple_and_str_globals(mode):
+    check("str_in", MEMBERSHIP_SOURCE, (X, mode), diff=(0,))
+
+
 def test_str_parameter_interpreted():
     f, _ = _load("str_interpreted", STR_SOURCE)
     g = dp.differentiable(jit=False)(f)
