@@ -34,7 +34,6 @@ UNSUPPORTED = {
     gast.Starred: (codes.UNSUPPORTED, "star-arguments (*args)", "pass the arguments one by one"),
     gast.Lambda: (codes.UNSUPPORTED, "a lambda inside a differentiated function", "define a nested function with def"),
     gast.Raise: (codes.UNSUPPORTED, "'raise'", "check inputs before calling the differentiated function"),
-    gast.Assert: (codes.UNSUPPORTED, "'assert'", "check inputs before calling the differentiated function"),
     gast.Match: (codes.UNSUPPORTED, "a 'match' statement", "use if/elif/else"),
     gast.List: (codes.UNSUPPORTED, "a list", "use a tuple for a fixed number of values, or a numpy array"),
     gast.Dict: (codes.UNSUPPORTED, "a dict", "use separate variables or a registered differentiable type"),
@@ -88,5 +87,11 @@ def _visit(node, parsed, reporter):
             # `np.array([a, b])`: whether a list argument is fine depends on the callee, known when lowering
             for element in child.elts:
                 _visit(element, parsed, reporter)
+            continue
+        if isinstance(node, gast.Call) and isinstance(child, gast.GeneratorExp) and child is node.args[0] and \
+                isinstance(node.func, gast.Name) and node.func.id == "sum":
+            # `sum(x[i] for i in range(n))`: lowered to an accumulation loop (normalize/lower/calls.py)
+            for grandchild in gast.iter_child_nodes(child):
+                _visit(grandchild, parsed, reporter)
             continue
         _visit(child, parsed, reporter)

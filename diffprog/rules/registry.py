@@ -308,7 +308,7 @@ def _element_type(arg_types):
 RESULT_TYPES = {
     "float": lambda ts: T.broadcast(ts, "float"),
     "int": lambda ts: T.INT,
-    "bool": lambda ts: T.broadcast(ts, "bool"),
+    "bool": lambda ts: T.BOOL if ts and all(t == T.Opaque("str") for t in ts) else T.broadcast(ts, "bool"),
     "numeric": lambda ts: T.broadcast(ts),
     "same": lambda ts: ts[0],
     "element": _element_type,

@@ -39,6 +39,9 @@ def no_derivative(x):
 p("no_derivative", "{0}", "x", None, keys=[no_derivative], result="same", traits=Traits(view_of=0))  # prints as x
 p("print", lambda args: f"print({', '.join(map(str, args))})", "", effect=True, keys=[builtins.print],
   result="none")
+# `assert cond, "message"`: checked where the primal runs, no derivative (lowering: statements.stmt_Assert)
+p("assert", lambda args: f"assert {args[0]}" + (f", {args[1]}" if len(args) > 1 else ""), "", effect=True,
+  result="none")
 
 # The machinery of the generated code itself: tapes and adjoint buffers.
 _TAPE_DTYPES = {"float": "np.float64", "int": "np.int64", "bool": "np.bool_"}

@@ -5,6 +5,7 @@ called on inactive values only.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 import types
@@ -60,6 +61,8 @@ class CallLowering(LoweringContext):
         if isinstance(obj, LocalDef):
             return self._inline(obj.node, self.scope.parsed, node, obj.scope, obj.node.name)
         target = getattr(obj, "__diffprog_function__", obj)
+        if target is sum and node.args and isinstance(node.args[0], gast.GeneratorExp):
+            return self._sum_of_generator(node)
         if target is isinstance:
             return self._isinstance_call(node)
         if isinstance(target, type) and P.info(target) is not None and target not in _BUILTIN_TYPES:
@@ -301,6 +304,43 @@ class CallLowering(LoweringContext):
         finally:
             self.scope = outer
 
+    def _sum_of_generator(self, node):
+        """`sum(elt for i in ... if cond, start)`: an accumulation loop (the `for` lowering takes ranges, arrays,
+        enumerate and zip). The generator's names are renamed apart: they do not leak into the function."""
+        gen = node.args[0]
+        if len(node.args) > 2 or node.keywords:
+            self.reporter.error(codes.UNSUPPORTED, "sum of a generator takes at most a start value",
+                                self.origin(node), "write sum(... for i in range(n)) or sum(..., start)")
+            return C.Const(0.0)
+        serial = self.names.temp("gen")
+        renames = {}
+        for comp in gen.generators:
+            for target in gast.walk(comp.target):
+                if isinstance(target, gast.Name):
+                    renames[target.id] = f"__dp_{serial}_{target.id}"
+        renamed = copy.deepcopy(gen)
+        first_iter = renamed.generators[0].iter  # evaluated in the enclosing scope, as in Python
+        renamed.generators[0].iter = None
+        renamed = _Rename(renames).visit(renamed)
+        renamed.generators[0].iter = first_iter
+        here = lambda made: gast.copy_location(made, node)  # noqa: E731
+        total = f"__dp_{serial}_sum"
+        load = lambda: here(gast.Name(id=total, ctx=gast.Load(), annotation=None, type_comment=None))  # noqa: E731
+        store = here(gast.Name(id=total, ctx=gast.Store(), annotation=None, type_comment=None))
+        start = node.args[1] if len(node.args) == 2 else here(gast.Constant(value=0, kind=None))
+        body = [here(gast.Assign(targets=[store], value=here(gast.BinOp(left=load(), op=gast.Add(),
+                                                                         right=renamed.elt))))]
+        for comp in reversed(renamed.generators):
+            for cond in reversed(comp.ifs):
+                body = [here(gast.If(test=cond, body=body, orelse=[]))]
+            if comp.is_async:
+                self.reporter.error(codes.UNSUPPORTED, "'async for'", self.origin(node), "use a plain for loop")
+            body = [here(gast.For(target=comp.target, iter=comp.iter, body=body, orelse=[], type_comment=None))]
+        store0 = here(gast.Name(id=total, ctx=gast.Store(), annotation=None, type_comment=None))
+        self.statement(here(gast.Assign(targets=[store0], value=start)))
+        self.statement(body[0])
+        return self.expr(load())
+
     def _defaults(self, fdef, parsed, parent):
         params = [a.id for a in fdef.args.args]
         if parent is None and parsed.node is fdef:
@@ -308,6 +348,18 @@ class CallLowering(LoweringContext):
             return {p: constant_value(v) for p, v in zip(params[len(params) - len(values):], values)}
         nodes = fdef.args.defaults
         return {p: self.expr(d) for p, d in zip(params[len(params) - len(nodes):], nodes)}
+
+
+class _Rename(gast.NodeTransformer):
+    """Renames the names a generator expression binds (its loop variables), in all of it."""
+
+    def __init__(self, renames):
+        self.renames = renames
+
+    def visit_Name(self, node):
+        if node.id in self.renames:
+            node.id = self.renames[node.id]
+        return node
 
 
 _BUILTIN_TYPES = (float, int, bool)

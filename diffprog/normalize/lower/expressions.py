@@ -76,6 +76,9 @@ class ExpressionLowering(LoweringContext):
         return self._call(prim, (operand,), node, hint)
 
     def expr_Compare(self, node, hint):
+        if len(node.ops) == 1 and isinstance(node.ops[0], (gast.In, gast.NotIn)) and \
+                isinstance(node.comparators[0], gast.Tuple):
+            return self._membership(node, hint)
         operands = [node.left] + list(node.comparators)
         for op in node.ops:
             if REGISTRY.lookup(type(op).__name__) is None:
@@ -104,6 +107,21 @@ class ExpressionLowering(LoweringContext):
                 self._call(REGISTRY.lookup(type(op).__name__), (left, right), node, result)
             self._emit(C.If(self._copy_cond(result, node), block, [], self.origin(node)))
         return C.Var(result)
+
+    def _membership(self, node, hint):
+        """`mode in ("sum", "total")` (a tuple written out): `mode == "sum" or mode == "total"`; `not in`: the
+        `and` of `!=`."""
+        negated = isinstance(node.ops[0], gast.NotIn)
+        items = node.comparators[0].elts
+        if not items:
+            return C.Const(negated)
+        op = gast.NotEq if negated else gast.Eq
+        tests = [gast.copy_location(gast.Compare(left=node.left, ops=[op()], comparators=[item]), node)
+                 for item in items]
+        if len(tests) == 1:
+            return self.expr(tests[0], hint)
+        joined = gast.BoolOp(op=gast.And() if negated else gast.Or(), values=tests)
+        return self.expr(gast.copy_location(joined, node), hint)
 
     def _copy_cond(self, name, node):
         cond = self.names.temp("cond")

@@ -10,7 +10,7 @@ from ...ir import core as C
 from ...rules import REGISTRY
 from .. import control
 from .context import Loop, LoweringContext
-from .values import Denotation
+from .values import Denotation, TupleValue
 from ... import codes
 
 
@@ -21,6 +21,12 @@ class LoopLowering(LoweringContext):
         if node.orelse:
             self.reporter.error(codes.UNSUPPORTED, "'for ... else' cannot be differentiated", self.origin(node),
                                 "use a flag variable instead of the else clause")
+        if not self._is_range(node.iter):
+            rewritten = self._iteration_as_range(node)
+            if rewritten is not None:
+                if rewritten is not node:
+                    self.statement(rewritten)
+                return
         bounds = self._range_bounds(node)
         if bounds is None:
             return
@@ -151,12 +157,138 @@ class LoopLowering(LoweringContext):
             block.extend(self._lower_block(node.body))
         return block
 
+    # ---- iteration over arrays, enumerate, zip and tuples --------------------------------------------------------
+    def _is_range(self, iterator) -> bool:
+        return isinstance(iterator, gast.Call) and self._static_callee(iterator.func) is range
+
+    def _static_callee(self, func):
+        """The function a call's name denotes at compile time, or None (a method of a value, say); emits and
+        reports nothing."""
+        if not isinstance(func, (gast.Name, gast.Attribute)):
+            return None
+        reported = len(self.reporter.diagnostics)
+        with self._emitting() as emitted:
+            callee = self.expr(func)
+        if emitted or len(self.reporter.diagnostics) != reported:
+            del self.reporter.diagnostics[reported:]
+            return None
+        return callee.obj if isinstance(callee, Denotation) else None
+
+    def _iteration_as_range(self, node):
+        """`for v in arr` (rows of a 2-D array), `for i, v in enumerate(arr)`, `for a, b in zip(xs, ys)` become
+        `for k in range(len(...)): v = arr[k] ...` (a ForRange, nothing new for the derivative passes); `for c in
+        (1.0, 2.0)` over a tuple is unrolled. Returns the rewritten `for` (lowered by the caller), `node` itself when
+        it was lowered here (unrolled), or None to fall through to the range path (which reports)."""
+        iterator = node.iter
+        callee = self._static_callee(iterator.func) if isinstance(iterator, gast.Call) else None
+        if callee is enumerate and len(iterator.args) == 1 and not iterator.keywords:
+            target = node.target
+            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], gast.Name)):
+                self.reporter.error(codes.UNSUPPORTED, "unpack enumerate into two names", self.origin(target),
+                                    "write `for i, v in enumerate(values)`")
+                return node
+            sequences, index, targets = [iterator.args[0]], target.elts[0], [target.elts[1]]
+        elif callee is zip and len(iterator.args) >= 1 and not iterator.keywords:
+            target = node.target
+            if not (isinstance(target, gast.Tuple) and len(target.elts) == len(iterator.args)):
+                self.reporter.error(codes.UNSUPPORTED, f"unpack zip into {len(iterator.args)} names",
+                                    self.origin(target), "write `for a, b in zip(xs, ys)`")
+                return node
+            sequences, index, targets = list(iterator.args), None, list(target.elts)
+        elif isinstance(iterator, gast.Call) and not isinstance(callee, type(lambda: 0)) and callee is not None \
+                and getattr(callee, "__diffprog_function__", None) is None and not _returns_sequence(callee):
+            return None  # range(...) with odd arguments, or a builtin diffprog does not iterate: reported there
+        elif not isinstance(iterator, (gast.Name, gast.Tuple)):
+            # `for v in helper(x)`, `for v in x[1:]`, `for row in m.T`: evaluated once, then iterated
+            held = f"__dp_{self.names.temp('seq')}"
+            here = lambda made: gast.copy_location(made, iterator)  # noqa: E731
+            self.statement(here(gast.Assign(targets=[here(gast.Name(id=held, ctx=gast.Store(), annotation=None,
+                                                                         type_comment=None))], value=iterator)))
+            return gast.copy_location(gast.For(target=node.target, iter=here(gast.Name(
+                id=held, ctx=gast.Load(), annotation=None, type_comment=None)), body=node.body, orelse=[],
+                type_comment=None), node)
+        else:
+            if isinstance(iterator, gast.Tuple) or (isinstance(iterator, gast.Name) and
+                                                    isinstance(self.expr(iterator), TupleValue)):
+                self._unrolled_for(node)
+                return node
+            sequences, index, targets = [iterator], None, [node.target]
+        return self._indexed_for(node, sequences, index, targets)
+
+    def _indexed_for(self, node, sequences, index, targets):
+        serial = self.names.temp("it")
+        here = lambda made: gast.copy_location(made, node)  # noqa: E731
+        name = lambda ident, ctx=gast.Load: here(gast.Name(id=ident, ctx=ctx(), annotation=None,  # noqa: E731
+                                                            type_comment=None))
+        prologue, reads, lengths = [], [], []
+        if index is None:
+            index = name(f"__dp_{serial}_k", gast.Store)
+        k = name(index.id)
+        for n, seq in enumerate(sequences):
+            ranged = self._range_args(seq)
+            if ranged is not None:  # zip(range(a, b), xs): the element is start + k * step
+                start, stop, step = ranged
+                bounds = []
+                for label, part in (("start", start), ("stop", stop), ("step", step)):
+                    held = f"__dp_{serial}_{n}_{label}"
+                    prologue.append(here(gast.Assign(targets=[name(held, gast.Store)], value=part)))
+                    bounds.append(name(held))
+                start, stop, step = bounds
+                reads.append(here(gast.BinOp(left=start, op=gast.Add(),
+                                             right=here(gast.BinOp(left=k, op=gast.Mult(), right=step)))))
+                count = here(gast.BinOp(left=here(gast.BinOp(
+                    left=here(gast.BinOp(left=stop, op=gast.Sub(), right=start)), op=gast.Add(),
+                    right=here(gast.BinOp(left=step, op=gast.Sub(), right=here(gast.Constant(value=1, kind=None)))))),
+                    op=gast.FloorDiv(), right=step))
+                lengths.append(count)
+                continue
+            held = f"__dp_{serial}_{n}"
+            prologue.append(here(gast.Assign(targets=[name(held, gast.Store)], value=seq)))
+            reads.append(here(gast.Subscript(value=name(held), slice=k, ctx=gast.Load())))
+            lengths.append(here(gast.Call(func=name("len"), args=[name(held)], keywords=[])))
+        length = lengths[0]
+        for other in lengths[1:]:
+            length = here(gast.Call(func=name("min"), args=[length, other], keywords=[]))
+        body = [here(gast.Assign(targets=[t], value=r)) for t, r in zip(targets, reads)] + list(node.body)
+        loop = here(gast.For(target=index, iter=here(gast.Call(func=name("range"), args=[length], keywords=[])),
+                             body=body, orelse=[], type_comment=None))
+        for stmt in prologue:
+            self.statement(stmt)
+        return loop
+
+    def _range_args(self, seq):
+        if not (isinstance(seq, gast.Call) and not seq.keywords and 1 <= len(seq.args) <= 3 and self._is_range(seq)):
+            return None
+        one = gast.copy_location(gast.Constant(value=1, kind=None), seq)
+        zero = gast.copy_location(gast.Constant(value=0, kind=None), seq)
+        args = list(seq.args)
+        if len(args) == 3:
+            step = args[2]
+            if not (isinstance(step, gast.Constant) and isinstance(step.value, int) and step.value > 0):
+                self.reporter.error(codes.UNSUPPORTED, "a range zipped with other sequences needs a positive constant "
+                                    "step", self.origin(seq), "index the sequences with the counter instead")
+        return (zero, args[0], one) if len(args) == 1 else (args[0], args[1], one) if len(args) == 2 else tuple(args)
+
+    def _unrolled_for(self, node):
+        """`for c in (a, b, c)`: the tuple is split into variables, so the body is repeated for each element."""
+        if control.block_exits(node.body):
+            self.reporter.error(codes.UNSUPPORTED, "break, continue or return in a loop over a tuple",
+                                self.origin(node), "loop over range(len(...)) of an array instead")
+            return
+        value = self.expr(node.iter)
+        if not isinstance(value, TupleValue):
+            return
+        for item in value.items:
+            self._assign_value(node.target, item, node)
+            self.block.extend(self._lower_block(node.body))
+
     def _range_bounds(self, node):
         iterator = node.iter
         callee = self.expr(iterator.func) if isinstance(iterator, gast.Call) else None
         if not (isinstance(callee, Denotation) and callee.obj is range and not iterator.keywords
                 and 1 <= len(iterator.args) <= 3):
-            self.reporter.error(codes.UNSUPPORTED, "only loops over range(...) can be differentiated",
+            self.reporter.error(codes.UNSUPPORTED, "only loops over range(...), arrays, enumerate(...), zip(...) "
+                                "and tuples can be differentiated",
                                 self.origin(iterator), "loop over indices: for i in range(len(values))")
             return None
         args = [self._stable_atom(a) for a in iterator.args]
@@ -174,3 +306,8 @@ class LoopLowering(LoweringContext):
             self._emit(C.Assign(copy, atom, self.origin(node)))
             return C.Var(copy)
         return atom
+
+
+def _returns_sequence(callee) -> bool:
+    """numpy functions and methods give arrays that can be iterated (np.linspace, np.diff, ...)."""
+    return getattr(callee, "__module__", None) is not None and callee.__module__.startswith("numpy")

@@ -151,6 +151,19 @@ class StatementLowering(LoweringContext):
     def stmt_Pass(self, node):
         pass
 
+    def stmt_Assert(self, node):
+        """`assert cond, "message"`: checked in the primal (numba raises AssertionError in nopython mode too); a
+        check has no derivative. The message must be a constant: it is compiled into the code."""
+        cond = self._fresh_cond(node.test)
+        args = (cond,)
+        if node.msg is not None:
+            if not (isinstance(node.msg, gast.Constant) and isinstance(node.msg.value, str)):
+                self.reporter.error(codes.UNSUPPORTED, "an assert message must be a constant string",
+                                    self.origin(node.msg), 'write assert cond, "what went wrong"')
+                return
+            args = (cond, C.Const(node.msg.value))
+        self._emit(C.Effect(C.Call(REGISTRY.named("assert"), args), self.origin(node)))
+
     def stmt_Expr(self, node):
         if isinstance(node.value, gast.Constant):  # docstrings
             return

@@ -209,6 +209,8 @@ def constant_value(obj):
         return C.Const(int(obj))
     if isinstance(obj, (float, np.floating)):
         return C.Const(float(obj))
+    if isinstance(obj, str):  # compared with == / != (a mode switch); no derivative
+        return C.Const(obj)
     if isinstance(obj, tuple) and all(isinstance(v, (bool, int, float, np.number)) for v in obj):
         return TupleValue(tuple(constant_value(v) for v in obj))
     return Denotation(obj)
