@@ -197,7 +197,9 @@ def precheck(loaded):
 
 def directional_fd(loaded, trace0):
     """Richardson-extrapolated central difference of the flattened output along u, or None where the branch
-    trace changes within +-h (a branch switch or kink nearby)."""
+    trace changes within +-h (a branch switch or kink nearby), or where the differences have not converged at this
+    step (the extrapolation moves the estimate far more than any tolerance: a function oscillating faster than h,
+    such as sin(x**2) at large x, whose differences only approach the derivative at much smaller steps)."""
     program = loaded.program
     h = 1e-3
     values = {}
@@ -211,7 +213,10 @@ def directional_fd(loaded, trace0):
         values[step] = out
     d1 = (values[h] - values[-h]) / (2 * h)
     d2 = (values[h / 2] - values[-h / 2]) / h
-    return (4 * d2 - d1) / 3
+    extrapolated = (4 * d2 - d1) / 3
+    if np.any(np.abs(extrapolated - d2) > 1e-3 * (1.0 + np.abs(extrapolated))):
+        return None
+    return extrapolated
 
 
 def differentiate(loaded, target):
